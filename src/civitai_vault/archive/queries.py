@@ -1,0 +1,252 @@
+"""Reading the archive: export records and the filters every reader shares.
+
+Export, statistics and the gallery all select images with one `RecordFilter`
+and read them back as export records, so a filter means the same thing on the
+command line, in a report and in the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from civitai_vault.records import EXPORT_FIELDS, RESOURCE_FIELDS
+
+SORTS = {
+    "newest": "i.created_at DESC, i.id DESC",
+    "oldest": "i.created_at ASC, i.id ASC",
+    "id": "i.id DESC",
+    "id_asc": "i.id ASC",
+    "random": "random()",
+}
+
+
+@dataclass
+class RecordFilter:
+    """Which images to read. Empty fields do not filter; all given fields must match.
+
+    Names (tag, model, lora, base model, author) match whole, ignoring case; a
+    model or LoRA given as a number matches its model or model-version id.
+    Dates compare as ISO-8601 text, so "2024", "2024-05" and full stamps work.
+    """
+
+    q: str | None = None
+    collection: int | None = None
+    tag: str | None = None
+    model: str | None = None
+    lora: str | None = None
+    base_model: str | None = None
+    author: str | None = None
+    since: str | None = None
+    until: str | None = None
+    nsfw_levels: Sequence[int] = ()
+    type: str | None = None
+    image_ids: Sequence[int] = ()
+    sort: str = "newest"
+    limit: int | None = None
+    offset: int = 0
+    extra_where: list[tuple[str, list[Any]]] = field(default_factory=list)
+
+
+def fts_query(text: str) -> str | None:
+    """Turn what a person types into a safe FTS5 query: every word must appear (prefix match)."""
+    words = re.findall(r"\w+", text, flags=re.UNICODE)
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
+
+
+def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
+    """SQL condition on alias `i` (images) for a filter, with its parameters."""
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def add(sql: str, *values: Any) -> None:
+        parts.append(sql)
+        params.extend(values)
+
+    if f.q and (query := fts_query(f.q)):
+        add("i.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)", query)
+    if f.collection is not None:
+        add(
+            "i.id IN (SELECT image_id FROM target_items WHERE target_key = ? AND removed_at IS NULL)",
+            f"collection:{f.collection}",
+        )
+    if f.tag:
+        add(
+            """i.id IN (SELECT it.image_id FROM image_tags it JOIN tags t ON t.id = it.tag_id
+                        WHERE t.name = ? COLLATE NOCASE)""",
+            f.tag,
+        )
+    if f.model:
+        if f.model.isdigit():
+            add("(i.model_version_id = ? OR i.model_id = ?)", int(f.model), int(f.model))
+        else:
+            add("i.model = ? COLLATE NOCASE", f.model)
+    if f.lora:
+        if f.lora.isdigit():
+            condition = "(model_version_id = ? OR model_id = ?)"
+            values: tuple[Any, ...] = (int(f.lora), int(f.lora))
+        else:
+            condition = "name = ? COLLATE NOCASE"
+            values = (f.lora,)
+        add(
+            f"i.id IN (SELECT image_id FROM image_resources WHERE kind = 'lora' AND {condition})",
+            *values,
+        )
+    if f.base_model:
+        add("i.base_model = ? COLLATE NOCASE", f.base_model)
+    if f.author:
+        add("i.author = ? COLLATE NOCASE", f.author)
+    if f.since:
+        add("i.created_at >= ?", f.since)
+    if f.until:
+        # "until 2024-05" includes all of May: compare against the prefix.
+        add("substr(i.created_at, 1, ?) <= ?", len(f.until), f.until)
+    if f.nsfw_levels:
+        add(f"i.nsfw_level IN ({', '.join('?' for _ in f.nsfw_levels)})", *f.nsfw_levels)
+    if f.type:
+        add("i.type = ?", f.type)
+    if f.image_ids:
+        add(f"i.id IN ({', '.join('?' for _ in f.image_ids)})", *f.image_ids)
+    for sql, values in f.extra_where:
+        add(sql, *values)
+    return (" AND ".join(parts) or "1"), params
+
+
+def count_images(conn: sqlite3.Connection, f: RecordFilter | None = None) -> int:
+    where, params = where_clause(f or RecordFilter())
+    return conn.execute(f"SELECT count(*) FROM images i WHERE {where}", params).fetchone()[0]
+
+
+def select_image_ids(conn: sqlite3.Connection, f: RecordFilter) -> list[int]:
+    """The ids a filter selects, in its sort order, after its limit and offset."""
+    where, params = where_clause(f)
+    sql = f"SELECT i.id FROM images i WHERE {where} ORDER BY {SORTS.get(f.sort, SORTS['newest'])}"
+    if f.limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params = [*params, f.limit, f.offset]
+    return [row[0] for row in conn.execute(sql, params)]
+
+
+def iter_records(
+    conn: sqlite3.Connection, f: RecordFilter | None = None, *, batch_size: int = 500
+) -> Iterator[dict[str, Any]]:
+    """Stream export records for a filter, a batch of images at a time (constant memory)."""
+    f = f or RecordFilter()
+    where, params = where_clause(f)
+    order = SORTS.get(f.sort, SORTS["newest"])
+    sql = f"""SELECT i.*, fl.path AS file_path, fl.sha256 AS file_sha256
+              FROM images i LEFT JOIN files fl ON fl.image_id = i.id
+              WHERE {where} ORDER BY {order}"""
+    if f.limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params = [*params, f.limit, f.offset]
+    # A separate cursor per batch of rows: the per-batch lookups use `conn` too.
+    cursor = conn.execute(sql, params)
+    while rows := cursor.fetchmany(batch_size):
+        yield from _records_for_rows(conn, rows)
+
+
+def get_record(conn: sqlite3.Connection, image_id: int) -> dict[str, Any] | None:
+    records = list(iter_records(conn, RecordFilter(image_ids=[image_id])))
+    return records[0] if records else None
+
+
+def _records_for_rows(
+    conn: sqlite3.Connection, rows: Sequence[sqlite3.Row]
+) -> Iterator[dict[str, Any]]:
+    ids = [row["id"] for row in rows]
+    resources = _resources_by_image(conn, ids)
+    tags = _tags_by_image(conn, ids)
+    collections = _collections_by_image(conn, ids)
+    for row in rows:
+        image_resources = resources.get(row["id"], [])
+        yield _record_from_row(
+            row,
+            loras=[r for kind, r in image_resources if kind == "lora"],
+            embeddings=[r for kind, r in image_resources if kind == "embedding"],
+            tags=tags.get(row["id"], []),
+            collections=collections.get(row["id"], []),
+        )
+
+
+def _record_from_row(
+    row: sqlite3.Row,
+    *,
+    loras: list[dict[str, Any]],
+    embeddings: list[dict[str, Any]],
+    tags: list[str],
+    collections: list[int],
+) -> dict[str, Any]:
+    keys = row.keys()
+    record: dict[str, Any] = {}
+    for name in EXPORT_FIELDS:
+        if name == "image_id":
+            record[name] = row["id"]
+        elif name == "loras":
+            record[name] = loras
+        elif name == "embeddings":
+            record[name] = embeddings
+        elif name == "tags":
+            record[name] = tags
+        elif name == "collections":
+            record[name] = collections
+        elif name == "sha256":
+            record[name] = row["file_sha256"]
+        else:
+            record[name] = row[name] if name in keys else None
+    return record
+
+
+def _in_clause(ids: Sequence[int]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+def _resources_by_image(
+    conn: sqlite3.Connection, ids: Sequence[int]
+) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    out: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    for row in conn.execute(
+        f"""SELECT image_id, kind, {", ".join(RESOURCE_FIELDS)}
+            FROM image_resources WHERE image_id IN ({_in_clause(ids)})
+            ORDER BY image_id, position""",
+        ids,
+    ):
+        resource = {name: row[name] for name in RESOURCE_FIELDS}
+        out.setdefault(row["image_id"], []).append((row["kind"], resource))
+    return out
+
+
+def _tags_by_image(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for row in conn.execute(
+        f"""SELECT it.image_id, t.name FROM image_tags it JOIN tags t ON t.id = it.tag_id
+            WHERE it.image_id IN ({_in_clause(ids)})
+            ORDER BY it.image_id, it.score DESC, t.name""",
+        ids,
+    ):
+        out.setdefault(row[0], []).append(row[1])
+    return out
+
+
+def _collections_by_image(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for row in conn.execute(
+        f"""SELECT image_id, collection_id FROM collection_images
+            WHERE removed_at IS NULL AND image_id IN ({_in_clause(ids)})
+            ORDER BY image_id, collection_id""",
+        ids,
+    ):
+        out.setdefault(row[0], []).append(row[1])
+    return out
+
+
+def raw_meta(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The generation `meta` object of a record, decoded."""
+    text = record.get("raw_meta_json")
+    return json.loads(text) if text else None

@@ -1,0 +1,504 @@
+"""Writing to the archive: every function here changes rows, none commits.
+
+The caller owns the transaction (`with transaction(conn): ...`), so that one
+image's rows, or one batch of images, land together or not at all. Values come
+in as export records (see `civitai_vault.records`) plus the raw JSON Civitai
+returned, which is kept whole so that nothing is lost to normalizing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+# Columns of `images` that come straight from the export record.
+RECORD_COLUMNS: tuple[str, ...] = (
+    "uuid",
+    "name",
+    "type",
+    "mime_type",
+    "width",
+    "height",
+    "nsfw_level",
+    "created_at",
+    "published_at",
+    "post_id",
+    "author",
+    "author_id",
+    "image_url",
+    "prompt",
+    "negative_prompt",
+    "sampler",
+    "steps",
+    "cfg_scale",
+    "seed",
+    "clip_skip",
+    "base_model",
+    "process",
+    "engine",
+    "workflow",
+    "model",
+    "model_version",
+    "model_id",
+    "model_version_id",
+    "raw_meta_json",
+)
+
+# What a listing page tells about an image before its details are fetched.
+LISTING_COLUMNS: tuple[str, ...] = (
+    "uuid",
+    "name",
+    "type",
+    "width",
+    "height",
+    "nsfw_level",
+    "created_at",
+    "published_at",
+    "post_id",
+    "author",
+    "author_id",
+    "image_url",
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def to_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including KeyboardInterrupt)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@dataclass(frozen=True)
+class ResourceRow:
+    kind: str  # checkpoint | lora | embedding | other
+    name: str | None
+    weight: float | None = None
+    model_id: int | None = None
+    model_version_id: int | None = None
+    version_name: str | None = None
+    base_model: str | None = None
+    model_type: str | None = None
+
+
+@dataclass(frozen=True)
+class TagRow:
+    id: int
+    name: str
+    score: float | None = None
+    type: str | None = None
+    nsfw_level: int | None = None
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str
+    size: int
+    sha256: str
+    mime_type: str
+    kind: str
+    served_size: int
+    served_sha256: str
+    embedded: bool
+
+
+# ----------------------------------------------------------------- targets
+
+
+def upsert_target(
+    conn: sqlite3.Connection, key: str, kind: str, ref: str, label: str | None
+) -> None:
+    conn.execute(
+        """INSERT INTO targets (key, kind, ref, label) VALUES (?, ?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET label = coalesce(excluded.label, targets.label)""",
+        (key, kind, ref, label),
+    )
+
+
+def finish_target(
+    conn: sqlite3.Connection,
+    key: str,
+    *,
+    listed: int,
+    new: int,
+    updated: int,
+    failed: int,
+    gone: int,
+    complete: bool,
+    note: str | None,
+) -> None:
+    conn.execute(
+        """UPDATE targets SET last_run_at = ?, listed = ?, new = ?, updated = ?, failed = ?,
+           gone = ?, complete = ?, note = ? WHERE key = ?""",
+        (now_iso(), listed, new, updated, failed, gone, int(complete), note, key),
+    )
+
+
+def mark_listed(conn: sqlite3.Connection, target_key: str, image_ids: Iterable[int]) -> None:
+    """Record that a listing of `target_key` showed these images (again)."""
+    stamp = now_iso()
+    conn.executemany(
+        """INSERT INTO target_items (target_key, image_id, first_seen_at, last_seen_at)
+           VALUES (?, ?, ?, ?)
+           ON CONFLICT(target_key, image_id) DO UPDATE SET
+               last_seen_at = excluded.last_seen_at, removed_at = NULL""",
+        [(target_key, image_id, stamp, stamp) for image_id in image_ids],
+    )
+
+
+def mark_removed_except(
+    conn: sqlite3.Connection, target_key: str, seen_ids: Sequence[int]
+) -> list[int]:
+    """Flag the target's images that a complete listing no longer shows; returns their ids."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_now (image_id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM seen_now")
+    conn.executemany("INSERT OR IGNORE INTO seen_now VALUES (?)", [(i,) for i in seen_ids])
+    rows = conn.execute(
+        """SELECT image_id FROM target_items
+           WHERE target_key = ? AND removed_at IS NULL
+             AND image_id NOT IN (SELECT image_id FROM seen_now)""",
+        (target_key,),
+    ).fetchall()
+    removed = [row[0] for row in rows]
+    conn.executemany(
+        "UPDATE target_items SET removed_at = ? WHERE target_key = ? AND image_id = ?",
+        [(now_iso(), target_key, image_id) for image_id in removed],
+    )
+    conn.execute("DELETE FROM seen_now")
+    return removed
+
+
+# ------------------------------------------------------------------ images
+
+
+def store_listing(conn: sqlite3.Connection, record: dict[str, Any], listing_raw: Any) -> bool:
+    """Insert or refresh what a listing page says about an image. Returns True if it is new.
+
+    Details already stored are left alone: a listing never blanks them.
+    """
+    stamp = now_iso()
+    values = [record.get(column) for column in LISTING_COLUMNS]
+    cursor = conn.execute(
+        f"""INSERT INTO images (id, {", ".join(LISTING_COLUMNS)}, listing_json,
+                                first_seen_at, updated_at)
+            VALUES (?, {", ".join("?" for _ in LISTING_COLUMNS)}, ?, ?, ?)
+            ON CONFLICT(id) DO NOTHING""",
+        (record["image_id"], *values, to_json(listing_raw), stamp, stamp),
+    )
+    if cursor.rowcount:
+        return True
+    assignments = ", ".join(f"{c} = coalesce(?, {c})" for c in LISTING_COLUMNS)
+    conn.execute(
+        f"""UPDATE images SET {assignments}, listing_json = ?, upstream_status = 'present',
+            gone_at = NULL WHERE id = ?""",
+        (*values, to_json(listing_raw), record["image_id"]),
+    )
+    return False
+
+
+def store_details(
+    conn: sqlite3.Connection,
+    record: dict[str, Any],
+    *,
+    resources: Sequence[ResourceRow],
+    tags: Sequence[TagRow],
+    raw: dict[str, Any],
+) -> None:
+    """Store an image's full record, resources, tags and raw answers, replacing older ones."""
+    image_id = record["image_id"]
+    stamp = now_iso()
+    columns = RECORD_COLUMNS
+    conn.execute(
+        f"""INSERT INTO images (id, {", ".join(columns)}, image_json, generation_json,
+                                tags_json, details_at, first_seen_at, updated_at)
+            VALUES (?, {", ".join("?" for _ in columns)}, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET
+                {", ".join(f"{c} = excluded.{c}" for c in columns)},
+                image_json = coalesce(excluded.image_json, images.image_json),
+                generation_json = excluded.generation_json,
+                tags_json = excluded.tags_json,
+                details_at = excluded.details_at,
+                upstream_status = 'present', gone_at = NULL,
+                updated_at = excluded.updated_at""",
+        (
+            image_id,
+            *(record.get(c) for c in columns),
+            to_json(raw.get("image")),
+            to_json(raw.get("generation")),
+            to_json(raw.get("tags")),
+            stamp,
+            stamp,
+            stamp,
+        ),
+    )
+    if raw.get("listing") is not None:
+        conn.execute(
+            "UPDATE images SET listing_json = ? WHERE id = ?", (to_json(raw["listing"]), image_id)
+        )
+    _replace_resources(conn, image_id, resources)
+    _replace_tags(conn, image_id, tags)
+    _refresh_search_row(conn, image_id)
+    clear_failure(conn, image_id, "details")
+
+
+def _replace_resources(
+    conn: sqlite3.Connection, image_id: int, resources: Sequence[ResourceRow]
+) -> None:
+    conn.execute("DELETE FROM image_resources WHERE image_id = ?", (image_id,))
+    conn.executemany(
+        """INSERT INTO image_resources (image_id, position, kind, name, weight, model_id,
+               model_version_id, version_name, base_model, model_type)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (
+                image_id,
+                position,
+                r.kind,
+                r.name,
+                r.weight,
+                r.model_id,
+                r.model_version_id,
+                r.version_name,
+                r.base_model,
+                r.model_type,
+            )
+            for position, r in enumerate(resources)
+        ],
+    )
+
+
+def _replace_tags(conn: sqlite3.Connection, image_id: int, tags: Sequence[TagRow]) -> None:
+    conn.execute("DELETE FROM image_tags WHERE image_id = ?", (image_id,))
+    for tag in tags:
+        cache_tag(conn, tag)
+    conn.executemany(
+        "INSERT OR REPLACE INTO image_tags (image_id, tag_id, score) VALUES (?, ?, ?)",
+        [(image_id, tag.id, tag.score) for tag in tags],
+    )
+
+
+def _refresh_search_row(conn: sqlite3.Connection, image_id: int) -> None:
+    """Rebuild the image's full-text row from what is stored now."""
+    row = conn.execute(
+        "SELECT prompt, negative_prompt, author, model FROM images WHERE id = ?", (image_id,)
+    ).fetchone()
+    tags = conn.execute(
+        """SELECT group_concat(t.name, ' | ') FROM image_tags it JOIN tags t ON t.id = it.tag_id
+           WHERE it.image_id = ?""",
+        (image_id,),
+    ).fetchone()[0]
+    models = conn.execute(
+        "SELECT group_concat(name, ' | ') FROM image_resources WHERE image_id = ?", (image_id,)
+    ).fetchone()[0]
+    conn.execute("DELETE FROM images_fts WHERE rowid = ?", (image_id,))
+    conn.execute(
+        """INSERT INTO images_fts (rowid, prompt, negative_prompt, tags, models, author)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        (
+            image_id,
+            row["prompt"] or "",
+            row["negative_prompt"] or "",
+            tags or "",
+            " | ".join(x for x in (row["model"], models) if x),
+            row["author"] or "",
+        ),
+    )
+
+
+def mark_gone(conn: sqlite3.Connection, image_id: int) -> None:
+    """Civitai answered 404: keep everything, remember that it is gone upstream."""
+    conn.execute(
+        """UPDATE images SET upstream_status = 'gone', gone_at = coalesce(gone_at, ?)
+           WHERE id = ?""",
+        (now_iso(), image_id),
+    )
+
+
+def store_file(conn: sqlite3.Connection, image_id: int, file: FileRow) -> None:
+    conn.execute(
+        """INSERT INTO files (image_id, path, size, sha256, mime_type, kind, served_size,
+               served_sha256, embedded, downloaded_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(image_id) DO UPDATE SET path = excluded.path, size = excluded.size,
+               sha256 = excluded.sha256, mime_type = excluded.mime_type, kind = excluded.kind,
+               served_size = excluded.served_size, served_sha256 = excluded.served_sha256,
+               embedded = excluded.embedded, downloaded_at = excluded.downloaded_at""",
+        (
+            image_id,
+            file.path,
+            file.size,
+            file.sha256,
+            file.mime_type,
+            file.kind,
+            file.served_size,
+            file.served_sha256,
+            int(file.embedded),
+            now_iso(),
+        ),
+    )
+    clear_failure(conn, image_id, "download")
+
+
+def update_file_after_embed(
+    conn: sqlite3.Connection, image_id: int, *, size: int, sha256: str, embedded: bool
+) -> None:
+    conn.execute(
+        "UPDATE files SET size = ?, sha256 = ?, embedded = ? WHERE image_id = ?",
+        (size, sha256, int(embedded), image_id),
+    )
+
+
+# ------------------------------------------------------------------ caches
+
+
+def cache_tag(conn: sqlite3.Connection, tag: TagRow) -> None:
+    conn.execute(
+        """INSERT INTO tags (id, name, type, nsfw_level) VALUES (?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET name = excluded.name,
+               type = coalesce(excluded.type, tags.type),
+               nsfw_level = coalesce(excluded.nsfw_level, tags.nsfw_level)""",
+        (tag.id, tag.name, tag.type, tag.nsfw_level),
+    )
+
+
+def cache_user(
+    conn: sqlite3.Connection, user_id: int, username: str | None, deleted_at: str | None, raw: Any
+) -> None:
+    conn.execute(
+        """INSERT INTO users (id, username, deleted_at, raw_json, fetched_at)
+           VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(id) DO UPDATE SET username = coalesce(excluded.username, users.username),
+               deleted_at = excluded.deleted_at, raw_json = excluded.raw_json,
+               fetched_at = excluded.fetched_at""",
+        (user_id, username, deleted_at, to_json(raw), now_iso()),
+    )
+
+
+def cache_post(
+    conn: sqlite3.Connection,
+    post_id: int,
+    *,
+    user_id: int | None,
+    title: str | None,
+    published_at: str | None,
+    nsfw_level: int | None,
+    raw: Any,
+) -> None:
+    conn.execute(
+        """INSERT OR REPLACE INTO posts (id, user_id, title, published_at, nsfw_level, raw_json,
+               fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        (post_id, user_id, title, published_at, nsfw_level, to_json(raw), now_iso()),
+    )
+
+
+@dataclass(frozen=True)
+class ModelVersionRow:
+    id: int
+    availability: str  # available | deleted | unpublished | not_found
+    name: str | None = None
+    model_id: int | None = None
+    model_name: str | None = None
+    model_type: str | None = None
+    base_model: str | None = None
+    version_status: str | None = None
+    model_status: str | None = None
+
+
+def cache_model_version(conn: sqlite3.Connection, row: ModelVersionRow, raw: Any) -> None:
+    conn.execute(
+        """INSERT OR REPLACE INTO model_versions (id, name, model_id, model_name, model_type,
+               base_model, version_status, model_status, availability, raw_json, checked_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            row.id,
+            row.name,
+            row.model_id,
+            row.model_name,
+            row.model_type,
+            row.base_model,
+            row.version_status,
+            row.model_status,
+            row.availability,
+            to_json(raw),
+            now_iso(),
+        ),
+    )
+
+
+def cache_collection(
+    conn: sqlite3.Connection,
+    collection_id: int,
+    *,
+    name: str | None,
+    description: str | None,
+    owner_id: int | None,
+    owner_username: str | None,
+    read: str | None,
+    type_: str | None,
+    raw: Any,
+) -> None:
+    conn.execute(
+        """INSERT OR REPLACE INTO collections (id, name, description, owner_id, owner_username,
+               read, type, raw_json, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            collection_id,
+            name,
+            description,
+            owner_id,
+            owner_username,
+            read,
+            type_,
+            to_json(raw),
+            now_iso(),
+        ),
+    )
+
+
+# ---------------------------------------------------------------- failures
+
+
+def record_failure(
+    conn: sqlite3.Connection, image_id: int, stage: str, reason: str, target_key: str | None
+) -> None:
+    conn.execute(
+        """INSERT OR REPLACE INTO failures (image_id, stage, target_key, reason, at)
+           VALUES (?, ?, ?, ?, ?)""",
+        (image_id, stage, target_key, reason, now_iso()),
+    )
+
+
+def clear_failure(conn: sqlite3.Connection, image_id: int, stage: str) -> None:
+    conn.execute("DELETE FROM failures WHERE image_id = ? AND stage = ?", (image_id, stage))
+
+
+def start_run(conn: sqlite3.Connection, command: str) -> int:
+    cursor = conn.execute(
+        "INSERT INTO runs (started_at, command) VALUES (?, ?)", (now_iso(), command)
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, summary: Any) -> None:
+    conn.execute(
+        "UPDATE runs SET finished_at = ?, summary_json = ? WHERE id = ?",
+        (now_iso(), to_json(summary), run_id),
+    )

@@ -1,0 +1,50 @@
+"""One place that turns any error a user can meet into one line and an exit code.
+
+Exit codes: 2 for bad usage or input (a wrong URL or id, a bad option), 1 for
+failures (the server, the network, the disk). Messages never carry
+credentials: API errors are built without them, and OS errors name only paths.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+
+
+class UsageError(ValueError):
+    """The user asked for something that cannot be done as asked (exit 2)."""
+
+
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    from civitai_vault.api.errors import CivitaiError
+
+    if isinstance(exc, CivitaiError):
+        return str(exc), 1
+    if isinstance(exc, UsageError | ValueError):
+        return str(exc), 2
+    if isinstance(exc, FileNotFoundError):
+        return str(exc), 1
+    if isinstance(exc, OSError):
+        return _describe_os_error(exc), 1
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (
+            f"the archive database could not be used ({exc}); if another civitai-vault is "
+            "running on it, wait for it to finish, then run this again",
+            1,
+        )
+    return f"unexpected {type(exc).__name__}: {exc}", 1
+
+
+def _describe_os_error(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"the disk is full{where}; nothing was lost: free some space and run the same "
+            "command again to continue"
+        )
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"cannot write to the archive{where}: it is read-only or not yours; choose a "
+            "writable --archive folder"
+        )
+    return f"{exc.strerror or exc}{where}"
