@@ -70,6 +70,96 @@ def run_guarded(action: Callable[[], T]) -> T:
 
 # --- export commands ---
 
+EXPORT_HELP = """Export archived images with their generation data as JSON, JSONL, CSV or Parquet.
+
+Every format has the same fields in the same order (image_id, image_url, ..., \
+loras, embeddings, tags, collections, file_path, sha256, raw_meta_json); missing \
+values are null, an empty cell in CSV. Output streams at constant memory; a file \
+appears only when complete. -o - (or no -o) writes to stdout.
+
+CSV: UTF-8 with standard quoting (line breaks, quotes and commas stay inside quoted \
+cells). tags and collections are joined with "|", a "|" or backslash inside a name \
+escaped with a backslash: df["tags"].str.split("|") reads them back. loras and \
+embeddings are JSON arrays of objects (name, weight, model_id, model_version_id, \
+version_name, base_model), as in the JSON export: json.loads(cell). --excel adds a \
+byte-order mark and prefixes ' to text that Excel would run as a formula.
+
+Parquet: typed columns (int64 ids and counts, double cfg_scale and weights, \
+timestamp (us, UTC) dates, list of string tags, list of int64 collections, list of \
+struct loras and embeddings), zstd, row groups of 10,000 records; reads in pandas, \
+pyarrow and DuckDB.
+"""
+
+
+@app.command("export", help=EXPORT_HELP)
+def export_command(
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json, jsonl, csv or parquet (default: from the -o extension, else jsonl).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="File to write; '-' or none for stdout."),
+    ] = None,
+    excel: Annotated[
+        bool, typer.Option("--excel", help="CSV for Excel: byte-order mark, formulas defused.")
+    ] = False,
+    collection: Annotated[
+        int | None, typer.Option("--collection", help="Only images in this collection id.")
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only images with this tag.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Checkpoint name, model id or version id.")
+    ] = None,
+    lora: Annotated[
+        str | None, typer.Option("--lora", help="LoRA name, model id or version id.")
+    ] = None,
+    base_model: Annotated[
+        str | None, typer.Option("--base-model", help="Base model, e.g. 'SDXL 1.0', 'Pony'.")
+    ] = None,
+    author: Annotated[str | None, typer.Option("--author", help="Author's username.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Created on or after (YYYY[-MM[-DD[THH:MM]]]).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Created up to and including (2024-05: all May).")
+    ] = None,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+) -> None:
+    def run() -> None:
+        from civitai_vault.archive import open_archive
+        from civitai_vault.archive.queries import RecordFilter
+        from civitai_vault.errors import UsageError
+        from civitai_vault.export import FORMATS, export_archive, format_for_path, parse_date_bound
+
+        destination = None if output in (None, "-") else Path(output)
+        fmt = (format or format_for_path(destination) or "jsonl").lower()
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+        if excel and fmt != "csv":
+            raise UsageError("--excel applies to CSV only; add --format csv")
+        filters = RecordFilter(
+            collection=collection,
+            tag=tag,
+            model=model,
+            lora=lora,
+            base_model=base_model,
+            author=author,
+            since=parse_date_bound(since, "--since") if since else None,
+            until=parse_date_bound(until, "--until") if until else None,
+        )
+        with open_archive(archive, create=False) as opened:
+            result = export_archive(opened.conn, filters, fmt, destination, excel=excel)
+        err_console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+
+    run_guarded(run)
+
+
 # --- analysis commands (stats, check-models) ---
 
 # --- gallery command (serve) ---

@@ -1,0 +1,171 @@
+"""Parquet: the export record with typed columns, written in row groups.
+
+Column types (readable by pyarrow, pandas and DuckDB):
+
+- ids, sizes, steps, seed, clip skip, NSFW level: int64
+- cfg_scale and LoRA / embedding weights: double
+- created_at, published_at: timestamp[us, tz=UTC]
+- loras, embeddings: list<struct<name, weight, model_id, model_version_id,
+  version_name, base_model>>
+- tags: list<string> (highest score first); collections: list<int64>
+- everything else, raw_meta_json included: string
+
+Records are buffered `ROW_GROUP_SIZE` at a time and written as one row group,
+so memory stays flat whatever the number of records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from civitai_vault.records import EXPORT_FIELDS
+
+ROW_GROUP_SIZE = 10_000
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+RESOURCE_TYPE = pa.struct(
+    [
+        ("name", pa.string()),
+        ("weight", pa.float64()),
+        ("model_id", pa.int64()),
+        ("model_version_id", pa.int64()),
+        ("version_name", pa.string()),
+        ("base_model", pa.string()),
+    ]
+)
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+_TYPES: dict[str, pa.DataType] = {
+    **dict.fromkeys(
+        (
+            "image_id",
+            "width",
+            "height",
+            "nsfw_level",
+            "post_id",
+            "author_id",
+            "steps",
+            "seed",
+            "clip_skip",
+            "model_id",
+            "model_version_id",
+        ),
+        pa.int64(),
+    ),
+    "cfg_scale": pa.float64(),
+    "created_at": TIMESTAMP,
+    "published_at": TIMESTAMP,
+    "loras": pa.list_(RESOURCE_TYPE),
+    "embeddings": pa.list_(RESOURCE_TYPE),
+    "tags": pa.list_(pa.string()),
+    "collections": pa.list_(pa.int64()),
+}
+SCHEMA = pa.schema(
+    [pa.field(name, _TYPES.get(name, pa.string())) for name in EXPORT_FIELDS],
+    metadata={"civitai_vault.record": "export record, see DESIGN.md"},
+)
+
+
+def write_parquet(records: Iterable[dict[str, Any]], stream: BinaryIO) -> int:
+    """Write records as Parquet (zstd, one row group per ROW_GROUP_SIZE); returns the count."""
+    count = 0
+    with pq.ParquetWriter(pa.PythonFile(stream, mode="w"), SCHEMA, compression="zstd") as writer:
+        for batch in _batches(records, ROW_GROUP_SIZE):
+            writer.write_table(_table(batch), row_group_size=ROW_GROUP_SIZE)
+            count += len(batch)
+    return count
+
+
+def _batches(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(records)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _table(records: list[dict[str, Any]]) -> pa.Table:
+    columns = {name: [_cell(name, record.get(name)) for record in records] for name in SCHEMA.names}
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def _cell(name: str, value: Any) -> Any:
+    kind = _TYPES.get(name)
+    if kind is None:
+        return _as_text(value)
+    if kind == pa.int64():
+        return _as_int(value)
+    if kind == pa.float64():
+        return _as_float(value)
+    if kind == TIMESTAMP:
+        return _as_timestamp(value)
+    if name in ("loras", "embeddings"):
+        return [_resource(item) for item in value or []]
+    if name == "collections":
+        return [_as_int(item) for item in value or []]
+    return [_as_text(item) for item in value or []]
+
+
+def _resource(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": _as_text(item.get("name")),
+        "weight": _as_float(item.get("weight")),
+        "model_id": _as_int(item.get("model_id")),
+        "model_version_id": _as_int(item.get("model_version_id")),
+        "version_name": _as_text(item.get("version_name")),
+        "base_model": _as_text(item.get("base_model")),
+    }
+
+
+# SQLite columns take whatever they are given; a typed column takes only its type.
+# Values that do not fit become null here (the JSON export keeps them as stored).
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_timestamp(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
