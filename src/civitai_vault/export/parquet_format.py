@@ -71,12 +71,14 @@ SCHEMA = pa.schema(
 )
 
 
-def write_parquet(records: Iterable[dict[str, Any]], stream: BinaryIO) -> int:
-    """Write records as Parquet (zstd, one row group per ROW_GROUP_SIZE); returns the count."""
+def write_parquet(
+    records: Iterable[dict[str, Any]], stream: BinaryIO, *, row_group_size: int = ROW_GROUP_SIZE
+) -> int:
+    """Write records as Parquet (zstd, one row group per `row_group_size`); returns the count."""
     count = 0
     with pq.ParquetWriter(pa.PythonFile(stream, mode="w"), SCHEMA, compression="zstd") as writer:
-        for batch in _batches(records, ROW_GROUP_SIZE):
-            writer.write_table(_table(batch), row_group_size=ROW_GROUP_SIZE)
+        for batch in _batches(records, row_group_size):
+            writer.write_table(_table(batch), row_group_size=row_group_size)
             count += len(batch)
     return count
 
