@@ -10,8 +10,8 @@ Column types (readable by pyarrow, pandas and DuckDB):
 - tags: list<string> (highest score first); collections: list<int64>
 - everything else, raw_meta_json included: string
 
-Records are buffered `ROW_GROUP_SIZE` at a time and written as one row group,
-so memory stays flat whatever the number of records.
+Records are converted a thousand at a time and written in row groups of
+`ROW_GROUP_SIZE`, so memory stays flat whatever the number of records.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import pyarrow.parquet as pq
 from civitai_vault.records import EXPORT_FIELDS
 
 ROW_GROUP_SIZE = 10_000
+# Records turned into Arrow data at a time: bounds the Python objects alive at once.
+CONVERT_SLICE = 1_000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 RESOURCE_TYPE = pa.struct(
@@ -74,24 +76,51 @@ SCHEMA = pa.schema(
 def write_parquet(
     records: Iterable[dict[str, Any]], stream: BinaryIO, *, row_group_size: int = ROW_GROUP_SIZE
 ) -> int:
-    """Write records as Parquet (zstd, one row group per `row_group_size`); returns the count."""
+    """Write records as Parquet (zstd, one row group per `row_group_size`); returns the count.
+
+    Records become Arrow data a slice at a time, so only a slice of Python
+    objects is alive at once; a row group collects slices until it is full.
+    """
     count = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    slice_size = max(1, min(CONVERT_SLICE, row_group_size))
     with pq.ParquetWriter(pa.PythonFile(stream, mode="w"), SCHEMA, compression="zstd") as writer:
-        for batch in _batches(records, row_group_size):
-            writer.write_table(_table(batch), row_group_size=row_group_size)
-            count += len(batch)
+        for chunk in _chunks(records, slice_size):
+            pending.append(_record_batch(chunk))
+            pending_rows += len(chunk)
+            count += len(chunk)
+            if pending_rows >= row_group_size:
+                writer.write_table(pa.Table.from_batches(pending), row_group_size=row_group_size)
+                pending, pending_rows = [], 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), row_group_size=row_group_size)
     return count
 
 
-def _batches(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _chunks(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     iterator = iter(records)
-    while batch := list(islice(iterator, size)):
-        yield batch
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
-def _table(records: list[dict[str, Any]]) -> pa.Table:
-    columns = {name: [_cell(name, record.get(name)) for record in records] for name in SCHEMA.names}
-    return pa.Table.from_pydict(columns, schema=SCHEMA)
+def _record_batch(records: list[dict[str, Any]]) -> pa.RecordBatch:
+    columns = [
+        _column(name, field.type, [record.get(name) for record in records])
+        for name, field in zip(SCHEMA.names, SCHEMA, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
+def _column(name: str, kind: pa.DataType, values: list[Any]) -> pa.Array:
+    """Values as an Arrow array: Arrow's own conversion when they fit, ours when not."""
+    try:
+        if kind == TIMESTAMP:
+            # Arrow parses ISO-8601 with an offset; naive or odd stamps take the slow path.
+            return pa.array(values, type=pa.string()).cast(TIMESTAMP)
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        return pa.array([_cell(name, value) for value in values], type=kind)
 
 
 def _cell(name: str, value: Any) -> Any:
