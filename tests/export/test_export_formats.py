@@ -191,3 +191,14 @@ def test_values_sqlite_stores_loosely_do_not_break_parquet():
     assert (row["steps"], row["seed"], row["cfg_scale"], row["width"]) == (30, None, 7.0, None)
     assert row["created_at"].isoformat() == "2024-08-31T01:11:47.021000+00:00"
     assert row["published_at"] is None
+
+
+def test_infinite_numbers_become_null_in_json():
+    # SQLite keeps an infinite REAL; JSON has no way to write it, and readers reject NaN.
+    buffer = io.BytesIO()
+    write_records(
+        [{"image_id": 1, "cfg_scale": float("inf"), "loras": [{"weight": 1.5}]}], "json", buffer
+    )
+    assert json.loads(buffer.getvalue()) == [
+        {"image_id": 1, "cfg_scale": None, "loras": [{"weight": 1.5}]}
+    ]

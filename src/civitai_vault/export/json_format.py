@@ -8,15 +8,31 @@ records without the brackets and commas. Text is UTF-8, not \\u-escaped.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 
-# allow_nan=False: NaN and Infinity are not JSON; fail loudly rather than write them.
+# NaN and Infinity are not JSON (readers reject them): refuse, then write null instead.
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 def _encode(record: dict[str, Any]) -> bytes:
-    return _encoder.encode(record).encode("utf-8")
+    try:
+        text = _encoder.encode(record)
+    except ValueError:
+        text = _encoder.encode(_finite(record))
+    return text.encode("utf-8")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], stream: BinaryIO) -> int:

@@ -34,6 +34,9 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     try:
         with handle:
             yield handle
+            handle.flush()
+            # On disk before the rename, so a crash cannot leave an empty file under the name.
+            os.fsync(handle.fileno())
         # mkstemp makes the file private (0600); an export should get the usual mode.
         os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
