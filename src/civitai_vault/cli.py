@@ -132,6 +132,8 @@ def export_command(
     archive: ArchiveOption = DEFAULT_ARCHIVE,
 ) -> None:
     def run() -> None:
+        import os
+
         from civitai_vault.archive import open_archive
         from civitai_vault.archive.queries import RecordFilter
         from civitai_vault.errors import UsageError
@@ -154,7 +156,12 @@ def export_command(
             until=parse_date_bound(until, "--until") if until else None,
         )
         with open_archive(archive, create=False) as opened:
-            result = export_archive(opened.conn, filters, fmt, destination, excel=excel)
+            try:
+                result = export_archive(opened.conn, filters, fmt, destination, excel=excel)
+            except BrokenPipeError:
+                # The reader stopped early (`| head`): fine, and nothing more to say.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise typer.Exit(0) from None
         err_console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
 
     run_guarded(run)

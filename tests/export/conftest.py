@@ -266,13 +266,17 @@ def hostile_archive(tmp_path_factory: pytest.TempPathFactory) -> HostileArchive:
 
 
 @pytest.fixture
-def cli() -> Callable[..., subprocess.CompletedProcess[bytes]]:
+def cli_command() -> list[str]:
+    """The `civitai-vault` command line, run from this test environment."""
+    return [sys.executable, "-m", "civitai_vault.cli"]
+
+
+@pytest.fixture
+def cli(cli_command: list[str]) -> Callable[..., subprocess.CompletedProcess[bytes]]:
     """Run the real `civitai-vault` command in a child process; output stays bytes."""
 
     def run(*args: str, **options: Any) -> subprocess.CompletedProcess[bytes]:
         options.setdefault("capture_output", True)
-        return subprocess.run(
-            [sys.executable, "-m", "civitai_vault.cli", *args], check=False, **options
-        )
+        return subprocess.run([*cli_command, *args], check=False, **options)
 
     return run
