@@ -1,0 +1,166 @@
+"""File names built from a template and sanitized parts, which can never leave the archive.
+
+Text from Civitai is untrusted: a username or an original file name may hold
+`../`, slashes, control characters, Windows device names or thousands of
+characters. Every field is cleaned before it goes into the template, and every
+path segment of the result is cleaned again, so the template's own literal text
+cannot escape either. `safe_join` is the last gate before a file is written.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from civitai_vault.errors import UsageError
+
+DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
+TEMPLATE_FIELDS: tuple[str, ...] = (
+    "image_id",
+    "username",
+    "post_id",
+    "collection_id",
+    "base_model",
+    "model",
+    "date",
+    "name_stem",
+    "ext",
+)
+UNKNOWN = "_unknown"
+# Bytes per path segment: far below the usual 255, leaving room for the sidecar
+# suffixes and the temporary names used while writing.
+MAX_SEGMENT_BYTES = 120
+
+_FORBIDDEN = re.compile(r'[/\\<>:"|?*]')
+# Bidirectional overrides make a name display differently from what it is.
+_INVISIBLE = re.compile("[\u202a-\u202e\u2066-\u2069\ufeff]")
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"COM{n}" for n in "123456789¹²³"}
+    | {f"LPT{n}" for n in "123456789¹²³"}
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
+    """The record's file path relative to the media folder, POSIX separators, never escaping."""
+    ext = _clean_ext(ext)
+    values = _field_values(record, ext)
+    rendered: list[str] = []
+    uses_ext = False
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(f"the file name template {template!r} is malformed: {exc}") from None
+    for literal, field, spec, conversion in parsed:
+        rendered.append(literal.replace("\\", "/"))
+        if field is None:
+            continue
+        uses_ext = uses_ext or field == "ext"
+        rendered.append(_clean_field(_format_field(field, spec, conversion, values)))
+    path = "".join(rendered)
+    if not uses_ext:
+        path = f"{path}.{ext}"
+    raw_segments = [segment for segment in path.split("/") if segment.strip()]
+    if not raw_segments:
+        raw_segments = [f"{UNKNOWN}.{ext}"]
+    last = len(raw_segments) - 1
+    segments = [
+        _clean_segment(segment, ext if index == last else None)
+        for index, segment in enumerate(raw_segments)
+    ]
+    return "/".join(segments)
+
+
+def safe_join(root: Path, relpath: str) -> Path:
+    """`root / relpath`, resolved; ValueError if it would land anywhere outside `root`.
+
+    Symlinks are followed before the check, so a link inside the archive that
+    points elsewhere cannot be used to write there.
+    """
+    if not relpath or "\x00" in relpath or "\\" in relpath:
+        raise ValueError(f"refusing the file path {relpath!r}: empty or not a POSIX path")
+    relative = PurePosixPath(relpath)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"refusing the file path {relpath!r}: it points outside the archive")
+    base = Path(root).resolve()
+    candidate = (base / relative).resolve()
+    if candidate == base or not candidate.is_relative_to(base):
+        raise ValueError(f"refusing the file path {relpath!r}: it resolves outside the archive")
+    return candidate
+
+
+def _field_values(record: dict[str, Any], ext: str) -> dict[str, Any]:
+    created = record.get("created_at")
+    date = created[:10] if isinstance(created, str) and _DATE.match(created) else None
+    collections = record.get("collections") or []
+    name = record.get("name")
+    return {
+        "image_id": record.get("image_id"),
+        "username": record.get("author") or record.get("username"),
+        "post_id": record.get("post_id"),
+        "collection_id": collections[0] if collections else None,
+        "base_model": record.get("base_model"),
+        "model": record.get("model"),
+        "date": date,
+        "name_stem": PurePosixPath(name.replace("\\", "/")).stem if name else None,
+        "ext": ext,
+    }
+
+
+def _format_field(field: str, spec: str, conversion: str | None, values: dict[str, Any]) -> str:
+    if field not in values:
+        known = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
+        raise UsageError(f"unknown field {{{field}}} in the file name template; use {known}")
+    if conversion:
+        raise UsageError(f"!{conversion} is not allowed in the file name template")
+    value = values[field]
+    if value is None or value == "":
+        return UNKNOWN
+    try:
+        return format(value, spec)
+    except (ValueError, TypeError):
+        raise UsageError(f"the format {{{field}:{spec}}} does not fit {value!r}") from None
+
+
+def _clean_ext(ext: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9]", "", ext.lower().lstrip("."))[:10]
+    return cleaned or "bin"
+
+
+def _clean_text(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(char for char in text if unicodedata.category(char) not in ("Cc", "Cs"))
+    return _INVISIBLE.sub("", text)
+
+
+def _clean_field(text: str) -> str:
+    """A field value: one path segment's worth of text, no separators of any platform."""
+    cleaned = _FORBIDDEN.sub("_", _clean_text(text)).strip()
+    return cleaned or "_"
+
+
+def _clean_segment(segment: str, ext: str | None) -> str:
+    """One directory or file name: no dot names, no Windows traps, capped in length."""
+    cleaned = _FORBIDDEN.sub("_", _clean_text(segment)).strip()
+    cleaned = cleaned.rstrip(". ")  # Windows drops trailing dots and spaces silently
+    if cleaned.startswith("."):
+        cleaned = "_" + cleaned.lstrip(".")
+    if not cleaned:
+        cleaned = "_"
+    if cleaned.split(".")[0].strip().upper() in _WINDOWS_RESERVED:
+        cleaned = "_" + cleaned
+    return _cap_length(cleaned, ext)
+
+
+def _cap_length(segment: str, ext: str | None) -> str:
+    if len(segment.encode("utf-8")) <= MAX_SEGMENT_BYTES:
+        return segment
+    suffix = f".{ext}" if ext and segment.endswith(f".{ext}") else ""
+    stem = segment[: len(segment) - len(suffix)]
+    budget = MAX_SEGMENT_BYTES - len(suffix.encode("utf-8"))
+    stem = stem.encode("utf-8")[:budget].decode("utf-8", errors="ignore").rstrip(". ")
+    return (stem or "_") + suffix

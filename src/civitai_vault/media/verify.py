@@ -1,0 +1,153 @@
+"""Is a downloaded file the whole, real media file the server promised?
+
+`verify_file` is run on every download before it is given a name in the
+archive. It rejects, each with a one-line reason: a length other than the one
+announced, an HTML or JSON error page served with a 200, an unknown type, an
+image that does not fully decode, and containers (MP4, AVIF, WebM) whose
+structure is broken or cut short. Videos additionally have their first frame
+decoded with PyAV.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+from PIL import Image, UnidentifiedImageError, features
+
+from civitai_vault.media.containers import BrokenContainer, check_ebml, check_iso_bmff
+from civitai_vault.media.detect import (
+    AVIF,
+    GIF,
+    MKV,
+    PNG,
+    PNG_SIGNATURE,
+    WEBM,
+    WEBP,
+    MediaType,
+    detect_media,
+)
+
+SNIFF_SIZE = 4096
+
+
+class InvalidMedia(Exception):
+    """The file is not usable media; `str()` is a one-line reason."""
+
+
+def verify_file(path: str | os.PathLike[str], expected_size: int | None) -> MediaType:
+    """The file's media type, or InvalidMedia saying why the file cannot be kept."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_SIZE)
+        if size == 0:
+            raise InvalidMedia("the file is empty")
+        _reject_error_page(head)
+        if expected_size is not None and size != expected_size:
+            raise InvalidMedia(
+                f"the file has {size:,} bytes but {expected_size:,} were announced: "
+                "the download was cut short"
+            )
+        media = detect_media(head)
+        if media is None:
+            raise InvalidMedia(_describe_unknown(head))
+        try:
+            _check_structure(handle, size, media)
+        except BrokenContainer as exc:
+            raise InvalidMedia(f"broken {media.ext[1:].upper()} file: {exc}") from None
+    if media.kind == "image":
+        _check_image_decodes(path, media)
+    else:
+        _check_video_decodes(path, media)
+    return media
+
+
+def _reject_error_page(head: bytes) -> None:
+    """CDNs and proxies answer some failures with a 200 and a page; catch that by content."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<")):
+        raise InvalidMedia("the server sent a web page instead of the file (an error page)")
+    if text.startswith((b"{", b"[")):
+        raise InvalidMedia("the server sent a JSON response instead of the file (an error)")
+
+
+def _describe_unknown(head: bytes) -> str:
+    sample = head[:512]
+    if all(32 <= byte < 127 or byte in b"\t\r\n" for byte in sample):
+        return "the server sent plain text instead of the file (an error message)"
+    return f"not a known image or video type (starts with {head[:8].hex()})"
+
+
+def _check_structure(handle: BinaryIO, size: int, media: MediaType) -> None:
+    if media == PNG:
+        _check_png_chunks(handle, size)
+    elif media == WEBP:
+        _check_riff_size(handle, size)
+    elif media == GIF:
+        _check_gif_trailer(handle, size)
+    elif media == AVIF:
+        check_iso_bmff(handle, size, required=(b"meta", b"mdat"))
+    elif media in (WEBM, MKV):
+        check_ebml(handle, size)
+    elif media.kind == "video":
+        check_iso_bmff(handle, size, required=(b"moov", b"mdat"))
+
+
+def _check_png_chunks(handle: BinaryIO, size: int) -> None:
+    """Pillow decodes a PNG cut off after its pixel data without complaint; IEND must exist."""
+    offset = len(PNG_SIGNATURE)
+    while offset + 12 <= size:
+        handle.seek(offset)
+        header = handle.read(8)
+        length = int.from_bytes(header[:4], "big")
+        offset += 12 + length
+        if offset > size:
+            raise BrokenContainer(f"chunk {header[4:8]!r} is cut short")
+        if header[4:8] == b"IEND":
+            return
+    raise BrokenContainer("no IEND chunk: the file is cut short")
+
+
+def _check_riff_size(handle: BinaryIO, size: int) -> None:
+    handle.seek(4)
+    riff_size = int.from_bytes(handle.read(4), "little")
+    if riff_size + 8 > size:
+        raise BrokenContainer(f"the RIFF header announces {riff_size + 8:,} bytes, got {size:,}")
+
+
+def _check_gif_trailer(handle: BinaryIO, size: int) -> None:
+    """A GIF cut between frames still decodes its first frame; the trailer byte must be there."""
+    handle.seek(max(0, size - 16))
+    tail = handle.read().rstrip(b"\x00")
+    if not tail.endswith(b";"):
+        raise BrokenContainer("no GIF trailer: the file is cut short")
+
+
+def _check_image_decodes(path: Path, media: MediaType) -> None:
+    if media == AVIF and not features.check("avif"):
+        return  # the box walk above is all we can do without a decoder
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidMedia(f"the image does not decode: {reason}") from None
+    except Image.DecompressionBombError:
+        raise InvalidMedia("the image is too large to decode safely") from None
+
+
+def _check_video_decodes(path: Path, media: MediaType) -> None:
+    import av  # imported here: PyAV is slow to import and only videos need it
+
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.video or container.streams.audio
+            if not streams:
+                raise InvalidMedia(f"the {media.ext[1:]} file holds no video or audio stream")
+            for _frame in container.decode(streams[0]):
+                return
+    except av.FFmpegError as exc:
+        raise InvalidMedia(f"the video does not decode: {exc}") from None
+    raise InvalidMedia("the video holds no decodable frame")
