@@ -171,6 +171,44 @@ def export_command(
 
 # --- gallery command (serve) ---
 
+
+@app.command("serve")
+def serve_command(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. Any other than 127.0.0.1 lets others on the network "
+            "see the archive: there is no password."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Browse, search and read the archive in a web browser, offline."""
+
+    def run() -> None:
+        import contextlib
+
+        from civitai_vault.web.server import is_loopback, serve
+
+        if not is_loopback(host):
+            err_console.print(
+                f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this "
+                "address can see the whole archive, without a password",
+                highlight=False,
+            )
+
+        def ready(url: str) -> None:
+            console.print(f"Gallery of {archive} at {url}  (Ctrl+C to stop)", highlight=False)
+
+        # Ctrl+C is how a gallery ends: not an error.
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(archive, host=host, port=port, on_ready=ready)
+        console.print("Gallery stopped.")
+
+    run_guarded(run)
+
+
 # --- emulator command ---
 
 

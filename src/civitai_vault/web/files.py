@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from civitai_vault.archive import MEDIA_DIR
+from civitai_vault.media.naming import safe_join
 
 # Types a browser may show inline; anything else is offered as a download.
 INLINE_TYPES = ("image/", "video/", "audio/")
@@ -45,17 +46,14 @@ def is_plain_relative(relative: str) -> bool:
 
 
 def resolve_inside(folder: Path, relative: str) -> Path | None:
-    """`folder/relative` when it exists and, symlinks resolved, is still inside `folder`."""
+    """`folder/relative` when it is a file and, symlinks resolved, still inside `folder`."""
     if not is_plain_relative(relative):
         return None
-    root = folder.resolve()
     try:
-        target = (root / relative).resolve(strict=True)
-    except (OSError, RuntimeError):  # missing, or a symlink loop
+        target = safe_join(folder, relative)
+    except (ValueError, OSError, RuntimeError):  # outside, or a symlink loop
         return None
-    if not target.is_relative_to(root) or not target.is_file():
-        return None
-    return target
+    return target if target.is_file() else None
 
 
 def find_media_file(
