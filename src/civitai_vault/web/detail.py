@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from civitai_vault.archive.queries import get_record, raw_meta
 from civitai_vault.web.facets import collection_name
+from civitai_vault.web.files import file_for_image, media_url
 from civitai_vault.web.params import NSFW_LABELS
 
 CIVITAI = "https://civitai.com"
@@ -97,6 +99,8 @@ class ImageDetail:
     collections: list[tuple[int, str]]
     infotext: str | None
     extra_meta: list[tuple[str, str]] = field(default_factory=list)
+    # The gallery URL of the file, when it is on disk and may be served.
+    file_url: str | None = None
 
     @property
     def image_id(self) -> int:
@@ -112,7 +116,7 @@ class ImageDetail:
         return None if level is None else NSFW_LABELS.get(level, str(level))
 
 
-def load_detail(conn: sqlite3.Connection, image_id: int) -> ImageDetail | None:
+def load_detail(conn: sqlite3.Connection, archive_root: Path, image_id: int) -> ImageDetail | None:
     record = get_record(conn, image_id)
     if record is None:
         return None
@@ -124,6 +128,9 @@ def load_detail(conn: sqlite3.Connection, image_id: int) -> ImageDetail | None:
         collections=[(cid, collection_name(conn, cid)) for cid in record["collections"]],
         infotext=infotext_for(record),
         extra_meta=extra_meta(record),
+        file_url=media_url(record["file_path"])
+        if file_for_image(conn, archive_root, image_id)
+        else None,
     )
 
 

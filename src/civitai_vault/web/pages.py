@@ -77,7 +77,7 @@ def facets_fragment(request: Request, params: Params) -> Response:
 def image_detail(request: Request, image_id: int, params: Params) -> Response:
     gallery = gallery_of(request)
     with gallery.connection() as conn:
-        detail = load_detail(conn, image_id)
+        detail = load_detail(conn, gallery.root, image_id)
     if detail is None:
         raise HTTPException(404, f"Image {image_id} is not in this archive.")
     return gallery.templates.TemplateResponse(

@@ -1,0 +1,326 @@
+"""A small gallery archive with real files, hostile text and traps, plus a live server.
+
+`mini_archive` is written with the sync writer's functions: images with
+real PNG/JPEG/MP4 files on disk, Civitai text that tries to run script,
+a deleted checkpoint and LoRA, an image known only from a listing, a file
+row whose file is missing, and a symlink inside media/ pointing at a secret
+outside the archive. `MINI` holds what was stored, so tests compare the
+gallery's answers with it, not with another reader.
+
+`mini_gallery` serves it with uvicorn on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from civitai_vault.archive import open_archive
+from civitai_vault.archive.writer import (
+    FileRow,
+    ModelVersionRow,
+    ResourceRow,
+    TagRow,
+    cache_collection,
+    cache_model_version,
+    mark_listed,
+    store_details,
+    store_file,
+    store_listing,
+    transaction,
+    upsert_target,
+)
+from civitai_vault.records import empty_record
+from civitai_vault.web.server import running_gallery
+
+HOSTILE_PROMPT = (
+    "a cat in a castle <script>window.__pwned = 1; alert('xss')</script> "
+    '"><img src=x onerror="window.__pwned=2"> (masterpiece:1.2) <lora:detail:0.8>'
+)
+HOSTILE_NEGATIVE = "</pre><script>window.__pwned = 3</script> lowres"
+HOSTILE_TAG = "<b onmouseover=alert(4)>bold</b>"
+SECRET_TEXT = "secret outside the archive"
+FILLERS = 70  # listing-only images, so the grid has more than one page
+
+
+@dataclass
+class MiniArchive:
+    path: Path
+    secret: Path
+    ids: dict[str, int] = field(default_factory=dict)
+    files: dict[int, bytes] = field(default_factory=dict)
+    filler_ids: list[int] = field(default_factory=list)
+
+    @property
+    def all_ids(self) -> list[int]:
+        return [*self.ids.values(), *self.filler_ids]
+
+
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 128)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes(color: tuple[int, int, int], size: tuple[int, int] = (128, 96)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def mp4_bytes(frames: int = 48, size: int = 64) -> bytes:
+    """A two-second H.264 clip whose frames change colour (so playback is visible)."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for index in range(frames):
+            image = Image.new("RGB", (size, size), (index * 5 % 256, 80, 255 - index * 5 % 256))
+            frame = av.VideoFrame.from_image(image)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def _record(image_id: int, **fields: Any) -> dict[str, Any]:
+    record = empty_record()
+    record.update(image_id=image_id, **fields)
+    return record
+
+
+def _store_image(
+    conn: Any,
+    archive: MiniArchive,
+    record: dict[str, Any],
+    *,
+    resources: list[ResourceRow],
+    tags: list[TagRow],
+    file: tuple[str, bytes, str, str] | None,
+    collections: list[int],
+) -> None:
+    store_listing(conn, record, {"id": record["image_id"]})
+    meta = {"prompt": record["prompt"], "negativePrompt": record["negative_prompt"]}
+    meta.update({"Hires upscale": 2, "ADetailer model": "face_yolov8n.pt"})
+    record["raw_meta_json"] = json.dumps(meta)
+    store_details(conn, record, resources=resources, tags=tags, raw={"generation": meta})
+    if file is not None:
+        relative, data, mime, kind = file
+        digest = hashlib.sha256(data).hexdigest()
+        row = FileRow(relative, len(data), digest, mime, kind, len(data), digest, False)
+        store_file(conn, record["image_id"], row)
+        target = archive.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        archive.files[record["image_id"]] = data
+    for collection_id in collections:
+        mark_listed(conn, f"collection:{collection_id}", [record["image_id"]])
+
+
+def build_mini_archive(path: Path) -> MiniArchive:
+    secret = path.parent / "secret.txt"
+    secret.write_text(SECRET_TEXT)
+    archive = MiniArchive(path=path, secret=secret)
+    with open_archive(path) as opened, transaction(opened.conn) as conn:
+        for cid, name in ((7001, "Favourites <i>x</i>"), (7002, "Landscapes")):
+            cache_collection(
+                conn,
+                cid,
+                name=name,
+                description=None,
+                owner_id=1,
+                owner_username="alice",
+                read="Private",
+                type_="Image",
+                raw={"id": cid},
+            )
+            upsert_target(conn, f"collection:{cid}", "collection", str(cid), name)
+        cache_model_version(
+            conn,
+            ModelVersionRow(290640, "deleted", "V6", 257749, "Pony Diffusion V6 XL", "Checkpoint"),
+            {},
+        )
+        cache_model_version(conn, ModelVersionRow(111, "available", "v1", 11, "detail"), {})
+        cache_model_version(conn, ModelVersionRow(222, "not_found", None, 22, "Ghibli"), {})
+
+        archive.ids["cat"] = 101
+        _store_image(
+            conn,
+            archive,
+            _record(
+                101,
+                uuid="u-101",
+                name="cat.png",
+                type="image",
+                mime_type="image/png",
+                width=96,
+                height=128,
+                nsfw_level=1,
+                created_at="2024-03-01T10:00:00+00:00",
+                post_id=5001,
+                author="alice",
+                author_id=7,
+                prompt=HOSTILE_PROMPT,
+                negative_prompt=HOSTILE_NEGATIVE,
+                sampler="DPM++ 2M Karras",
+                steps=30,
+                cfg_scale=7.0,
+                seed=1234,
+                clip_skip=2,
+                base_model="Pony",
+                model="Pony Diffusion V6 XL",
+                model_version="V6",
+                model_id=257749,
+                model_version_id=290640,
+            ),
+            resources=[
+                ResourceRow("checkpoint", "Pony Diffusion V6 XL", None, 257749, 290640, "V6"),
+                ResourceRow("lora", "detail", 0.8, 11, 111, "v1"),
+            ],
+            tags=[TagRow(1, "cat", 0.9), TagRow(2, "anime", 0.5), TagRow(3, HOSTILE_TAG, 0.1)],
+            file=("media/alice/101.png", png_bytes((200, 40, 40)), "image/png", "image"),
+            collections=[7001],
+        )
+        archive.ids["landscape"] = 102
+        _store_image(
+            conn,
+            archive,
+            _record(
+                102,
+                uuid="u-102",
+                name="lake.jpg",
+                type="image",
+                mime_type="image/jpeg",
+                width=128,
+                height=96,
+                nsfw_level=4,
+                created_at="2024-05-20T08:30:00+00:00",
+                author="bob",
+                author_id=8,
+                prompt="a quiet lake at dawn, castle ruins",
+                negative_prompt="blurry",
+                sampler="Euler a",
+                steps=25,
+                cfg_scale=5.0,
+                seed=99,
+                base_model="SDXL 1.0",
+                model="Juggernaut XL",
+                model_version="v9",
+                model_id=133005,
+                model_version_id=348913,
+            ),
+            resources=[ResourceRow("lora", "Ghibli Style", 0.6, 22, 222, "v2")],
+            tags=[TagRow(4, "landscape", 0.8), TagRow(2, "anime", 0.3)],
+            file=("media/bob/102.jpg", jpeg_bytes((40, 120, 200)), "image/jpeg", "image"),
+            collections=[7001, 7002],
+        )
+        archive.ids["video"] = 103
+        _store_image(
+            conn,
+            archive,
+            _record(
+                103,
+                uuid="u-103",
+                name="clip.mp4",
+                type="video",
+                mime_type="video/mp4",
+                width=64,
+                height=64,
+                nsfw_level=1,
+                created_at="2024-06-02T12:00:00+00:00",
+                author="alice",
+                author_id=7,
+                prompt="a cat video, looping waves",
+                base_model="Pony",
+                model="Pony Diffusion V6 XL",
+                model_id=257749,
+                model_version_id=290640,
+            ),
+            resources=[],
+            tags=[TagRow(1, "cat", 0.7)],
+            file=("media/alice/103.mp4", mp4_bytes(), "video/mp4", "video"),
+            collections=[7002],
+        )
+        archive.ids["missing_file"] = 104
+        _store_image(
+            conn,
+            archive,
+            _record(
+                104,
+                type="image",
+                mime_type="image/png",
+                nsfw_level=8,
+                created_at="2024-02-10T00:00:00+00:00",
+                author="carol",
+                prompt="lost file",
+                base_model="SD 1.5",
+            ),
+            resources=[],
+            tags=[],
+            file=None,
+            collections=[],
+        )
+        digest = hashlib.sha256(b"x").hexdigest()
+        store_file(
+            conn, 104, FileRow("media/carol/104.png", 1, digest, "image/png", "image", 1, digest, 0)
+        )
+        # A file row whose path is a symlink inside media/ that leads outside the archive.
+        archive.ids["symlink"] = 105
+        _store_image(
+            conn,
+            archive,
+            _record(
+                105,
+                type="image",
+                mime_type="image/png",
+                nsfw_level=1,
+                created_at="2024-01-05T00:00:00+00:00",
+                author="mallory",
+                prompt="symlink trap",
+            ),
+            resources=[],
+            tags=[],
+            file=None,
+            collections=[],
+        )
+        link = path / "media" / "mallory" / "105.png"
+        link.parent.mkdir(parents=True)
+        link.symlink_to(secret)
+        digest = hashlib.sha256(SECRET_TEXT.encode()).hexdigest()
+        store_file(
+            conn,
+            105,
+            FileRow("media/mallory/105.png", 26, digest, "image/png", "image", 26, digest, 0),
+        )
+        for index in range(FILLERS):
+            image_id = 1000 + index
+            created = f"2023-{1 + index % 12:02d}-{1 + index % 28:02d}T00:00:00+00:00"
+            record = _record(image_id, type="image", nsfw_level=2, created_at=created)
+            record["author"] = "filler"
+            store_listing(conn, record, {"id": image_id})
+            archive.filler_ids.append(image_id)
+    return archive
+
+
+@pytest.fixture(scope="session")
+def mini_archive(tmp_path_factory: pytest.TempPathFactory) -> MiniArchive:
+    return build_mini_archive(tmp_path_factory.mktemp("gallery") / "archive")
+
+
+@pytest.fixture(scope="session")
+def mini_gallery(mini_archive: MiniArchive) -> Iterator[str]:
+    """Base URL of a gallery serving `mini_archive` over real loopback HTTP."""
+    with running_gallery(mini_archive.path) as url:
+        yield url
