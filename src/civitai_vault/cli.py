@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -168,6 +168,226 @@ def export_command(
 
 
 # --- analysis commands (stats, check-models) ---
+
+if TYPE_CHECKING:
+    from civitai_vault.api.settings import ClientSettings
+
+STATS_HELP = """Statistics over the archived images: counts; the checkpoints, LoRAs (with \
+the weights they were used at), embeddings, base models, samplers, tags and authors \
+used most; steps, CFG, clip skip, sizes and aspect ratios; the NSFW mix; images over \
+time; which LoRAs go with which checkpoints; the words and phrases prompts use most \
+(A1111 weights, [ ], <lora:...> and BREAK understood); and which models Civitai no \
+longer offers, as the last check-models found (stats itself never goes online).
+
+--json prints all of it as data; --html FILE also writes one self-contained page of \
+charts that opens offline, on a phone too. Filters select images as in export.
+"""
+
+_AnalysisCollection = Annotated[
+    int | None, typer.Option("--collection", help="Only images in this collection id.")
+]
+_AnalysisTag = Annotated[str | None, typer.Option("--tag", help="Only images with this tag.")]
+_AnalysisModel = Annotated[
+    str | None, typer.Option("--model", help="Checkpoint name, model id or version id.")
+]
+_AnalysisLora = Annotated[
+    str | None, typer.Option("--lora", help="LoRA name, model id or version id.")
+]
+_AnalysisBaseModel = Annotated[
+    str | None, typer.Option("--base-model", help="Base model, e.g. 'SDXL 1.0', 'Pony'.")
+]
+_AnalysisAuthor = Annotated[str | None, typer.Option("--author", help="Author's username.")]
+_AnalysisSince = Annotated[
+    str | None, typer.Option("--since", help="Created on or after (YYYY[-MM[-DD[THH:MM]]]).")
+]
+_AnalysisUntil = Annotated[
+    str | None, typer.Option("--until", help="Created up to and including (2024-05: all May).")
+]
+
+
+@app.command("stats", help=STATS_HELP)
+def stats_command(
+    json_output: JsonOption = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", dir_okay=False, help="Also write a self-contained HTML report to FILE."
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title of the HTML report.")] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, max=10_000, help="Entries in each top list.")
+    ] = 25,
+    collection: _AnalysisCollection = None,
+    tag: _AnalysisTag = None,
+    model: _AnalysisModel = None,
+    lora: _AnalysisLora = None,
+    base_model: _AnalysisBaseModel = None,
+    author: _AnalysisAuthor = None,
+    since: _AnalysisSince = None,
+    until: _AnalysisUntil = None,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+) -> None:
+    def run() -> None:
+        import json
+
+        from civitai_vault.analysis.stats import compute_stats
+        from civitai_vault.archive import open_archive
+        from civitai_vault.archive.queries import RecordFilter
+        from civitai_vault.export import parse_date_bound
+
+        filters = RecordFilter(
+            collection=collection,
+            tag=tag,
+            model=model,
+            lora=lora,
+            base_model=base_model,
+            author=author,
+            since=parse_date_bound(since, "--since") if since else None,
+            until=parse_date_bound(until, "--until") if until else None,
+        )
+        with open_archive(archive, create=False) as opened:
+            stats = compute_stats(opened.conn, filters, top=top)
+        if html is not None:
+            _write_report(html, stats, title or f"civitai-vault: {opened.root.name}")
+        if json_output:
+            typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
+        else:
+            from civitai_vault.analysis.text import stats_renderables
+
+            for part in stats_renderables(stats):
+                console.print(part)
+        if html is not None:
+            err_console.print(f"Report written to {html}", markup=False, highlight=False)
+
+    run_guarded(run)
+
+
+def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
+    """Write the HTML report whole or not at all (temporary name, then rename)."""
+    import os
+    import tempfile
+
+    from civitai_vault.analysis.report import render_report
+
+    page = render_report(stats, title)
+    path = path.expanduser()
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(page)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+_AnalysisSite = Annotated[
+    str, typer.Option("--site", envvar="CIVITAI_SITE", help="com or red.", show_default=True)
+]
+_AnalysisBaseURL = Annotated[
+    str | None,
+    typer.Option("--base-url", envvar="CIVITAI_BASE_URL", help="Civitai's URL (overrides --site)."),
+]
+_AnalysisImageBaseURL = Annotated[
+    str | None,
+    typer.Option("--image-base-url", envvar="CIVITAI_IMAGE_BASE_URL", help="Image CDN URL."),
+]
+_AnalysisApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="CIVITAI_API_KEY", help="Civitai API key.", show_default=False
+    ),
+]
+_AnalysisToken = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="CIVITAI_TOKEN", help="Session cookie value.", show_default=False
+    ),
+]
+
+
+@app.command("check-models")
+def check_models_command(
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask Civitai again even where the cache is fresh.")
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List available versions too, not only gone ones.")
+    ] = False,
+    max_age: Annotated[
+        float,
+        typer.Option("--max-age", min=0, help="Days a cached answer stays fresh."),
+    ] = 7,
+    json_output: JsonOption = False,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    site: _AnalysisSite = "com",
+    base_url: _AnalysisBaseURL = None,
+    image_base_url: _AnalysisImageBaseURL = None,
+    api_key: _AnalysisApiKey = None,
+    token: _AnalysisToken = None,
+) -> None:
+    """Which model versions your archived images used are still on Civitai.
+
+    Each version is looked up with modelVersion.getById and classed as available,
+    deleted (model or version), unpublished, or not_found; answers are cached in the
+    archive for --max-age days. Gone ones get a civitaiarchive.com link.
+    """
+
+    def run() -> None:
+        import asyncio
+        import json
+        from datetime import timedelta
+
+        from civitai_vault.analysis.availability import check_archive_models
+        from civitai_vault.analysis.text import check_renderables
+        from civitai_vault.archive import open_archive
+
+        settings = _analysis_client_settings(site, base_url, image_base_url, api_key, token)
+        with open_archive(archive, create=False) as opened:
+            result = asyncio.run(
+                check_archive_models(
+                    opened.conn, settings, refresh=refresh, max_age=timedelta(days=max_age)
+                )
+            )
+        if json_output:
+            typer.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            for part in check_renderables(result, show_available=show_all):
+                console.print(part)
+        if result.failures:
+            version_id, reason = min(result.failures.items())
+            fail(
+                f"{len(result.failures)} model versions could not be checked (version "
+                f"{version_id}: {reason}); run the same command again to retry them"
+            )
+
+    run_guarded(run)
+
+
+def _analysis_client_settings(
+    site: str,
+    base_url: str | None,
+    image_base_url: str | None,
+    api_key: str | None,
+    token: str | None,
+) -> ClientSettings:
+    """Client settings from flags and environment (typer reads CIVITAI_* for each flag)."""
+    from civitai_vault.api.settings import ClientSettings
+    from civitai_vault.errors import UsageError
+
+    if site not in ("com", "red"):
+        raise UsageError(f"--site must be com or red, not {site!r}")
+    return ClientSettings(
+        site="red" if site == "red" else "com",
+        base_url=base_url,
+        image_base_url=image_base_url,
+        api_key=api_key,
+        token=token,
+    )
+
 
 # --- gallery command (serve) ---
 

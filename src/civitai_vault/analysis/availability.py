@@ -16,11 +16,14 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from civitai_vault.analysis.sql import query
 from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.writer import ModelVersionRow, cache_model_version, transaction
+
+if TYPE_CHECKING:
+    from civitai_vault.api.settings import ClientSettings
 
 AVAILABILITIES: tuple[str, ...] = ("available", "deleted", "unpublished", "not_found")
 GONE: frozenset[str] = frozenset({"deleted", "unpublished", "not_found"})
@@ -338,6 +341,26 @@ async def check_models(
 
     await asyncio.gather(*(look_up(version_id) for version_id in wanted))
     return CheckResult(versions=used_versions(conn), looked_up=len(wanted), failures=failures)
+
+
+async def check_archive_models(
+    conn: sqlite3.Connection,
+    settings: ClientSettings,
+    *,
+    refresh: bool = False,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+) -> CheckResult:
+    """`check_models` with a client made from `settings`, at most its concurrency in flight."""
+    from civitai_vault.api import CivitaiClient
+
+    async with CivitaiClient(settings) as client:
+        return await check_models(
+            conn,
+            client,
+            refresh=refresh,
+            max_age=max_age,
+            concurrency=min(DEFAULT_CONCURRENCY, settings.concurrency),
+        )
 
 
 def _raw(version: Any) -> Any:
