@@ -197,6 +197,13 @@ def test_stats_page_summarises_the_current_filter(client):
     assert answer.status_code == 200
     assert_inert(answer.text)
     assert '<strong id="total">2</strong>' in answer.text
+    # The analysis charts for these two images, styled by a stylesheet the CSP allows.
+    assert 'class="cv-report"' in answer.text
+    assert '<link rel="stylesheet" href="/assets/charts.css">' in answer.text
+    assert "Pony Diffusion V6 XL" in answer.text
+    assert "Juggernaut XL" not in answer.text  # bob's checkpoint
+    css = client.get("/assets/charts.css")
+    assert css.headers["content-type"].startswith("text/css")
 
 
 def test_every_answer_carries_the_security_headers(client):

@@ -28,11 +28,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from civitai_vault import __version__ as VERSION
 from civitai_vault.web import api, pages
+from civitai_vault.web.cache import LruCache
 from civitai_vault.web.facets import (
     FACET_TITLES,
     SIDEBAR_TOP,
     Facet,
-    FacetCache,
     count_facet,
     show_selection,
 )
@@ -52,13 +52,14 @@ class Gallery:
     reader: ArchiveReader
     thumbs: ThumbnailStore
     templates: Jinja2Templates
-    facet_cache: FacetCache = field(default_factory=lambda: FacetCache(size=2048))
+    facet_cache: LruCache = field(default_factory=lambda: LruCache(size=2048))
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(
             max_workers=max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="facets"
         )
     )
-    choice_cache: FacetCache = field(default_factory=lambda: FacetCache(size=4))
+    choice_cache: LruCache = field(default_factory=lambda: LruCache(size=4))
+    stats_cache: LruCache = field(default_factory=lambda: LruCache(size=16))
 
     @property
     def root(self) -> Path:

@@ -8,16 +8,12 @@ are returned; the chosen one is always among them.
 
 Speed: scalar facets group on the `images_gallery` covering index; tags,
 LoRAs and collections count through narrow covering indexes keyed by image
-id. Results are cached per archive state (`FacetCache`), so paging and going
-back are free.
+id. The gallery caches results per archive state (`cache.LruCache`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -212,24 +208,3 @@ def _count_one(conn: sqlite3.Connection, name: str, value: str, params: SearchPa
     else:
         narrowed = others.replace(**{name: value})
     return count_matches(conn, narrowed.to_filter())
-
-
-class FacetCache:
-    """A small LRU of facet results, keyed by archive state and search."""
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = compute()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return value

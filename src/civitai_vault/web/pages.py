@@ -14,7 +14,7 @@ from civitai_vault.web.facets import SIDEBAR_TOP, collection_name
 from civitai_vault.web.files import file_for_image, find_media_file
 from civitai_vault.web.params import FACET_FIELDS, SearchParams
 from civitai_vault.web.search import count_matches, search
-from civitai_vault.web.stats import stats_section
+from civitai_vault.web.stats import stats_charts
 from civitai_vault.web.thumbs import SIZES, ThumbnailError
 
 if TYPE_CHECKING:
@@ -98,19 +98,22 @@ def stats_page(request: Request, params: Params) -> Response:
     gallery = gallery_of(request)
     with gallery.connection() as conn:
         total = count_matches(conn, params.to_filter())
-        section = stats_section(conn, params, lambda: gallery.facets(params, 25))
+        key = ("stats", gallery.reader.data_stamp(), params.without("sort", "seed").query_string())
+        charts = gallery.stats_cache.get_or_compute(key, lambda: stats_charts(conn, params))
         chips = active_filters(conn, params)
     return gallery.templates.TemplateResponse(
         request,
         "stats.html",
-        {
-            "params": params,
-            "total": total,
-            "section": section,
-            "chips": chips,
-            "links": facet_links,
-        },
+        {"params": params, "total": total, "charts": charts, "chips": chips},
     )
+
+
+@router.get("/assets/charts.css")
+def charts_stylesheet() -> Response:
+    """The analysis charts' own styles, served as a file: the CSP allows no inline style."""
+    from civitai_vault.analysis.report import CHART_CSS
+
+    return Response(CHART_CSS, media_type="text/css", headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/media/{file_path:path}")
