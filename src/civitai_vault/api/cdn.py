@@ -1,0 +1,258 @@
+"""The image CDN: building file URLs, and downloading them without credentials.
+
+URL shape (civitai-api.md 4): `<image base>/<uuid>/<params>/<name>`.
+Originals use `original=true`. Videos use `transcode=true,original=true`, what
+Civitai's own player asks for: `original=true` alone can come back as a still
+webp of the first frame. The name part is cosmetic to the CDN, so it is built
+from the image id and an extension, never from the name Civitai stores (which
+is user text and may hold `/`, `..` or worse).
+
+Downloads use a separate HTTP client that never has an Authorization header
+or cookies, whatever host a redirect leads to, with its own pace and
+concurrency, and the same retries as the API. A body shorter than its
+Content-Length is an error, never a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookiejar
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from civitai_vault.api.errors import (
+    AccessDenied,
+    CivitaiError,
+    MalformedResponse,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    ServerError,
+)
+from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.wire import parse_retry_after
+
+if TYPE_CHECKING:
+    from civitai_vault.api.settings import ClientSettings
+    from civitai_vault.api.stats import ClientStats
+
+__all__ = ["Download", "NoCookies", "image_url", "media_extension"]
+
+IMAGE_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "avif", "jfif", "bmp", "tif", "tiff"}
+CHUNK = 256 * 1024
+
+
+def media_extension(media_type: str | None, name: str | None = None) -> str:
+    """The extension for a CDN name: the video/audio container, else the image's own."""
+    kind = (media_type or "image").lower()
+    if kind == "video":
+        return "mp4"
+    if kind == "audio":
+        return "mp3"
+    suffix = (name or "").rsplit(".", 1)[-1].lower() if name and "." in name else ""
+    return suffix if suffix in IMAGE_EXTENSIONS else "jpeg"
+
+
+def image_url(
+    image_base_url: str,
+    uuid: str,
+    name: str | None,
+    type: str | None,
+    image_id: int,
+) -> str:
+    """The URL of an image's original file (or a video's real video) on the CDN.
+
+    `uuid` is the image's `url` field; a full http(s) URL there is used as it is,
+    as Civitai's own client does.
+    """
+    if uuid.startswith(("http://", "https://")):
+        return uuid
+    if not uuid or uuid.strip(".") == "" or "/" in uuid or "\\" in uuid:
+        raise ValueError(f"image {image_id} has an unusable CDN id {uuid!r}")
+    params = "transcode=true,original=true" if (type or "").lower() == "video" else "original=true"
+    file_name = f"{int(image_id)}.{media_extension(type, name)}"
+    return f"{image_base_url.rstrip('/')}/{quote(uuid, safe='')}/{params}/{file_name}"
+
+
+@dataclass(frozen=True)
+class Download:
+    """A finished download: bytes written, the type the CDN claimed, where it came from."""
+
+    size: int
+    content_type: str | None
+    final_url: str
+
+
+class NoCookies(http.cookiejar.CookiePolicy):
+    """A cookie policy that neither stores nor sends anything: cookies are handled by hand."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: Any) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: Any) -> bool:
+        return False
+
+
+def cookieless_jar() -> http.cookiejar.CookieJar:
+    return http.cookiejar.CookieJar(policy=NoCookies())
+
+
+class CdnDownloader:
+    """Streams CDN files to disk, paced and retried, never with credentials."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        stats: ClientStats,
+        wait: Callable[[Any], float],
+    ) -> None:
+        self._settings = settings
+        self._stats = stats
+        self._wait = wait
+        self._pacer = AdaptivePacer(settings.cdn_rate)
+        self._gate = asyncio.Semaphore(settings.cdn_concurrency)
+        self._http: httpx.AsyncClient | None = None
+
+    async def open(self) -> None:
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(self._settings.timeout),
+            follow_redirects=True,
+            max_redirects=5,
+            cookies=cookieless_jar(),
+            headers={
+                "User-Agent": self._settings.user_agent,
+                "Accept": "*/*",
+                "Accept-Encoding": "identity",  # so Content-Length is the file's own size
+            },
+            limits=httpx.Limits(max_connections=self._settings.cdn_concurrency * 2),
+        )
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def download(self, url: str, dest: Path) -> Download:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"not a downloadable URL: {url[:120]!r}")
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(lambda exc: isinstance(exc, CivitaiError) and exc.retryable),
+            reraise=True,
+            before_sleep=lambda _state: self._stats.note_cdn_retry(),
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    return await self._fetch(url, dest)
+        except CivitaiError as exc:
+            exc.attempts = attempts
+            dest.unlink(missing_ok=True)
+            raise
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _fetch(self, url: str, dest: Path) -> Download:
+        if self._http is None:
+            raise RuntimeError("use the client as `async with CivitaiClient(...)`")
+        async with self._gate:
+            await self._pacer.wait()
+            self._stats.note_cdn_request()
+            try:
+                async with self._http.stream("GET", url) as response:
+                    self._check_status(response)
+                    size = await self._save(response, dest)
+            except httpx.TimeoutException:
+                raise NetworkError(
+                    _host_said(url, "did not answer in time"), procedure="download"
+                ) from None
+            except httpx.TransportError as exc:
+                raise NetworkError(
+                    _host_said(url, "could not be reached"),
+                    procedure="download",
+                    server_message=type(exc).__name__,
+                ) from None
+        self._pacer.speed_up()
+        self._stats.note_download(size)
+        return Download(size, response.headers.get("content-type"), str(response.url))
+
+    def _check_status(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        kind: type[CivitaiError]
+        if status in (429, 503):
+            self._pacer.slow_down()
+        if status in (404, 410):
+            kind, what = NotFound, "the file is not on Civitai's image server"
+        elif status in (401, 403, 451):
+            kind, what = AccessDenied, "Civitai's image server refused the file"
+        elif status == 429:
+            kind, what = RateLimited, "Civitai's image server asked us to slow down"
+        elif status >= 500 or status == 408:
+            kind, what = ServerError, "Civitai's image server failed"
+        else:
+            kind, what = MalformedResponse, "Civitai's image server gave an unexpected answer"
+        raise kind(what, procedure="download", status=status, retry_after=retry_after)
+
+    async def _save(self, response: httpx.Response, dest: Path) -> int:
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        compressed = encoding not in ("", "identity")
+        # A compressed body's Content-Length counts compressed bytes; h11 still
+        # notices a body cut short, so only the explicit comparison is skipped.
+        expected = None if compressed else _content_length(response)
+        chunks = response.aiter_bytes(CHUNK) if compressed else response.aiter_raw(CHUNK)
+        written = 0
+        try:
+            with dest.open("wb") as out:
+                async for chunk in chunks:
+                    out.write(chunk)
+                    written += len(chunk)
+        except (httpx.TransportError, httpx.StreamError):
+            raise _cut_short(written, expected) from None
+        if expected is not None and written != expected:
+            raise _cut_short(written, expected)
+        return written
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    try:
+        value = int(response.headers.get("content-length", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _cut_short(written: int, expected: int | None) -> MalformedResponse:
+    of = f" of {expected}" if expected is not None else ""
+    return MalformedResponse(
+        "the download was cut short",
+        procedure="download",
+        server_message=f"got {written}{of} bytes",
+    )
+
+
+def _host_said(url: str, what: str) -> str:
+    return f"Civitai's image server ({urlsplit(url).hostname}) {what}"

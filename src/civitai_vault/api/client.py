@@ -1,0 +1,444 @@
+"""The async Civitai client: one method per tRPC procedure, a listing walker, a downloader.
+
+    async with CivitaiClient(ClientSettings(site="red", api_key=key)) as client:
+        info = await client.get_image(123)
+        async for page in client.iter_image_pages(collection_id=42):
+            ...
+
+Calls are unbatched GETs (`/api/trpc/<procedure>?input=...`), as Civitai's web
+client sends most of them; inputs too long for a URL go as POST. Every call
+of one client shares one pace (an adaptive token bucket) and one concurrency
+gate, and is retried with back-off on 429, 5xx, timeouts, dropped
+connections and unreadable bodies (see `settings.ClientSettings`).
+Credentials go to the API host only: never to the CDN, never across a
+redirect to another host, never into an exception message or a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from civitai_vault.api.auth import SessionCookies
+from civitai_vault.api.cdn import CdnDownloader, Download, cookieless_jar
+from civitai_vault.api.errors import (
+    CivitaiError,
+    LoginRequired,
+    MalformedResponse,
+    NetworkError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    UnexpectedRedirect,
+)
+from civitai_vault.api.models import (
+    CivitaiModel,
+    CollectionResult,
+    Creator,
+    GenerationData,
+    ImageInfo,
+    ModelVersion,
+    Post,
+    Tag,
+    UserCollection,
+    VotableTag,
+)
+from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.pagination import ImagePages
+from civitai_vault.api.retry import is_retryable, make_wait
+from civitai_vault.api.settings import ClientSettings
+from civitai_vault.api.stats import ClientStats
+from civitai_vault.api.wire import LONG_INPUT, RawResponse, decode_response, encode_input
+from civitai_vault.api.wire import parse_retry_after as _retry_after
+
+__all__ = ["CivitaiClient", "Whoami"]
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=CivitaiModel)
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class Whoami:
+    """Who Civitai thinks we are, and whether R/X images can be seen on this site."""
+
+    signed_in: bool
+    user_id: int | None
+    username: str | None
+    site: str
+    nsfw_visible: bool
+
+
+class CivitaiClient:
+    """Async client for Civitai's web (tRPC) API and image CDN. Use it as `async with`."""
+
+    def __init__(self, settings: ClientSettings | None = None) -> None:
+        self.settings = settings or ClientSettings()
+        self.stats = ClientStats()
+        self._cookies = SessionCookies(self.settings)
+        self._pacer = AdaptivePacer(self.settings.rate)
+        self._gate = asyncio.Semaphore(self.settings.concurrency)
+        self._wait = make_wait(
+            self.settings.retry_base, self.settings.retry_cap, self.settings.retry_after_cap
+        )
+        self._cdn = CdnDownloader(self.settings, self.stats, self._wait)
+        self._http: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        signed = "signed in" if self.signed_in else "anonymous"
+        return f"<CivitaiClient {self.settings.base_url} ({signed})>"
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> CivitaiClient:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        if self._http is not None:
+            return
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.timeout),
+            follow_redirects=False,  # redirects are followed by hand, see _send
+            cookies=cookieless_jar(),
+            headers={"User-Agent": self.settings.user_agent, "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=max(4, self.settings.concurrency * 2)),
+        )
+        await self._cdn.open()
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        await self._cdn.close()
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def signed_in(self) -> bool:
+        """True when credentials are configured (whether Civitai accepts them: `whoami`)."""
+        return self.settings.has_credentials
+
+    @property
+    def site(self) -> str:
+        return self.settings.site
+
+    @property
+    def site_is_green(self) -> bool:
+        """civitai.com semantics: R and X are hidden from listings even when signed in."""
+        return self.settings.site == "com"
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url or ""
+
+    @property
+    def image_base_url(self) -> str:
+        return self.settings.image_base_url or ""
+
+    @property
+    def current_rate(self) -> float:
+        """The pace in force now (requests/s, 0 = unlimited); lower than set after 429/503s."""
+        return self._pacer.current
+
+    # ------------------------------------------------------------ procedures
+
+    async def get_image(self, image_id: int) -> ImageInfo:
+        """`image.get`; NotFound when missing or hidden from us."""
+        return _model(ImageInfo, await self.call("image.get", {"id": int(image_id)}), "image.get")
+
+    async def get_generation_data(self, image_id: int) -> GenerationData:
+        """`image.getGenerationData`: prompt, parameters, resources."""
+        data = await self.call("image.getGenerationData", {"id": int(image_id)})
+        return _model(GenerationData, data, "image.getGenerationData")
+
+    async def get_votable_tags(self, image_id: int) -> list[VotableTag]:
+        """`tag.getVotableTags` for an image, in the server's order (highest score first)."""
+        data = await self.call("tag.getVotableTags", {"id": int(image_id), "type": "image"})
+        return [_model(VotableTag, item) for item in _list(data)]
+
+    async def get_tag(self, tag_id: int) -> Tag | None:
+        """`tag.getById`; None when there is no such tag (the server answers null)."""
+        data = await self.call("tag.getById", {"id": int(tag_id)})
+        return None if data is None else _model(Tag, data)
+
+    async def get_model_version(self, version_id: int) -> ModelVersion:
+        """`modelVersion.getById`; NotFound on 404 (a deleted version is still found)."""
+        data = await self.call("modelVersion.getById", {"id": int(version_id)})
+        return _model(ModelVersion, data, "modelVersion.getById")
+
+    async def get_post(self, post_id: int) -> Post:
+        """`post.get`; NotFound when missing, unpublished or hidden from us."""
+        return _model(Post, await self.call("post.get", {"id": int(post_id)}), "post.get")
+
+    async def get_collection(self, collection_id: int) -> CollectionResult:
+        """`collection.getById`; `.collection` is None when private to someone else or missing.
+
+        Civitai answers both cases the same way (HTTP 200, collection null), so
+        they cannot be told apart.
+        """
+        data = await self.call("collection.getById", {"id": int(collection_id)})
+        return _model(CollectionResult, data if isinstance(data, dict) else {})
+
+    async def get_user_collections(self) -> list[UserCollection]:
+        """`collection.getAllUser`: the signed-in user's own collections, private ones too.
+
+        Raises LoginRequired when not signed in (it is a protected procedure).
+        """
+        data = await self.call("collection.getAllUser", {})
+        return [_model(UserCollection, item) for item in _list(data)]
+
+    async def get_creator(
+        self, username: str | None = None, user_id: int | None = None
+    ) -> Creator | None:
+        """`user.getCreator` by name or id; None for the system user and for deleted/missing users.
+
+        Civitai answers 404 "Could not find user" for deleted accounts, which for
+        an archive means the same as "no creator to show".
+        """
+        if username is None and user_id is None:
+            raise ValueError("get_creator needs a username or a user id")
+        payload: dict[str, Any] = {}
+        if username is not None:
+            payload["username"] = username
+        if user_id is not None:
+            payload["id"] = int(user_id)
+        try:
+            data = await self.call("user.getCreator", payload)
+        except NotFound:
+            return None
+        return None if data is None else _model(Creator, data)
+
+    def iter_image_pages(
+        self,
+        collection_id: int | None = None,
+        post_id: int | None = None,
+        username: str | None = None,
+        user_id: int | None = None,
+        image_id: int | None = None,
+        sort: str = "Newest",
+        limit: int = 100,
+        browsing_level: int = 31,
+    ) -> ImagePages:
+        """`image.getInfinite`, page by page, each image once (see `pagination.ImagePages`).
+
+        After the loop, `.ended_normally` tells whether the listing really ended.
+        """
+        filters = {
+            "collectionId": collection_id,
+            "postId": post_id,
+            "username": username,
+            "userId": user_id,
+            "imageId": image_id,
+        }
+
+        async def fetch(payload: dict[str, Any]) -> Any:
+            return await self.call("image.getInfinite", payload)
+
+        pages = ImagePages(
+            fetch,
+            filters,
+            sort=sort,
+            limit=limit,
+            browsing_level=browsing_level,
+            empty_page_retries=self.settings.empty_page_retries,
+            retry_base=self.settings.retry_base,
+            retry_cap=self.settings.retry_cap,
+        )
+        pages.on_empty_retry = self._note_empty_retry
+        return pages
+
+    def _note_empty_retry(self) -> None:
+        self.stats.empty_page_retries += 1
+
+    async def whoami(self) -> Whoami:
+        """Who the configured credentials belong to.
+
+        Civitai documents no "current session" procedure for API clients, so this
+        asks `collection.getAllUser`, which is protected: a 401 means not signed
+        in, and the owner id of the user's own collections names the account;
+        `user.getCreator` then gives the name. An account without any
+        collection is signed in but stays nameless here.
+        """
+        site = self.settings.site
+        if not self.signed_in:
+            return Whoami(False, None, None, site, False)
+        try:
+            collections = await self.get_user_collections()
+        except LoginRequired:
+            return Whoami(False, None, None, site, False)
+        owned = [c for c in collections if c.user_id is not None and c.is_owner is not False]
+        user_id = owned[0].user_id if owned else None
+        username = None
+        if user_id is not None:
+            creator = await self.get_creator(user_id=user_id)
+            username = creator.username if creator else None
+        return Whoami(True, user_id, username, site, site == "red")
+
+    async def download(self, url: str, dest: Path) -> Download:
+        """Stream a CDN file to `dest` (a temporary path the caller chose); no credentials."""
+        return await self._cdn.download(url, Path(dest))
+
+    # ------------------------------------------------------------ transport
+
+    async def call(self, procedure: str, payload: dict[str, Any]) -> Any:
+        """Call one tRPC query and return its decoded output, retrying what is worth retrying."""
+        body = dict(payload)
+        if self.signed_in:
+            body["authed"] = True  # what Civitai's signed-in web client adds to every input
+        text = encode_input(body)
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            reraise=True,
+            before_sleep=lambda state: self._note_retry(procedure, state),
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    return await self._send(procedure, text)
+        except CivitaiError as exc:
+            exc.attempts = attempts
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_retry(self, procedure: str, state: RetryCallState) -> None:
+        self.stats.note_retry(procedure)
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        log.info("retrying %s after %s", procedure, type(exc).__name__)
+
+    async def _send(self, procedure: str, text: str) -> Any:
+        http = self._http
+        if http is None:
+            raise RuntimeError("use the client as `async with CivitaiClient(...)`")
+        url = f"{self.base_url}/api/trpc/{procedure}"
+        async with self._gate:
+            await self._pacer.wait()
+            self.stats.note_request(procedure)
+            try:
+                response = await self._request(http, url, text)
+            except httpx.TimeoutException:
+                raise self._network_error(procedure, "did not answer in time") from None
+            except httpx.TransportError as exc:
+                raise self._network_error(procedure, _transport_problem(exc)) from None
+        self._cookies.absorb(response.headers.get_list("set-cookie"))
+        raw = RawResponse(
+            procedure=procedure,
+            status=response.status_code,
+            content_type=response.headers.get("content-type", ""),
+            body=response.content,
+            retry_after=_retry_after(response.headers.get("retry-after")),
+        )
+        try:
+            value = decode_response(raw)
+        except CivitaiError as exc:
+            self._redact(exc)
+            if isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503):
+                self._pacer.slow_down()
+                self.stats.slowdowns += 1
+            raise
+        self._pacer.speed_up()
+        return value
+
+    async def _request(self, http: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
+        """Send one call, following same-host redirects only while credentials are set."""
+        if len(text) > LONG_INPUT:
+            request = http.build_request(
+                "POST", url, content=text.encode(), headers={"Content-Type": "application/json"}
+            )
+        else:
+            request = http.build_request("GET", url, params={"input": text})
+        with_credentials = True
+        for _ in range(MAX_REDIRECTS + 1):
+            self._dress(request, with_credentials)
+            response = await http.send(request)
+            if not response.is_redirect:
+                return response
+            await response.aclose()
+            target = response.url.join(response.headers.get("location", ""))
+            if (target.scheme, target.host, target.port) != (
+                request.url.scheme,
+                request.url.host,
+                request.url.port,
+            ):
+                if self.signed_in:
+                    raise UnexpectedRedirect(
+                        f"the API redirected to another host ({target.host})",
+                        status=response.status_code,
+                    )
+                with_credentials = False
+            request = http.build_request(
+                request.method, target, content=request.content, headers=_plain(request.headers)
+            )
+        raise UnexpectedRedirect("the API redirected too many times")
+
+    def _dress(self, request: httpx.Request, with_credentials: bool) -> None:
+        """Origin/Referer of the site (Civitai rejects calls without them) and credentials."""
+        origin = self.settings.api_origin
+        request.headers["Origin"] = origin
+        request.headers["Referer"] = origin + "/"
+        request.headers.pop("Authorization", None)
+        request.headers.pop("Cookie", None)
+        if not with_credentials:
+            return
+        if self.settings.api_key:
+            request.headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        cookie = self._cookies.header()
+        if cookie:
+            request.headers["Cookie"] = cookie
+
+    def _network_error(self, procedure: str, problem: str) -> NetworkError:
+        return NetworkError(f"Civitai ({self.settings.api_host}) {problem}", procedure=procedure)
+
+    def _redact(self, exc: CivitaiError) -> None:
+        secrets = [s for s in (self.settings.api_key, *self._cookies.secrets) if s]
+        for secret in secrets:
+            if exc.server_message and secret in exc.server_message:
+                exc.server_message = exc.server_message.replace(secret, "[redacted]")
+
+
+def _plain(headers: httpx.Headers) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in ("authorization", "cookie")}
+
+
+def _transport_problem(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return "could not be reached (connection failed)"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "closed the connection before the answer was complete"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "dropped the connection"
+    return f"could not be reached ({type(exc).__name__})"
+
+
+def _model(cls: type[M], data: Any, procedure: str | None = None) -> M:
+    if not isinstance(data, dict):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure=procedure,
+            server_message=f"expected an object, got {type(data).__name__}",
+        )
+    return cls.model_validate(data)
+
+
+def _list(data: Any) -> list[Any]:
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []

@@ -1,0 +1,113 @@
+"""One pace for every call of a client: an adaptive token bucket plus a concurrency gate.
+
+The bucket hands out requests at `rate` per second (bursts of at most
+`burst`). When the server says it is overloaded (429 or 503) the rate is
+halved; every answered request then adds back a small fixed step until the
+configured rate is reached again (additive increase, multiplicative
+decrease). So a run settles at the rate the server accepts instead of
+hammering it or crawling. A rate of 0 means no limit until the first
+overload answer, after which the pace starts from half the rate observed
+just before it and climbs back the same way; when it has climbed back past
+that observed rate, the limit is lifted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["AdaptivePacer"]
+
+# Never slow below one request every 20 seconds, however often the server complains.
+MIN_RATE = 0.05
+# Sends remembered to estimate the current rate when no limit was set.
+WINDOW = 32
+
+
+class AdaptivePacer:
+    """An AIMD token bucket shared by all calls of one client (asyncio, single loop)."""
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate < 0:
+            raise ValueError("rate must be >= 0 requests per second (0 = unlimited)")
+        self.target = float(rate)  # what the user asked for; 0 = unlimited
+        self.current = float(rate)  # what we use now; 0 = unlimited
+        self._ceiling = float(rate)  # where additive increase stops
+        self._burst = burst
+        self._clock = clock
+        self._tokens = self._capacity()
+        self._stamp = clock()
+        self._lock = asyncio.Lock()
+        self._sent: deque[float] = deque(maxlen=WINDOW)
+        self.slowdowns = 0
+
+    # ------------------------------------------------------------ sending
+
+    async def wait(self) -> None:
+        """Return when one more request may go out."""
+        async with self._lock:  # first come, first served
+            while True:
+                delay = self._take()
+                if delay <= 0:
+                    break
+                await asyncio.sleep(delay)
+            self._sent.append(self._clock())
+
+    def _take(self) -> float:
+        if self.current <= 0:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(self._capacity(), self._tokens + (now - self._stamp) * self.current)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self.current
+
+    def _capacity(self) -> float:
+        if self._burst is not None:
+            return max(1.0, self._burst)
+        # Polite by default: about one second's worth, so a slow rate never bursts.
+        return max(1.0, self.current)
+
+    # ------------------------------------------------------------ feedback
+
+    def slow_down(self) -> None:
+        """The server said 429/503: halve the pace."""
+        self.slowdowns += 1
+        if self.current <= 0:
+            observed = self.observed_rate()
+            if observed is None:
+                return  # nothing sent yet that we could measure: back-off alone must do
+            self._ceiling = observed
+            self.current = max(MIN_RATE, observed / 2)
+        else:
+            self.current = max(MIN_RATE, self.current / 2)
+        self._tokens = min(self._tokens, self._capacity())
+
+    def speed_up(self) -> None:
+        """A request was answered: creep back towards the configured pace."""
+        if self.current <= 0 or self.current >= self._ceiling:
+            return
+        step = max(MIN_RATE, self._ceiling / 20)
+        self.current = min(self._ceiling, self.current + step)
+        if self.target == 0 and self.current >= self._ceiling:
+            self.current = 0.0  # fully recovered: unlimited again
+            self._ceiling = 0.0
+
+    def observed_rate(self) -> float | None:
+        """Requests per second over the last few sends, or None with too few."""
+        if len(self._sent) < 2:
+            return None
+        span = self._sent[-1] - self._sent[0]
+        if span <= 0:
+            return None
+        return (len(self._sent) - 1) / span

@@ -1,0 +1,167 @@
+"""Walking `image.getInfinite` page by page without losing or repeating an image.
+
+Two server habits need care (civitai-api.md 3.3, DESIGN.md "Page boundaries"):
+
+- On descending sorts the server fetches `limit + 1` rows, returns `limit`,
+  and gives the id of the extra row as `nextCursor`; the next page then asks
+  `id < cursor`, so that row is never returned. We ask `cursor + 1` instead
+  (`id < cursor + 1`, which is `id <= cursor`) and drop ids already seen,
+  which is right whether the server has the bug or not. Ascending sorts
+  (`id >= cursor`) and string cursors (Random) are passed through unchanged.
+- When the 20 s statement timeout fires the server answers an empty page
+  with no cursor, which looks exactly like the end. Right after a page that
+  had a cursor an empty page cannot be the end (the cursor's own image is
+  still due), so it is asked again a few times, with back-off, before it is
+  believed; `ended_normally` then says False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from civitai_vault.api.errors import MalformedResponse
+from civitai_vault.api.models import ImageListItem
+
+__all__ = ["DESCENDING_SORTS", "ImagePage", "ImagePages"]
+
+DESCENDING_SORTS = frozenset({"Newest", "Most Reactions", "Most Comments", "Most Collected"})
+MAX_LIMIT = 200
+
+Fetch = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass
+class ImagePage:
+    """One page of a listing: the images not seen on earlier pages, in server order."""
+
+    items: list[ImageListItem]
+    next_cursor: int | str | None
+    page_number: int
+    raw: Any = field(default=None, repr=False)
+
+
+class ImagePages(AsyncIterator[ImagePage]):
+    """An async iterator over the pages of one listing.
+
+    After the loop, `ended_normally` is True when the server said "no more"
+    (a page without `nextCursor`) in a way that can be trusted, and False when
+    the listing stopped at a suspicious empty page or a cursor that did not
+    move. `empty_page_retries` counts the suspicious pages asked again.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        filters: dict[str, Any],
+        *,
+        sort: str = "Newest",
+        limit: int = 100,
+        browsing_level: int = 31,
+        empty_page_retries: int = 3,
+        retry_base: float = 1.0,
+        retry_cap: float = 30.0,
+    ) -> None:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+        self._fetch = fetch
+        self._base = {
+            **{k: v for k, v in filters.items() if v is not None},
+            "sort": sort,
+            "period": "AllTime",
+            "browsingLevel": browsing_level,
+            "include": ["cosmetics"],
+            "limit": limit,
+        }
+        self.sort = sort
+        self.limit = limit
+        self._max_empty_retries = empty_page_retries
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._iterator = self._walk()
+        self.ended_normally: bool | None = None
+        self.empty_page_retries = 0
+        self.pages = 0
+        self.seen: set[int] = set()
+        self.on_empty_retry: Callable[[], None] | None = None
+
+    def __aiter__(self) -> ImagePages:
+        return self
+
+    async def __anext__(self) -> ImagePage:
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        await self._iterator.aclose()
+
+    async def _walk(self) -> AsyncIterator[ImagePage]:
+        cursor: Any = None
+        sent_cursor: Any = None
+        while True:
+            items, next_cursor, raw = await self._page(cursor, after_cursor=cursor is not None)
+            if items is None:  # a suspicious empty page that stayed empty
+                self.ended_normally = False
+                return
+            fresh = [item for item in items if item.id is not None and item.id not in self.seen]
+            self.seen.update(item.id for item in fresh if item.id is not None)
+            self.pages += 1
+            yield ImagePage(fresh, next_cursor, self.pages, raw)
+            if next_cursor is None:
+                self.ended_normally = True
+                return
+            cursor = self._next_request_cursor(next_cursor)
+            if cursor == sent_cursor and not fresh:
+                self.ended_normally = False  # the server keeps handing back the same page
+                return
+            sent_cursor = cursor
+
+    async def _page(
+        self, cursor: Any, *, after_cursor: bool
+    ) -> tuple[list[ImageListItem] | None, Any, Any]:
+        payload = dict(self._base)
+        if cursor is not None:
+            payload["cursor"] = cursor  # never on the first page: absent = undefined
+        for attempt in range(self._max_empty_retries + 1):
+            raw = await self._fetch(payload)
+            items, next_cursor = _read_page(raw)
+            if items or next_cursor is not None or not after_cursor:
+                return items, next_cursor, raw
+            if attempt < self._max_empty_retries:
+                self.empty_page_retries += 1
+                if self.on_empty_retry is not None:
+                    self.on_empty_retry()
+                cap = min(self._retry_cap, self._retry_base * 2**attempt)
+                await asyncio.sleep(random.uniform(0, cap))
+        return None, None, None
+
+    def _next_request_cursor(self, next_cursor: Any) -> Any:
+        if (
+            self.sort in DESCENDING_SORTS
+            and isinstance(next_cursor, int)
+            and not isinstance(next_cursor, bool)
+        ):
+            return next_cursor + 1
+        return next_cursor
+
+
+def _read_page(raw: Any) -> tuple[list[ImageListItem], Any]:
+    if not isinstance(raw, dict):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure="image.getInfinite",
+            server_message="a listing page is not an object",
+        )
+    items = raw.get("items")
+    if not isinstance(items, list):
+        items = []
+    next_cursor = raw.get("nextCursor")
+    if isinstance(next_cursor, float) and next_cursor.is_integer():
+        next_cursor = int(next_cursor)
+    if next_cursor == "":
+        next_cursor = None
+    return [ImageListItem.model_validate(item) for item in items if isinstance(item, dict)], (
+        next_cursor
+    )

@@ -1,0 +1,44 @@
+"""When and how long to wait before asking again.
+
+Back-off is "full jitter": the n-th retry waits a uniformly random time in
+[0, min(cap, base * 2**(n-1))), which spreads many clients' retries out
+instead of synchronising them. When the server names a Retry-After, we wait
+at least that long (up to a cap, so a silly value cannot stall a run for
+hours).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+from tenacity import RetryCallState
+
+from civitai_vault.api.errors import CivitaiError
+
+__all__ = ["full_jitter", "is_retryable", "make_wait"]
+
+
+def full_jitter(base: float, cap: float, attempt: int) -> float:
+    """Back-off before the n-th retry (1-based)."""
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, CivitaiError) and exc.retryable
+
+
+def make_wait(base: float, cap: float, retry_after_cap: float) -> Callable[[Any], float]:
+    """A tenacity `wait` callable: full jitter, but never less than Retry-After."""
+
+    def wait(state: RetryCallState) -> float:
+        delay = full_jitter(base, cap, state.attempt_number)
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None and outcome.failed else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, min(float(retry_after), retry_after_cap))
+        return delay
+
+    return wait

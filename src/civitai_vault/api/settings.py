@@ -1,0 +1,158 @@
+"""How a client talks to Civitai: which site, which credentials, how fast.
+
+The defaults are polite on purpose. Civitai publishes no rate limit for its
+web API, but it sheds load with 429s, its listing shares a small per-server
+concurrency cap with everyone else (civitai-api.md 5), and well-known
+downloaders pause 0.5-1.5 s between calls. Two calls a second with four in
+flight keeps one user's archive run well below anything that hurts the site,
+and is still about a new image a second (two calls per image); the pace
+adapts downwards on its own when the server pushes back. Downloads come from
+the image CDN, which is built for heavy traffic, so they get their own,
+faster pace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from civitai_vault import __version__
+from civitai_vault.api.errors import InsecureBaseURL
+
+__all__ = [
+    "DEFAULT_IMAGE_BASE_URL",
+    "SITE_URLS",
+    "ClientSettings",
+    "is_loopback_host",
+]
+
+SITE_URLS: dict[str, str] = {"com": "https://civitai.com", "red": "https://civitai.red"}
+DEFAULT_IMAGE_BASE_URL = "https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA"
+_COOKIE_UNSAFE = set(' \t\r\n;,"\\')
+
+SessionCookieCallback = Callable[[str, str], None]
+
+
+@dataclass
+class ClientSettings:
+    """Everything a `CivitaiClient` needs; credentials never appear in its repr.
+
+    site: "com" (civitai.com, which hides R and X even when signed in) or
+        "red" (civitai.red, where a signed-in user sees what they ask for).
+    base_url: overrides the site's URL (for example an emulator); its origin
+        is sent as Origin and Referer.
+    api_key: sent as `Authorization: Bearer`, to the API host only.
+    token: a session cookie value (`__Secure-civ-token` on https, `civ-token`
+        on http); a legacy next-auth token is recognised and upgraded.
+    rate: API requests per second, 0 = unlimited; concurrency: calls in flight.
+    cdn_rate / cdn_concurrency: the same for downloads from the image CDN.
+    timeout: seconds for connect and for each read.
+    max_retries: retries after the first try, for 429, 5xx, timeouts, dropped
+        connections and unreadable bodies.
+    retry_base / retry_cap: back-off is full jitter, uniform in
+        [0, min(cap, base * 2**n)) seconds; Retry-After is honoured up to
+        `retry_after_cap`.
+    empty_page_retries: how often an empty last page that follows a page with
+        a cursor (what Civitai's 20 s statement timeout looks like) is asked
+        again before it is believed.
+    on_session_cookie: called with (name, value) when the server sets a new
+        session cookie (a legacy token upgraded, or a session rolled), so the
+        caller can save it.
+    """
+
+    site: Literal["com", "red"] = "com"
+    base_url: str | None = None
+    image_base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    rate: float = 2.0
+    concurrency: int = 4
+    cdn_rate: float = 8.0
+    cdn_concurrency: int = 4
+    timeout: float = 30.0
+    max_retries: int = 6
+    retry_base: float = 1.0
+    retry_cap: float = 30.0
+    retry_after_cap: float = 300.0
+    empty_page_retries: int = 3
+    user_agent: str = f"civitai-vault/{__version__}"
+    on_session_cookie: SessionCookieCallback | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.site not in SITE_URLS:
+            raise ValueError(f"site must be 'com' or 'red', not {self.site!r}")
+        self.base_url = _clean_url(self.base_url or SITE_URLS[self.site], "base URL")
+        self.image_base_url = _clean_url(self.image_base_url or DEFAULT_IMAGE_BASE_URL, "image URL")
+        self.api_key = _clean_secret(self.api_key, "API key")
+        self.token = _clean_secret(self.token, "session token")
+        if self.rate < 0 or self.cdn_rate < 0:
+            raise ValueError("rates are requests per second and must be >= 0 (0 = unlimited)")
+        if self.concurrency < 1 or self.cdn_concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.max_retries < 0 or self.empty_page_retries < 0:
+            raise ValueError("retry counts must be >= 0")
+        if self.has_credentials and not self.is_secure_transport:
+            raise InsecureBaseURL(
+                f"refusing to send your Civitai credentials over plain http to {self.api_host}: "
+                "use an https:// base URL (plain http is only allowed to this machine)"
+            )
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.api_key or self.token)
+
+    @property
+    def api_origin(self) -> str:
+        parts = urlsplit(self.base_url or "")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def api_host(self) -> str:
+        return urlsplit(self.base_url or "").hostname or ""
+
+    @property
+    def is_https(self) -> bool:
+        return urlsplit(self.base_url or "").scheme == "https"
+
+    @property
+    def is_secure_transport(self) -> bool:
+        return self.is_https or is_loopback_host(self.api_host)
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _clean_url(url: str, what: str) -> str:
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"the {what} must be an http(s) URL like https://civitai.com, not {url!r}")
+    if parts.username or parts.password:
+        raise ValueError(f"the {what} must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise ValueError(f"the {what} must not contain a query string or fragment")
+    return url
+
+
+def _clean_secret(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if any(ch in _COOKIE_UNSAFE or ord(ch) < 32 or ord(ch) > 126 for ch in value):
+        raise ValueError(
+            f"the {what} contains spaces, quotes or other characters a real one never has; "
+            "copy it again"
+        )
+    return value

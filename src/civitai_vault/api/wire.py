@@ -1,0 +1,189 @@
+"""tRPC over HTTP without the HTTP: the input a call sends and what a response body means.
+
+Inputs go out as superjson, `{"json": {...}}`, with no `meta` (nothing in our
+inputs needs annotating, and an absent `cursor` is simply left out, which the
+server reads as undefined; civitai-api.md 0 and 1.2). Responses are read in
+either encoding (superjson or devalue) and errors become the exception that
+says what to do (`errors.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from civitai_vault.api.codec import CodecError, decode_devalue, decode_superjson, encode_superjson
+from civitai_vault.api.errors import (
+    AccessDenied,
+    BadRequest,
+    CivitaiError,
+    LoginRequired,
+    MalformedResponse,
+    NotFound,
+    OriginRejected,
+    RateLimited,
+    ServerError,
+)
+
+# The web client switches a query to POST above this many characters of input.
+LONG_INPUT = 2500
+ORIGIN_REJECTED_PREFIX = "Please use the public API instead"
+
+
+def encode_input(payload: dict[str, Any]) -> str:
+    """The `input` parameter (GET) or body (POST) for one unbatched call."""
+    return json.dumps(encode_superjson(payload), separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """What the transport hands over: enough to decide between a value and an error."""
+
+    procedure: str
+    status: int
+    content_type: str
+    body: bytes
+    retry_after: float | None = None
+
+
+def decode_response(response: RawResponse) -> Any:
+    """The procedure's output, or raise the CivitaiError the response stands for."""
+    try:
+        document = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError):
+        raise _error_without_json(response) from None
+    if isinstance(document, dict) and "error" in document:
+        raise _error_from_shape(response, _decode_error(document["error"]))
+    if 200 <= response.status < 300 and isinstance(document, dict) and "result" in document:
+        result = document["result"]
+        if not isinstance(result, dict) or "data" not in result:
+            raise _malformed(response, "the result has no data")
+        return _decode_data(response, result["data"])
+    if response.status >= 300:
+        raise _error_from_status(response, None)
+    raise _malformed(response, "neither a result nor an error")
+
+
+def _decode_data(response: RawResponse, data: Any) -> Any:
+    try:
+        if isinstance(data, str):  # a devalue pod (TRPC_WRITE_DEVALUE)
+            return decode_devalue(data)
+        if isinstance(data, dict) and "json" in data:
+            return decode_superjson(data)
+    except CodecError as exc:
+        raise _malformed(response, str(exc)) from None
+    return data  # a server without a transformer: plain JSON
+
+
+def _decode_error(error: Any) -> dict[str, Any]:
+    """The error shape `{message, code, data{code, httpStatus, path}}` in any encoding."""
+    if isinstance(error, str):
+        try:
+            error = decode_devalue(error)
+        except CodecError:
+            return {"message": error}  # a REST-style {"error": "text"} from a proxy or guard
+    elif isinstance(error, dict) and "json" in error:
+        try:
+            error = decode_superjson(error)
+        except CodecError:
+            error = error.get("json")
+    return error if isinstance(error, dict) else {"message": str(error)}
+
+
+def _error_from_shape(response: RawResponse, shape: dict[str, Any]) -> CivitaiError:
+    data = shape.get("data") if isinstance(shape.get("data"), dict) else {}
+    status = data.get("httpStatus") if isinstance(data.get("httpStatus"), int) else None
+    if status is None or response.status >= 300:
+        status = response.status
+    message = shape.get("message")
+    message = str(message) if message is not None else str(data.get("code") or "")
+    return _error_from_status(response, message or None, status=status)
+
+
+_WHAT = {
+    LoginRequired: "Civitai says you are not signed in",
+    OriginRejected: "Civitai refused the call because it did not come from a Civitai site",
+    AccessDenied: "Civitai denied access",
+    NotFound: "not found on Civitai",
+    RateLimited: "Civitai asked us to slow down",
+    ServerError: "Civitai had a server error",
+    BadRequest: "Civitai rejected the request as invalid",
+}
+
+
+def _error_from_status(
+    response: RawResponse, message: str | None, *, status: int | None = None
+) -> CivitaiError:
+    status = status or response.status
+    kind = _kind_for(status, message)
+    return kind(
+        _WHAT[kind],
+        procedure=response.procedure,
+        status=status,
+        server_message=message,
+        retry_after=response.retry_after,
+    )
+
+
+def _kind_for(status: int, message: str | None) -> type[CivitaiError]:
+    if status == 401:
+        if message and message.startswith(ORIGIN_REJECTED_PREFIX):
+            return OriginRejected
+        return LoginRequired
+    if status in (403, 451):
+        return AccessDenied
+    if status in (404, 410):
+        return NotFound
+    if status == 429:
+        return RateLimited
+    if status >= 500 or status in (408, 499):
+        return ServerError
+    return BadRequest
+
+
+def _error_without_json(response: RawResponse) -> CivitaiError:
+    """A body that is not JSON: a proxy's HTML page, or a reply cut short."""
+    if response.status >= 300:
+        error = _error_from_status(response, _html_hint(response))
+        if isinstance(error, ServerError):
+            error.what = "Civitai (or a proxy in front of it) failed"
+        return error
+    return _malformed(response, "the body is not JSON (cut short?)")
+
+
+def _html_hint(response: RawResponse) -> str | None:
+    if "html" in response.content_type.lower():
+        return "an HTML error page instead of an API answer"
+    return None
+
+
+def _malformed(response: RawResponse, why: str) -> MalformedResponse:
+    return MalformedResponse(
+        "Civitai's answer could not be read",
+        procedure=response.procedure,
+        status=response.status,
+        server_message=why,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds: a number, or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
