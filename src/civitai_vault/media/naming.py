@@ -50,7 +50,6 @@ def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
     ext = _clean_ext(ext)
     values = _field_values(record, ext)
     rendered: list[str] = []
-    uses_ext = False
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -59,20 +58,13 @@ def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
         rendered.append(literal.replace("\\", "/"))
         if field is None:
             continue
-        uses_ext = uses_ext or field == "ext"
         rendered.append(_clean_field(_format_field(field, spec, conversion, values)))
-    path = "".join(rendered)
-    if not uses_ext:
-        path = f"{path}.{ext}"
-    raw_segments = [segment for segment in path.split("/") if segment.strip()]
-    if not raw_segments:
-        raw_segments = [f"{UNKNOWN}.{ext}"]
-    last = len(raw_segments) - 1
-    segments = [
-        _clean_segment(segment, ext if index == last else None)
-        for index, segment in enumerate(raw_segments)
-    ]
-    return "/".join(segments)
+    segments = [_clean_segment(part) for part in "".join(rendered).split("/") if part.strip()]
+    # The file itself always ends in the type's extension, whatever the template says.
+    name = segments.pop() if segments else UNKNOWN
+    if not name.endswith(f".{ext}"):
+        name = f"{name}.{ext}"
+    return "/".join([*segments, _cap_length(name, ext)])
 
 
 def safe_join(root: Path, relpath: str) -> Path:
@@ -143,7 +135,7 @@ def _clean_field(text: str) -> str:
     return cleaned or "_"
 
 
-def _clean_segment(segment: str, ext: str | None) -> str:
+def _clean_segment(segment: str) -> str:
     """One directory or file name: no dot names, no Windows traps, capped in length."""
     cleaned = _FORBIDDEN.sub("_", _clean_text(segment)).strip()
     cleaned = cleaned.rstrip(". ")  # Windows drops trailing dots and spaces silently
@@ -153,7 +145,7 @@ def _clean_segment(segment: str, ext: str | None) -> str:
         cleaned = "_"
     if cleaned.split(".")[0].strip().upper() in _WINDOWS_RESERVED:
         cleaned = "_" + cleaned
-    return _cap_length(cleaned, ext)
+    return _cap_length(cleaned, None)
 
 
 def _cap_length(segment: str, ext: str | None) -> str:

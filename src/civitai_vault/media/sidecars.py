@@ -33,7 +33,8 @@ def write_sidecars(
     written = []
     text = build_infotext(record) if txt else None
     if text is not None:
-        atomic_write_bytes(txt_path, (text + "\n").encode("utf-8"))
+        # No trailing newline: some readers take the very last line as the parameters.
+        atomic_write_bytes(txt_path, text.encode("utf-8"))
         written.append(txt_path)
     if json:
         document = jsonlib.dumps(record, ensure_ascii=False, indent=2, default=str)
