@@ -8,7 +8,8 @@ import stat
 
 import piexif
 import piexif.helper
-from PIL import Image
+import pytest
+from PIL import Image, ImageSequence
 from sd_parsers import ParserManager
 
 from civitai_vault.media.embed import embed_metadata
@@ -195,3 +196,21 @@ def test_latin1_text_goes_in_tEXt_and_anything_else_in_iTXt(files, record):
 
     assert parameters_chunk_type(latin) == b"tEXt"
     assert parameters_chunk_type(unicode) == b"iTXt"
+
+
+def every_frame(path):
+    with Image.open(path) as image:
+        return [frame.convert("RGBA").tobytes() for frame in ImageSequence.Iterator(image)]
+
+
+@pytest.mark.parametrize("suffix", [".webp", ".gif", ".png"])
+def test_every_frame_of_an_animation_is_unchanged(tmp_path, record, suffix):
+    path = tmp_path / f"anim{suffix}"
+    frames = [Image.new("RGB", (32, 24), (index * 60, 255 - index * 60, 9)) for index in range(4)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=80, loop=0)
+    before = every_frame(path)
+
+    assert embed_metadata(path, record).changed
+
+    assert every_frame(path) == before
+    assert len(before) == 4

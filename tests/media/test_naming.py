@@ -171,3 +171,9 @@ def test_safe_join_follows_links_that_stay_inside(tmp_path):
     (tmp_path / "real").mkdir()
     os.symlink(tmp_path / "real", tmp_path / "alias")
     assert safe_join(tmp_path, "alias/1.png") == Path(tmp_path.resolve(), "real", "1.png")
+
+
+def test_safe_join_refuses_a_symlink_loop(tmp_path):
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    with pytest.raises(ValueError):
+        safe_join(tmp_path, "loop/1.png")

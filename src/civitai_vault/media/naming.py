@@ -78,8 +78,13 @@ def safe_join(root: Path, relpath: str) -> Path:
     relative = PurePosixPath(relpath)
     if relative.is_absolute() or ".." in relative.parts:
         raise ValueError(f"refusing the file path {relpath!r}: it points outside the archive")
-    base = Path(root).resolve()
-    candidate = (base / relative).resolve()
+    try:
+        base = Path(root).resolve()
+        candidate = (base / relative).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise ValueError(
+            f"refusing the file path {relpath!r}: it runs into a symlink loop"
+        ) from None
     if candidate == base or not candidate.is_relative_to(base):
         raise ValueError(f"refusing the file path {relpath!r}: it resolves outside the archive")
     return candidate
