@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import piexif
+import piexif.helper
 import pytest
 from sd_parsers import ParserManager
 
@@ -136,3 +138,16 @@ def test_new_tags_replace_the_tags_we_wrote_before(files, exif_tool, record, kin
     assert result.changed
     assert exif_tool.list(path, "XMP:Subject") == ["retagged"]
     assert path.read_bytes().count(b"x:xmptk=") == 1
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "webp_lossy"])
+def test_user_comment_is_unicode_big_endian_like_a1111s(files, record, kind):
+    path = files.image(kind)
+    embed_metadata(path, record)
+
+    exif = piexif.load(str(path))
+    raw = exif["Exif"][piexif.ExifIFD.UserComment]
+    assert raw.startswith(b"UNICODE\x00")
+    assert raw[8:] == build_infotext(record).encode("utf-16-be")
+    assert piexif.helper.UserComment.load(raw) == build_infotext(record)
+    assert b"MM\x00\x2a" in path.read_bytes()
