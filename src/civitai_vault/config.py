@@ -1,0 +1,239 @@
+"""Settings and stored credentials.
+
+Each setting comes from, in order: a command-line flag, the environment, the
+config file that `civitai-vault login` writes, then the default:
+
+| setting          | environment              | default                                  |
+|------------------|--------------------------|------------------------------------------|
+| archive          | CIVITAI_VAULT_ARCHIVE    | ./civitai-archive                        |
+| site             | CIVITAI_SITE             | com                                      |
+| base_url         | CIVITAI_BASE_URL         | the site's URL (https://civitai.com)     |
+| image_base_url   | CIVITAI_IMAGE_BASE_URL   | https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA |
+| api_key          | CIVITAI_API_KEY          | none                                     |
+| token            | CIVITAI_TOKEN            | none                                     |
+
+The config file is `config.json` in the platform's user config folder (or in
+$CIVITAI_VAULT_CONFIG_DIR when set), readable by its owner only (mode 0600,
+folder 0700). Credentials never appear in a repr, a log or an error message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from civitai_vault.api.auth import SECURE_PREFIX
+from civitai_vault.api.settings import SITE_URLS, ClientSettings
+
+__all__ = ["CONFIG_FILE_NAME", "CredentialStore", "Settings", "config_dir", "load_settings"]
+
+CONFIG_FILE_NAME = "config.json"
+DEFAULT_ARCHIVE = "./civitai-archive"
+ENVIRONMENT = {
+    "archive": "CIVITAI_VAULT_ARCHIVE",
+    "site": "CIVITAI_SITE",
+    "base_url": "CIVITAI_BASE_URL",
+    "image_base_url": "CIVITAI_IMAGE_BASE_URL",
+    "api_key": "CIVITAI_API_KEY",
+    "token": "CIVITAI_TOKEN",
+}
+CONFIG_DIR_ENV = "CIVITAI_VAULT_CONFIG_DIR"
+STORED_KEYS = frozenset(ENVIRONMENT)
+SECRET_KEYS = frozenset({"api_key", "token"})
+
+
+def config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where `login` keeps its file: $CIVITAI_VAULT_CONFIG_DIR, else the platform's place."""
+    env = os.environ if environ is None else environ
+    override = env.get(CONFIG_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("civitai-vault", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; `sources` says where each came from ("flag", "env", "config", ...)."""
+
+    archive: Path
+    site: str = "com"
+    base_url: str | None = None
+    image_base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def signed_in(self) -> bool:
+        return bool(self.api_key or self.token)
+
+    @property
+    def effective_base_url(self) -> str:
+        return self.base_url or SITE_URLS.get(self.site, SITE_URLS["com"])
+
+    def client_settings(self, **overrides: Any) -> ClientSettings:
+        """A ClientSettings for these settings; `overrides` set rate, concurrency and so on."""
+        values: dict[str, Any] = {
+            "site": self.site,
+            "base_url": self.base_url,
+            "image_base_url": self.image_base_url,
+            "api_key": self.api_key,
+            "token": self.token,
+        }
+        values.update(overrides)
+        return ClientSettings(**values)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as they may be shown: credentials only as "set" or "not set"."""
+        return {
+            "archive": str(self.archive),
+            "site": self.site,
+            "base_url": self.effective_base_url,
+            "image_base_url": self.image_base_url,
+            "api_key": "set" if self.api_key else "not set",
+            "token": "set" if self.token else "not set",
+            "sources": dict(self.sources),
+        }
+
+
+def load_settings(
+    *,
+    archive: str | Path | None = None,
+    site: str | None = None,
+    base_url: str | None = None,
+    image_base_url: str | None = None,
+    api_key: str | None = None,
+    token: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    store: CredentialStore | None = None,
+) -> Settings:
+    """Settings from flags (the arguments) > environment > config file > defaults.
+
+    An empty string counts as "not given", so `CIVITAI_TOKEN=` does not
+    hide a stored token. Invalid values are reported by ClientSettings when
+    a client is made.
+    """
+    env = os.environ if environ is None else environ
+    stored = (store or CredentialStore(environ=env)).load()
+    flags = {
+        "archive": str(archive) if archive is not None else None,
+        "site": site,
+        "base_url": base_url,
+        "image_base_url": image_base_url,
+        "api_key": api_key,
+        "token": token,
+    }
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, env_name in ENVIRONMENT.items():
+        for source, value in (
+            ("flag", flags[key]),
+            ("env", env.get(env_name)),
+            ("config", stored.get(key)),
+        ):
+            if isinstance(value, str) and value.strip():
+                values[key], sources[key] = value.strip(), source
+                break
+        else:
+            sources[key] = "default"
+    site_value = str(values.get("site", "com")).lower()
+    if site_value not in SITE_URLS:
+        raise ValueError(f"--site must be 'com' or 'red', not {site_value!r}")
+    return Settings(
+        archive=Path(values.get("archive", DEFAULT_ARCHIVE)).expanduser(),
+        site=site_value,
+        base_url=values.get("base_url"),
+        image_base_url=values.get("image_base_url"),
+        api_key=values.get("api_key"),
+        token=values.get("token"),
+        sources=sources,
+    )
+
+
+class CredentialStore:
+    """The config file `login` writes: credentials and chosen site, owner-readable only."""
+
+    def __init__(
+        self, directory: str | Path | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.directory = Path(directory) if directory is not None else config_dir(environ)
+        self.path = self.directory / CONFIG_FILE_NAME
+
+    def __repr__(self) -> str:
+        return f"CredentialStore({str(self.path)!r})"
+
+    def load(self) -> dict[str, str]:
+        """What is stored; an empty dict when there is no file. A broken file is an error."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise ValueError(
+                f"the config file {self.path} is not valid JSON: fix it, or delete it and run "
+                "`civitai-vault login` again"
+            ) from None
+        if not isinstance(data, dict):
+            raise ValueError(f"the config file {self.path} should hold a JSON object")
+        return {k: str(v) for k, v in data.items() if k in STORED_KEYS and v is not None}
+
+    def save(self, **values: str | None) -> Path:
+        """Merge `values` into the file (None removes a key); written atomically, mode 0600."""
+        unknown = set(values) - STORED_KEYS
+        if unknown:
+            raise ValueError(f"cannot store {', '.join(sorted(unknown))} in the config file")
+        data = self.load()
+        for key, value in values.items():
+            if value is None or not str(value).strip():
+                data.pop(key, None)
+            else:
+                data[key] = str(value).strip()
+        self._write(data)
+        return self.path
+
+    def clear_credentials(self) -> bool:
+        """Forget the API key and token (`logout`); True when something was removed."""
+        data = self.load()
+        had = any(key in data for key in SECRET_KEYS)
+        if had:
+            self._write({k: v for k, v in data.items() if k not in SECRET_KEYS})
+        return had
+
+    def remember_session_cookie(self, name: str, value: str) -> None:
+        """`ClientSettings.on_session_cookie`: keep a session Civitai upgraded or rolled.
+
+        Only replaces a token that came from this file (a token given by flag or
+        environment is the user's to manage); an API key is left alone.
+        """
+        if name.removeprefix(SECURE_PREFIX) != "civ-token" or not value:
+            return
+        if self.load().get("token"):
+            self.save(token=value)
+
+    def _write(self, data: dict[str, str]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # not ours to change on some shared setups
+            os.chmod(self.directory, 0o700)
+        handle, temp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=self.directory)
+        try:
+            os.chmod(temp, 0o600)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(data, out, indent=2, sort_keys=True)
+                out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
