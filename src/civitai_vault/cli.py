@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from civitai_vault.account import Credentials
+    from civitai_vault.api.settings import ClientSettings
+    from civitai_vault.api.targets import Target
+    from civitai_vault.config import Settings
+
 app = typer.Typer(
     name="civitai-vault",
     help="Archive your Civitai images with every piece of generation data, then search, "
@@ -59,14 +65,377 @@ def run_guarded(action: Callable[[], T]) -> T:
         raise
     except KeyboardInterrupt:
         fail("interrupted; run the same command again to continue where it stopped", 130)
-    except Exception as exc:  # noqa: BLE001 - every error becomes one clear line
+    except Exception as exc:
         message, code = describe_error(exc)
         fail(message, code)
 
 
 # --- archive commands (sync, status, collections, login, demo) ---
 
+SiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--site",
+        envvar="CIVITAI_SITE",
+        help="com (civitai.com) or red (civitai.red).",
+        show_default="com",
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", envvar="CIVITAI_BASE_URL", help="Civitai's URL (overrides --site)."),
+]
+ImageBaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--image-base-url", envvar="CIVITAI_IMAGE_BASE_URL", help="Image CDN URL."),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="CIVITAI_API_KEY", help="Civitai API key.", show_default=False
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="CIVITAI_TOKEN", help="Session cookie value.", show_default=False
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+def resolve_settings(
+    archive: Path | None = None,
+    site: str | None = None,
+    base_url: str | None = None,
+    image_base_url: str | None = None,
+    api_key: str | None = None,
+    token: str | None = None,
+) -> Settings:
+    """Flags > environment > the config file `login` wrote > defaults."""
+    from civitai_vault.config import load_settings
+
+    return load_settings(
+        archive=archive,
+        site=site,
+        base_url=base_url,
+        image_base_url=image_base_url,
+        api_key=api_key,
+        token=token,
+    )
+
+
+def _parse_targets(texts: list[str]) -> list[Target]:
+    from civitai_vault.api.targets import parse_target
+    from civitai_vault.errors import UsageError
+
+    if not texts:
+        raise UsageError(
+            "name at least one target: a collection URL, collection:N, post:N, "
+            "image:N, /user/NAME/images, or me"
+        )
+    return [parse_target(text) for text in texts]
+
+
+@app.command("sync")
+def sync_command(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Civitai URLs, collection:N, post:N, image:N, or me.", show_default=False
+        ),
+    ] = None,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    no_media: Annotated[bool, typer.Option("--no-media", help="Metadata only; no files.")] = False,
+    no_embed: Annotated[
+        bool, typer.Option("--no-embed", help="Keep files byte-identical to Civitai's.")
+    ] = False,
+    sidecars: Annotated[
+        bool, typer.Option("--sidecars", help="Also write <file>.txt (A1111) and <file>.json.")
+    ] = False,
+    template: Annotated[
+        str, typer.Option("--template", help="File name template under media/.")
+    ] = "{username}/{image_id}.{ext}",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="At most N images per target.")
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, max=64, help="Requests in flight (4).")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", min=0, help="API requests per second, 0 = unlimited (2)."),
+    ] = None,
+    quiet: QuietOption = False,
+    json_output: JsonOption = False,
+    site: SiteOption = None,
+    base_url: BaseUrlOption = None,
+    image_base_url: ImageBaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Archive images and everything Civitai knows about them; re-runs fetch only what is new."""
+
+    def run() -> None:
+        import asyncio
+        import json
+
+        from civitai_vault.config import CredentialStore
+        from civitai_vault.render import print_run_summary
+        from civitai_vault.sync.engine import SyncOptions
+        from civitai_vault.sync.files import FileOptions
+        from civitai_vault.sync.progress import make_reporter
+        from civitai_vault.sync.run import Pace, run_sync
+
+        parsed = _parse_targets(targets or [])
+        settings = resolve_settings(archive, site, base_url, image_base_url, api_key, token)
+        options = SyncOptions(
+            media=not no_media,
+            limit=limit,
+            files=FileOptions(
+                template=template, embed=not no_embed, sidecar_txt=sidecars, sidecar_json=sidecars
+            ),
+        )
+        reporter = make_reporter(quiet=quiet or json_output, console=err_console)
+        summary = asyncio.run(
+            run_sync(
+                settings, parsed, options, Pace(rate, concurrency), reporter, CredentialStore()
+            )
+        )
+        if json_output:
+            typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        elif not quiet:
+            print_run_summary(console, summary)
+        if not summary.ok:
+            raise typer.Exit(1)
+
+    run_guarded(run)
+
+
+@app.command("status")
+def status_command(
+    archive: ArchiveOption = DEFAULT_ARCHIVE, json_output: JsonOption = False
+) -> None:
+    """What the archive holds: per target, the last run, and what is still missing."""
+
+    def run() -> None:
+        import json
+
+        from civitai_vault.archive import open_archive
+        from civitai_vault.archive.status import archive_status
+        from civitai_vault.render import print_status
+
+        with open_archive(archive, create=False) as opened:
+            status = archive_status(opened.conn)
+        if json_output:
+            typer.echo(json.dumps(status, ensure_ascii=False, indent=2))
+        else:
+            print_status(console, status)
+
+    run_guarded(run)
+
+
+@app.command("collections")
+def collections_command(
+    json_output: JsonOption = False,
+    site: SiteOption = None,
+    base_url: BaseUrlOption = None,
+    image_base_url: ImageBaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Your collections on Civitai, private ones included (needs `login`)."""
+
+    def run() -> None:
+        import asyncio
+        import json
+
+        from rich.table import Table
+        from rich.text import Text
+
+        from civitai_vault.account import list_collections
+
+        settings = resolve_settings(None, site, base_url, image_base_url, api_key, token)
+        rows = asyncio.run(list_collections(settings))
+        if json_output:
+            typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        table = Table(title="your collections")
+        for column in ("id", "name", "type", "privacy", "target"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                str(row["id"]),
+                Text(row["name"] or ""),
+                row["type"] or "",
+                row["read"] or "",
+                f"collection:{row['id']}",
+            )
+        console.print(table)
+
+    run_guarded(run)
+
+
+@app.command("login")
+def login_command(
+    api_key: Annotated[str | None, typer.Option("--api-key", help="A Civitai API key.")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="The session cookie value (civ-token).")
+    ] = None,
+    cookies: Annotated[
+        Path | None,
+        typer.Option("--cookies", help="A Netscape cookies.txt exported from your browser."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a saved login.")] = False,
+    site: SiteOption = None,
+    base_url: BaseUrlOption = None,
+    image_base_url: ImageBaseUrlOption = None,
+) -> None:
+    """Save an API key or session token (checked against Civitai first; file mode 0600)."""
+
+    def run() -> None:
+        import asyncio
+
+        from civitai_vault.account import Credentials, login, read_cookies_file
+        from civitai_vault.config import CredentialStore
+
+        store = CredentialStore()
+        saved = store.load()
+        if (saved.get("api_key") or saved.get("token")) and not force:
+            fail("a login is already saved; run `civitai-vault login --force` to replace it", 2)
+        if cookies is not None:
+            credentials = Credentials(token=read_cookies_file(cookies))
+        elif api_key or token:
+            credentials = Credentials(api_key=api_key, token=token)
+        else:
+            credentials = _ask_credentials()
+        who = asyncio.run(login(store, credentials, site, base_url, image_base_url))
+        name = who.username or f"user {who.user_id}" if who.user_id else "your account"
+        console.print(
+            f"Signed in as {name} on {who.site_label}; saved to {store.path}", highlight=False
+        )
+
+    run_guarded(run)
+
+
+def _ask_credentials() -> Credentials:
+    from civitai_vault.account import Credentials, looks_like_session_token
+
+    if not sys.stdin.isatty():
+        fail(
+            "no credential given: pass --api-key, --token or --cookies (nothing to ask on a pipe)",
+            2,
+        )
+    secret = typer.prompt("Civitai API key or session token", hide_input=True).strip()
+    if looks_like_session_token(secret):
+        return Credentials(token=secret)
+    return Credentials(api_key=secret)
+
+
+@app.command("logout")
+def logout_command() -> None:
+    """Forget the saved API key and session token."""
+
+    def run() -> None:
+        from civitai_vault.config import CredentialStore
+
+        store = CredentialStore()
+        if store.clear_credentials():
+            console.print(f"Removed the saved login from {store.path}", highlight=False)
+        else:
+            console.print("No login was saved.")
+
+    run_guarded(run)
+
+
+@app.command("whoami")
+def whoami_command(
+    json_output: JsonOption = False,
+    site: SiteOption = None,
+    base_url: BaseUrlOption = None,
+    image_base_url: ImageBaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Who Civitai thinks you are, on which site, and whether R/X images are visible there."""
+
+    def run() -> None:
+        import asyncio
+        import dataclasses
+        import json
+
+        from civitai_vault.account import whoami
+
+        settings = resolve_settings(None, site, base_url, image_base_url, api_key, token)
+        who = asyncio.run(whoami(settings))
+        if json_output:
+            typer.echo(json.dumps(dataclasses.asdict(who), ensure_ascii=False, indent=2))
+            return
+        console.print(who.sentence(), highlight=False)
+
+    run_guarded(run)
+
+
+@app.command("demo")
+def demo_command(
+    folder: Annotated[Path, typer.Option("--archive", help="Where the demo archive goes.")] = Path(
+        "./civitai-demo"
+    ),
+    images: Annotated[int, typer.Option(help="Images in the emulator's dataset.")] = 600,
+    quiet: QuietOption = False,
+) -> None:
+    """Start the bundled emulator, sign in, sync a sample private collection, show what you got."""
+
+    def run() -> None:
+        from civitai_vault.demo import run_demo
+
+        run_demo(folder, images=images, console=console, err_console=err_console, quiet=quiet)
+
+    run_guarded(run)
+
+
 # --- image command ---
+
+
+@app.command("image")
+def image_command(
+    target: Annotated[str, typer.Argument(help="An image id or its civitai.com URL.")],
+    json_output: JsonOption = False,
+    site: SiteOption = None,
+    base_url: BaseUrlOption = None,
+    image_base_url: ImageBaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
+) -> None:
+    """One image fully analysed: info, checkpoint, LoRAs, embeddings, tags, prompts, models."""
+
+    def run() -> None:
+        import asyncio
+        import json
+
+        from civitai_vault.api import CivitaiClient
+        from civitai_vault.api.image_analysis import fetch_image_analysis
+        from civitai_vault.api.targets import parse_target
+        from civitai_vault.errors import UsageError
+        from civitai_vault.render import print_image
+
+        parsed = parse_target(target)
+        if parsed.kind != "image":
+            raise UsageError(f"{target!r} is not an image: give an image id or /images/N URL")
+        settings = resolve_settings(None, site, base_url, image_base_url, api_key, token)
+
+        async def analyse() -> Any:
+            async with CivitaiClient(settings.client_settings()) as client:
+                return await fetch_image_analysis(client, int(parsed.id))
+
+        image = asyncio.run(analyse())
+        if json_output:
+            typer.echo(json.dumps(image.to_record(), ensure_ascii=False, indent=2))
+        else:
+            print_image(console, image)
+
+    run_guarded(run)
+
 
 # --- export commands ---
 
@@ -169,8 +538,6 @@ def export_command(
 
 # --- analysis commands (stats, check-models) ---
 
-if TYPE_CHECKING:
-    from civitai_vault.api.settings import ClientSettings
 
 STATS_HELP = """Statistics over the archived images: counts; the checkpoints, LoRAs (with \
 the weights they were used at), embeddings, base models, samplers, tags and authors \
@@ -430,6 +797,26 @@ def serve_command(
 
 
 # --- emulator command ---
+
+
+@app.command("emulator")
+def emulator_command(
+    port: Annotated[int, typer.Option(help="API port (the CDN listens on the next one).")] = 8765,
+    seed: Annotated[int, typer.Option(help="Dataset seed: the same seed, the same data.")] = 1,
+    images: Annotated[int, typer.Option(help="Images in the dataset.")] = 600,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    site_mode: Annotated[
+        str, typer.Option(help="green (civitai.com) or red (civitai.red).")
+    ] = "green",
+) -> None:
+    """Run the bundled Civitai emulator (API and image CDN) for trying the tool offline."""
+
+    def run() -> None:
+        from civitai_emulator import serve
+
+        serve(port=port, seed=seed, images=images, host=host, site_mode=site_mode)
+
+    run_guarded(run)
 
 
 def main() -> None:

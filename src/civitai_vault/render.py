@@ -1,0 +1,151 @@
+"""Terminal output for people: run summaries, archive status, one image's analysis.
+
+Civitai text is printed with markup off, so a prompt that contains `[bold]`
+or escape-looking text shows as itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from civitai_vault.sync.summary import RunSummary
+
+
+def print_run_summary(console: Console, summary: RunSummary) -> None:
+    table = Table(title="sync summary", show_lines=False)
+    for column in ("target", "listed", "new", "updated", "failed", "removed", "gone", "complete"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for t in summary.targets:
+        complete = "[green]yes[/]" if t.complete else "[red]no[/]"
+        table.add_row(
+            Text(t.label),
+            str(t.listed),
+            str(t.new),
+            str(t.updated),
+            _red_if(t.failed),
+            str(t.removed),
+            str(t.gone),
+            complete,
+        )
+    console.print(table)
+    for t in summary.targets:
+        if t.error:
+            console.print(Text(f"{t.label}: {t.error}", style="bold red"))
+        for reason, count in t.failure_reasons.most_common(5):
+            console.print(Text(f"{t.label}: {count} failed: {reason}", style="red"))
+        for note in t.notes:
+            console.print(Text(f"{t.label}: {note}", style="yellow"))
+    for note in summary.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
+    console.print(
+        Text(
+            f"{summary.api_requests} API requests, "
+            f"{summary.bytes_downloaded / 1e6:.1f} MB downloaded in {summary.seconds:.1f} s",
+            style="dim",
+        )
+    )
+
+
+def _red_if(count: int) -> str:
+    return f"[red]{count}[/]" if count else "0"
+
+
+def print_status(console: Console, status: dict[str, Any]) -> None:
+    totals = status["totals"]
+    console.print(
+        Text(
+            f"{totals['images']} images ({totals['videos']} videos), "
+            f"{totals['with_details']} with generation data, {totals['files']} files "
+            f"({totals['bytes'] / 1e6:.1f} MB); {totals['gone_upstream']} gone from Civitai, "
+            f"{totals['failures']} with a pending failure"
+        )
+    )
+    table = Table(title="targets")
+    for column in ("target", "images", "removed", "last run", "new", "failed", "complete", "note"):
+        table.add_column(column)
+    for t in status["targets"]:
+        table.add_row(
+            Text(t["label"] or t["target"]),
+            str(t["images"]),
+            str(t["removed"]),
+            (t["last_run_at"] or "never")[:19],
+            str(t["new"] if t["new"] is not None else ""),
+            str(t["failed"] if t["failed"] is not None else ""),
+            {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[t["complete"]],
+            Text(t["note"] or ""),
+        )
+    console.print(table)
+    for failure in status["failures"]:
+        console.print(
+            Text(f"image {failure['image_id']} ({failure['stage']}): {failure['reason']}", "red")
+        )
+
+
+def print_image(console: Console, image: Any) -> None:
+    """The single-image analysis: basic info, model, LoRAs, embeddings, tags, prompts."""
+    record = image.to_record()
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    rows = [
+        ("image", f"{record['image_id']} ({record['type']}, {record['width']}x{record['height']})"),
+        ("author", record["author"] or ("(deleted user)" if image.author_deleted else "unknown")),
+        ("created", record["created_at"]),
+        ("post", record["post_id"]),
+        ("nsfw level", record["nsfw_level"]),
+        ("url", record["image_url"]),
+        ("page", f"https://civitai.com/images/{record['image_id']}"),
+        ("base model", record["base_model"]),
+        ("checkpoint", _resource_line(record["model"], record["model_version"])),
+        ("sampler", record["sampler"]),
+        ("steps", record["steps"]),
+        ("cfg scale", record["cfg_scale"]),
+        ("seed", record["seed"]),
+        ("clip skip", record["clip_skip"]),
+        ("process", record["process"]),
+        ("engine", record["engine"]),
+        ("workflow", record["workflow"]),
+    ]
+    for label, value in rows:
+        if value is not None:
+            info.add_row(label, Text(str(value)))
+    console.print(info)
+    _print_resources(console, image)
+    if record["tags"]:
+        console.print(Text("tags: ", style="bold") + Text(", ".join(record["tags"])))
+    for label, key in (("prompt", "prompt"), ("negative prompt", "negative_prompt")):
+        console.print(Text(f"{label}:", style="bold"))
+        console.print(Text(record[key] or "(none)"))
+
+
+def _resource_line(name: Any, version: Any) -> str | None:
+    if name is None:
+        return None
+    return f"{name} ({version})" if version else str(name)
+
+
+def _print_resources(console: Console, image: Any) -> None:
+    if not image.resources:
+        console.print(Text("resources: none listed", style="dim"))
+        return
+    table = Table(title="resources")
+    for column in ("kind", "name", "version", "weight", "availability", "link"):
+        table.add_column(column)
+    for resource in image.resources:
+        found = image.model_availability.get(resource.model_version_id)
+        availability = found.availability if found else "unchecked"
+        link = (found.archive_url or found.civitai_url) if found else None
+        style = "green" if availability == "available" else "red"
+        table.add_row(
+            resource.kind,
+            Text(resource.name or "?"),
+            Text(resource.version_name or ""),
+            "" if resource.weight is None else f"{resource.weight:g}",
+            Text(availability, style=style),
+            Text(link or ""),
+        )
+    console.print(table)

@@ -1,0 +1,497 @@
+"""The sync pipeline: listing -> details -> download -> write, joined by bounded queues.
+
+Per new image the API budget is two calls (generation data and tags); posts and
+model versions are fetched once each and cached in the archive, users come
+with the listing. A re-run walks the listing and fetches nothing else unless
+something is new, changed, or still missing from an earlier run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
+from civitai_vault.archive import Archive
+from civitai_vault.archive import writer as w
+from civitai_vault.media.verify import InvalidMedia
+from civitai_vault.sync import normalize
+from civitai_vault.sync.files import FileOptions, fetch_file
+from civitai_vault.sync.plan import SyncJob, plan_jobs
+from civitai_vault.sync.progress import QuietReporter, Reporter
+from civitai_vault.sync.summary import RunSummary, TargetSummary
+from civitai_vault.sync.writer import BatchWriter
+
+# Listing pages as large as Civitai allows: a re-run costs one request per 200 images.
+PAGE_SIZE = 200
+FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    media: bool = True
+    limit: int | None = None
+    files: FileOptions = field(default_factory=FileOptions)
+    detail_workers: int = 4
+    download_workers: int = 4
+    page_size: int = PAGE_SIZE
+
+
+@dataclass
+class _Work:
+    """One image on its way through the pipeline."""
+
+    image_id: int
+    listing: Any  # ImageListItem or ImageInfo
+    record: dict[str, Any]
+    needs_details: bool
+    needs_file: bool
+    is_new: bool = False
+    changed: bool = False
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        client: CivitaiClient,
+        archive: Archive,
+        options: SyncOptions | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.client = client
+        self.archive = archive
+        self.options = options or SyncOptions()
+        self.reporter = reporter or QuietReporter()
+        self.conn = archive.conn
+        self.known_posts: set[int] = set()
+        self.known_versions: set[int] = set()
+
+    # ------------------------------------------------------------ the run
+
+    async def run(self, targets: list[Target]) -> RunSummary:
+        started = time.monotonic()
+        summary = RunSummary()
+        run_id = self._write_now(lambda c: w.start_run(c, "sync"))
+        self._load_caches()
+        jobs = await plan_jobs(self.client, targets)
+        try:
+            for job in jobs:
+                summary.targets.append(await self._sync_job(job))
+        finally:
+            summary.seconds = time.monotonic() - started
+            summary.api_requests = _stat(self.client, "api_requests")
+            summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
+            if self.client.site_is_green:
+                summary.notes.append(
+                    "civitai.com hides R and X images even when you are signed in; "
+                    "run with --site red to include them"
+                )
+            self._write_now(lambda c: w.finish_run(c, run_id, summary.as_dict()))
+        return summary
+
+    def _write_now(self, op: Callable[[Any], Any]) -> Any:
+        with w.transaction(self.conn):
+            return op(self.conn)
+
+    def _load_caches(self) -> None:
+        self.known_posts = {r[0] for r in self.conn.execute("SELECT id FROM posts")}
+        self.known_versions = {r[0] for r in self.conn.execute("SELECT id FROM model_versions")}
+
+    # ------------------------------------------------------------ one target
+
+    async def _sync_job(self, job: SyncJob) -> TargetSummary:
+        result = TargetSummary(key=job.key, label=job.label)
+        self.reporter.start_target(job.label)
+        self._write_now(
+            lambda c: w.upsert_target(c, job.key, job.kind, job.key.split(":", 1)[1], job.label)
+        )
+        writer = BatchWriter(self.conn)
+        writer.start()
+        details_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
+        files_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
+        detail_tasks = [
+            asyncio.create_task(self._details_worker(job, result, details_q, files_q, writer))
+            for _ in range(max(1, self.options.detail_workers))
+        ]
+        file_tasks = [
+            asyncio.create_task(self._files_worker(job, result, files_q, writer))
+            for _ in range(max(1, self.options.download_workers) if self.options.media else 0)
+        ]
+        try:
+            seen = await self._list(job, result, details_q, files_q, writer)
+            await _stop_workers(details_q, detail_tasks)
+            await _stop_workers(files_q, file_tasks)
+            await writer.close()
+        except BaseException:
+            for task in (*detail_tasks, *file_tasks):
+                task.cancel()
+            await asyncio.gather(*detail_tasks, *file_tasks, return_exceptions=True)
+            await _close_quietly(writer)
+            raise
+        self._finish_target(job, result, seen)
+        return result
+
+    def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
+        def finish(conn: Any) -> None:
+            if seen is not None and result.complete and job.kind != "image":
+                result.removed = len(w.mark_removed_except(conn, job.key, seen))
+            w.finish_target(
+                conn,
+                job.key,
+                listed=result.listed,
+                new=result.new,
+                updated=result.updated,
+                failed=result.failed,
+                gone=result.gone,
+                complete=result.complete,
+                note=result.error or "; ".join(result.notes) or None,
+            )
+
+        self._write_now(finish)
+
+    # ------------------------------------------------------------ listing
+
+    async def _list(
+        self,
+        job: SyncJob,
+        result: TargetSummary,
+        details_q: asyncio.Queue[_Work | None],
+        files_q: asyncio.Queue[_Work | None],
+        writer: BatchWriter,
+    ) -> list[int] | None:
+        """Walk the listing; returns the ids seen when the listing was walked to its end."""
+        if job.kind == "image":
+            return await self._list_single_image(job, result, details_q, files_q)
+        if job.collection_id is not None and not await self._can_read_collection(job, result):
+            return None
+        seen: list[int] = []
+        pages = self.client.iter_image_pages(**job.listing, limit=self.options.page_size)
+        try:
+            async for page in pages:
+                writer.raise_if_failed()
+                items = page.items
+                if self.options.limit is not None:
+                    items = items[: max(0, self.options.limit - len(seen))]
+                works = self._store_page(job, items)
+                seen.extend(work.image_id for work in works)
+                result.listed += len(works)
+                self.reporter.add_total("listing", len(works))
+                self.reporter.advance("listing", len(works))
+                stop_early = job.may_stop_early and all(
+                    not (x.needs_details or x.needs_file) for x in works
+                )
+                for work in works:
+                    await self._route(work, result, details_q, files_q)
+                if self.options.limit is not None and len(seen) >= self.options.limit:
+                    result.notes.append(f"stopped after --limit {self.options.limit} images")
+                    return None
+                if stop_early and works:
+                    result.complete = True
+                    result.notes.append("stopped at images already archived (newest first)")
+                    return None
+        except CivitaiError as exc:
+            result.error = f"listing stopped: {exc}"
+            return None
+        result.complete = _listing_complete(pages)
+        if not result.complete:
+            result.notes.append("the listing ended early (the server returned an empty page)")
+        return seen
+
+    async def _can_read_collection(self, job: SyncJob, result: TargetSummary) -> bool:
+        found = await self.client.get_collection(int(job.collection_id or 0))
+        if found.collection is None:
+            result.error = self._unreadable_collection_message(int(job.collection_id or 0))
+            return False
+        collection = found.collection
+        owner = getattr(collection, "user", None)
+        self._write_now(
+            lambda c: w.cache_collection(
+                c,
+                int(collection.id),
+                name=collection.name,
+                description=getattr(collection, "description", None),
+                owner_id=getattr(owner, "id", None),
+                owner_username=getattr(owner, "username", None),
+                read=getattr(collection, "read", None),
+                type_=getattr(collection, "type", None),
+                raw=collection.raw,
+            )
+        )
+        return True
+
+    def _unreadable_collection_message(self, collection_id: int) -> str:
+        if not self.client.signed_in:
+            return (
+                f"collection {collection_id} is private or does not exist, and you are not signed "
+                "in: run `civitai-vault login` (or pass --api-key) and try again"
+            )
+        return (
+            f"collection {collection_id} is private to another user or does not exist: your "
+            "login cannot read it (Civitai answers such collections as empty, not as an error)"
+        )
+
+    async def _list_single_image(
+        self,
+        job: SyncJob,
+        result: TargetSummary,
+        details_q: asyncio.Queue[_Work | None],
+        files_q: asyncio.Queue[_Work | None],
+    ) -> list[int] | None:
+        image_id = int(job.image_id or 0)
+        try:
+            info = await self.client.get_image(image_id)
+        except NotFound:
+            self._write_now(lambda c: w.mark_gone(c, image_id))
+            result.gone += 1
+            result.error = (
+                f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
+            )
+            return None
+        works = self._store_page(job, [info])
+        result.listed = len(works)
+        for work in works:
+            await self._route(work, result, details_q, files_q)
+        result.complete = True
+        return [image_id]
+
+    def _store_page(self, job: SyncJob, items: list[Any]) -> list[_Work]:
+        """Record a listing page in one transaction and decide what each image still needs."""
+        base_url = self.client.image_base_url
+        works: list[_Work] = []
+
+        def store(conn: Any) -> None:
+            ids = [int(item.id) for item in items]
+            state = _stored_state(conn, ids, self.archive.root)
+            for item in items:
+                record = normalize.listing_record(item, base_url)
+                changed = _listing_changed(conn, item)  # before the listing overwrites it
+                is_new = w.store_listing(conn, record, item.raw)
+                details_at, has_file = state.get(int(item.id), (None, False))
+                user = getattr(item, "user", None)
+                if user is not None and getattr(user, "id", None) is not None:
+                    w.cache_user(
+                        conn,
+                        int(user.id),
+                        user.username,
+                        _iso(getattr(user, "deleted_at", None)),
+                        user.raw,
+                    )
+                works.append(
+                    _Work(
+                        image_id=int(item.id),
+                        listing=item,
+                        record=record,
+                        needs_details=is_new or details_at is None or changed,
+                        needs_file=self.options.media and not has_file,
+                        is_new=is_new,
+                        changed=changed,
+                    )
+                )
+            w.mark_listed(conn, job.key, ids)
+
+        self._write_now(store)
+        return works
+
+    async def _route(
+        self,
+        work: _Work,
+        result: TargetSummary,
+        details_q: asyncio.Queue[_Work | None],
+        files_q: asyncio.Queue[_Work | None],
+    ) -> None:
+        result.new += work.is_new
+        result.updated += work.changed
+        if work.needs_details:
+            self.reporter.add_total("details", 1)
+            await details_q.put(work)
+        elif work.needs_file:
+            from civitai_vault.archive.queries import get_record
+
+            work.record = get_record(self.conn, work.image_id) or work.record
+            self.reporter.add_total("downloads", 1)
+            await files_q.put(work)
+
+    # ------------------------------------------------------------ details
+
+    async def _details_worker(
+        self,
+        job: SyncJob,
+        result: TargetSummary,
+        details_q: asyncio.Queue[_Work | None],
+        files_q: asyncio.Queue[_Work | None],
+        writer: BatchWriter,
+    ) -> None:
+        while (work := await details_q.get()) is not None:
+            try:
+                await self._fetch_details(work, writer)
+            except NotFound:
+                result.gone += 1
+                await writer.submit(lambda c, i=work.image_id: w.mark_gone(c, i))
+                work.needs_file = False
+            except CivitaiError as exc:
+                result.fail(str(exc))
+                await writer.submit(
+                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
+                        c, i, "details", e, job.key
+                    )
+                )
+                work.needs_file = False
+            self.reporter.advance("details")
+            if work.needs_file:
+                self.reporter.add_total("downloads", 1)
+                await files_q.put(work)
+
+    async def _fetch_details(self, work: _Work, writer: BatchWriter) -> None:
+        generation, tags = await asyncio.gather(
+            self.client.get_generation_data(work.image_id),
+            self.client.get_votable_tags(work.image_id),
+        )
+        await self._cache_post(work.record.get("post_id"), writer)
+        await self._cache_versions(normalize.version_ids(generation), writer)
+        image = normalize.build_image(work.listing, generation, tags, self.client.image_base_url)
+        work.record = image.record
+        await writer.submit(
+            lambda c: w.store_details(
+                c,
+                image.record,
+                resources=image.resources,
+                tags=image.tags,
+                raw={
+                    "listing": work.listing.raw,
+                    "generation": generation.raw,
+                    "tags": [t.raw for t in tags],
+                },
+            )
+        )
+
+    async def _cache_post(self, post_id: int | None, writer: BatchWriter) -> None:
+        if post_id is None or post_id in self.known_posts:
+            return
+        self.known_posts.add(post_id)
+        try:
+            post = await self.client.get_post(post_id)
+        except CivitaiError:
+            return  # a hidden or deleted post does not stop the image
+        row = normalize.post_row(post)
+        await writer.submit(lambda c: w.cache_post(c, post_id, **row))
+
+    async def _cache_versions(self, version_ids: list[int], writer: BatchWriter) -> None:
+        for version_id in version_ids:
+            if version_id in self.known_versions:
+                continue
+            self.known_versions.add(version_id)
+            try:
+                version = await self.client.get_model_version(version_id)
+                row, raw = normalize.version_row(version), version.raw
+            except NotFound:
+                row, raw = w.ModelVersionRow(id=version_id, availability="not_found"), None
+            except CivitaiError:
+                self.known_versions.discard(version_id)  # try again next run
+                continue
+            await writer.submit(lambda c, r=row, x=raw: w.cache_model_version(c, r, x))
+
+    # ------------------------------------------------------------ files
+
+    async def _files_worker(
+        self,
+        job: SyncJob,
+        result: TargetSummary,
+        files_q: asyncio.Queue[_Work | None],
+        writer: BatchWriter,
+    ) -> None:
+        while (work := await files_q.get()) is not None:
+            try:
+                row = await fetch_file(
+                    self.client, self.archive.media_dir, work.record, self.options.files
+                )
+            except (CivitaiError, InvalidMedia) as exc:
+                result.fail(f"download: {exc}")
+                await writer.submit(
+                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
+                        c, i, "download", e, job.key
+                    )
+                )
+            except OSError as exc:
+                if exc.errno in FATAL_ERRNOS:
+                    raise
+                result.fail(f"download: {exc.strerror or exc}")
+            else:
+                result.downloaded += 1
+                await writer.submit(lambda c, i=work.image_id, r=row: w.store_file(c, i, r))
+            self.reporter.advance("downloads")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+async def _stop_workers(queue: asyncio.Queue[Any], tasks: list[asyncio.Task[None]]) -> None:
+    for _ in tasks:
+        await queue.put(None)
+    # The first worker error (a full disk, say) ends the run.
+    for task in asyncio.as_completed(tasks):
+        await task
+
+
+async def _close_quietly(writer: BatchWriter) -> None:
+    with contextlib.suppress(BaseException):  # the original error is the one to report
+        await writer.close()
+
+
+def _listing_complete(pages: Any) -> bool:
+    ended = getattr(pages, "ended_normally", None)
+    return True if ended is None else bool(ended)
+
+
+def _stored_state(conn: Any, ids: list[int], root: Path) -> dict[int, tuple[str | None, bool]]:
+    """Per image: when its details were stored, and whether its file is on disk."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    state: dict[int, tuple[str | None, bool]] = {}
+    for row in conn.execute(
+        f"""SELECT i.id, i.details_at, f.path FROM images i LEFT JOIN files f ON f.image_id = i.id
+            WHERE i.id IN ({marks})""",
+        ids,
+    ):
+        has_file = row[2] is not None and (root / row[2]).is_file()
+        state[row[0]] = (row[1], has_file)
+    return state
+
+
+def _listing_changed(conn: Any, item: Any) -> bool:
+    """Did Civitai change what it says about a known image (rating, size, post)?"""
+    row = conn.execute(
+        "SELECT nsfw_level, width, height, post_id FROM images WHERE id = ?", (int(item.id),)
+    ).fetchone()
+    if row is None:
+        return False
+    now = (
+        getattr(item, "nsfw_level", None),
+        getattr(item, "width", None),
+        getattr(item, "height", None),
+        getattr(item, "post_id", None),
+    )
+    return any(new is not None and new != old for new, old in zip(now, tuple(row), strict=True))
+
+
+def _iso(value: Any) -> str | None:
+    from civitai_vault.records import iso_utc
+
+    return iso_utc(value)
+
+
+def _stat(client: Any, name: str) -> int:
+    stats = getattr(client, "stats", None)
+    if stats is None:
+        return 0
+    value = stats.get(name, 0) if isinstance(stats, dict) else getattr(stats, name, 0)
+    return int(value or 0)
+
+
+SyncRunner = Callable[[list[Target]], Awaitable[RunSummary]]

@@ -1,0 +1,99 @@
+"""Getting one image's file into the archive without ever exposing a half-written file.
+
+The bytes go to `media/.partial/<image id>.part`, are checked (length, type
+from magic bytes, a full decode), get the generation data written into them,
+and only then are renamed onto their final name. A run killed at any moment
+leaves at most a stray `.part` file, which the next run overwrites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from civitai_vault.api import CivitaiClient
+from civitai_vault.archive.writer import FileRow
+from civitai_vault.media.embed import embed_metadata
+from civitai_vault.media.naming import render_relpath, safe_join
+from civitai_vault.media.sidecars import write_sidecars
+from civitai_vault.media.verify import verify_file
+
+PARTIAL_DIR = ".partial"
+DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    template: str = DEFAULT_TEMPLATE
+    embed: bool = True
+    sidecar_txt: bool = False
+    sidecar_json: bool = False
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def partial_path(media_dir: Path, image_id: int) -> Path:
+    folder = media_dir / PARTIAL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{image_id}.part"
+
+
+async def fetch_file(
+    client: CivitaiClient,
+    media_dir: Path,
+    record: dict[str, Any],
+    options: FileOptions,
+) -> FileRow:
+    """Download, verify, embed and place one image's file; returns the row to record."""
+    part = partial_path(media_dir, record["image_id"])
+    try:
+        download = await client.download(record["image_url"], part)
+        media_type = verify_file(part, download.size)
+        served_sha = sha256_of(part)
+        served_size = part.stat().st_size
+        relpath = render_relpath(options.template, record, media_type.ext.lstrip("."))
+        final = safe_join(media_dir, relpath)
+        # Records name files relative to the archive folder, so `media/` leads.
+        stored_path = f"{media_dir.name}/{relpath}"
+        placed = {**record, "file_path": stored_path, "sha256": None}
+        embedded = False
+        if options.embed and media_type.kind == "image":
+            embedded = embed_metadata(part, placed).changed
+        sha = sha256_of(part) if embedded else served_sha
+        final.parent.mkdir(parents=True, exist_ok=True)
+        _flush(part)
+        os.replace(part, final)
+    finally:
+        part.unlink(missing_ok=True)
+    if options.sidecar_txt or options.sidecar_json:
+        write_sidecars(
+            final, {**placed, "sha256": sha}, txt=options.sidecar_txt, json=options.sidecar_json
+        )
+    return FileRow(
+        path=stored_path,
+        size=final.stat().st_size,
+        sha256=sha,
+        mime_type=media_type.mime,
+        kind=media_type.kind,
+        served_size=served_size,
+        served_sha256=served_sha,
+        embedded=embedded,
+    )
+
+
+def _flush(path: Path) -> None:
+    """Make the bytes durable before the rename makes them visible under their final name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

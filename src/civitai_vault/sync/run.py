@@ -1,0 +1,61 @@
+"""One `civitai-vault sync`: settings in, a run summary out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from civitai_vault.api import CivitaiClient, Target
+from civitai_vault.archive import open_archive
+from civitai_vault.config import CredentialStore, Settings
+from civitai_vault.sync.engine import SyncEngine, SyncOptions
+from civitai_vault.sync.progress import Reporter
+from civitai_vault.sync.summary import RunSummary
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How hard a run may press the server; the defaults are the client's polite ones."""
+
+    rate: float | None = None  # API requests per second, 0 = unlimited
+    concurrency: int | None = None
+    cdn_rate: float | None = None
+
+    def overrides(self) -> dict[str, float | int]:
+        values = {
+            "rate": self.rate,
+            "concurrency": self.concurrency,
+            "cdn_rate": self.cdn_rate,
+            "cdn_concurrency": self.concurrency,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+async def run_sync(
+    settings: Settings,
+    targets: list[Target],
+    options: SyncOptions,
+    pace: Pace,
+    reporter: Reporter,
+    store: CredentialStore | None = None,
+) -> RunSummary:
+    """Sync `targets` into the settings' archive; a rolled session cookie is saved to `store`."""
+    client_settings = settings.client_settings(
+        **pace.overrides(),
+        on_session_cookie=store.remember_session_cookie if store else None,
+    )
+    workers = client_settings.concurrency
+    options = SyncOptions(
+        media=options.media,
+        limit=options.limit,
+        files=options.files,
+        detail_workers=workers,
+        download_workers=client_settings.cdn_concurrency,
+        page_size=options.page_size,
+    )
+    with open_archive(settings.archive) as archive:
+        async with CivitaiClient(client_settings) as client:
+            engine = SyncEngine(client, archive, options, reporter)
+            try:
+                return await engine.run(targets)
+            finally:
+                reporter.close()

@@ -1,0 +1,65 @@
+"""What a sync run tells the user at the end: per target, listed / new / updated / failed.
+
+A run is "complete or loud": every target says whether its listing can be
+trusted complete, and every failure carries its reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TargetSummary:
+    key: str
+    label: str
+    listed: int = 0
+    new: int = 0
+    updated: int = 0
+    failed: int = 0
+    removed: int = 0
+    gone: int = 0
+    downloaded: int = 0
+    complete: bool = False
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.failure_reasons[reason] += 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.failed == 0 and self.complete
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["failure_reasons"] = dict(self.failure_reasons)
+        data["ok"] = self.ok
+        return data
+
+
+@dataclass
+class RunSummary:
+    targets: list[TargetSummary] = field(default_factory=list)
+    api_requests: int = 0
+    bytes_downloaded: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.targets)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "targets": [t.as_dict() for t in self.targets],
+            "api_requests": self.api_requests,
+            "bytes_downloaded": self.bytes_downloaded,
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+        }
