@@ -17,7 +17,6 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from civitai_vault.account import Credentials
-    from civitai_vault.api.settings import ClientSettings
     from civitai_vault.api.targets import Target
     from civitai_vault.config import Settings
 
@@ -651,31 +650,6 @@ def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
         raise
 
 
-_AnalysisSite = Annotated[
-    str, typer.Option("--site", envvar="CIVITAI_SITE", help="com or red.", show_default=True)
-]
-_AnalysisBaseURL = Annotated[
-    str | None,
-    typer.Option("--base-url", envvar="CIVITAI_BASE_URL", help="Civitai's URL (overrides --site)."),
-]
-_AnalysisImageBaseURL = Annotated[
-    str | None,
-    typer.Option("--image-base-url", envvar="CIVITAI_IMAGE_BASE_URL", help="Image CDN URL."),
-]
-_AnalysisApiKey = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key", envvar="CIVITAI_API_KEY", help="Civitai API key.", show_default=False
-    ),
-]
-_AnalysisToken = Annotated[
-    str | None,
-    typer.Option(
-        "--token", envvar="CIVITAI_TOKEN", help="Session cookie value.", show_default=False
-    ),
-]
-
-
 @app.command("check-models")
 def check_models_command(
     refresh: Annotated[
@@ -690,11 +664,11 @@ def check_models_command(
     ] = 7,
     json_output: JsonOption = False,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
-    site: _AnalysisSite = "com",
-    base_url: _AnalysisBaseURL = None,
-    image_base_url: _AnalysisImageBaseURL = None,
-    api_key: _AnalysisApiKey = None,
-    token: _AnalysisToken = None,
+    site: SiteOption = None,
+    base_url: BaseUrlOption = None,
+    image_base_url: ImageBaseUrlOption = None,
+    api_key: ApiKeyOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Which model versions your archived images used are still on Civitai.
 
@@ -712,11 +686,14 @@ def check_models_command(
         from civitai_vault.analysis.text import check_renderables
         from civitai_vault.archive import open_archive
 
-        settings = _analysis_client_settings(site, base_url, image_base_url, api_key, token)
+        settings = resolve_settings(archive, site, base_url, image_base_url, api_key, token)
         with open_archive(archive, create=False) as opened:
             result = asyncio.run(
                 check_archive_models(
-                    opened.conn, settings, refresh=refresh, max_age=timedelta(days=max_age)
+                    opened.conn,
+                    settings.client_settings(),
+                    refresh=refresh,
+                    max_age=timedelta(days=max_age),
                 )
             )
         if json_output:
@@ -732,28 +709,6 @@ def check_models_command(
             )
 
     run_guarded(run)
-
-
-def _analysis_client_settings(
-    site: str,
-    base_url: str | None,
-    image_base_url: str | None,
-    api_key: str | None,
-    token: str | None,
-) -> ClientSettings:
-    """Client settings from flags and environment (typer reads CIVITAI_* for each flag)."""
-    from civitai_vault.api.settings import ClientSettings
-    from civitai_vault.errors import UsageError
-
-    if site not in ("com", "red"):
-        raise UsageError(f"--site must be com or red, not {site!r}")
-    return ClientSettings(
-        site="red" if site == "red" else "com",
-        base_url=base_url,
-        image_base_url=image_base_url,
-        api_key=api_key,
-        token=token,
-    )
 
 
 # --- gallery command (serve) ---

@@ -1,8 +1,9 @@
 """Which model versions the archived images used, and whether Civitai still offers them.
 
 A version is `available`, `deleted` (the model or the version was deleted),
-`unpublished` (the model or version exists but is not published: unpublished,
-draft, scheduled, taken down), or `not_found` (Civitai answers 404 for it).
+`unpublished` (the model or version was unpublished, also for a violation), or
+`not_found` (Civitai answers 404 for it); the rule is the API layer's
+`availability_of`, shared with `civitai-vault image`.
 Answers are cached in the `model_versions` table with the time they were
 checked; `check_models` asks Civitai again only for versions never checked or
 checked longer ago than the cache's time-to-live. Statistics read the cache
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,6 +24,7 @@ from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.writer import ModelVersionRow, cache_model_version, transaction
 
 if TYPE_CHECKING:
+    from civitai_vault.api.models import ModelVersion
     from civitai_vault.api.settings import ClientSettings
 
 AVAILABILITIES: tuple[str, ...] = ("available", "deleted", "unpublished", "not_found")
@@ -35,50 +37,25 @@ CIVITAI_SITE = "https://civitai.com"
 ARCHIVE_SITE = "https://civitaiarchive.com"
 
 
-# ----------------------------------------------------------- classification
+# ----------------------------------------------------------- cache rows
 
 
-def classify_model_version(version: Any) -> str:
-    """Availability of a version Civitai answered for (a 404 is `not_found`, decided by the caller).
+def model_version_row(version: ModelVersion) -> ModelVersionRow:
+    """The cache row for a version Civitai answered for (classed by the API layer's rule)."""
+    from civitai_vault.api.image_analysis import availability_of
 
-    Deleted wins over everything: a deleted model takes all its versions with
-    it. Otherwise both the model and the version must be published.
-    """
-    model = getattr(version, "model", None)
-    statuses = [_status(getattr(version, "status", None)), _status(getattr(model, "status", None))]
-    if "deleted" in statuses:
-        return "deleted"
-    if any(status not in (None, "published") for status in statuses):
-        return "unpublished"
-    return "available"
-
-
-def _status(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value)).strip().casefold() or None
-
-
-def model_version_row(version: Any) -> ModelVersionRow:
-    """The cache row for a version Civitai answered for."""
-    model = getattr(version, "model", None)
+    model = version.model
     return ModelVersionRow(
-        id=int(version.id),
-        availability=classify_model_version(version),
-        name=getattr(version, "name", None),
-        model_id=getattr(model, "id", None),
-        model_name=getattr(model, "name", None),
-        model_type=_text(getattr(model, "type", None)),
-        base_model=getattr(version, "base_model", None),
-        version_status=_text(getattr(version, "status", None)),
-        model_status=_text(getattr(model, "status", None)),
+        id=int(version.id or 0),
+        availability=availability_of(version),
+        name=version.name,
+        model_id=model.id if model else None,
+        model_name=model.name if model else None,
+        model_type=model.type if model else None,
+        base_model=version.base_model,
+        version_status=version.status,
+        model_status=model.status if model else None,
     )
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(getattr(value, "value", value))
 
 
 def civitai_url(model_id: int | None, version_id: int) -> str | None:
@@ -247,7 +224,7 @@ def availability_summary(conn: sqlite3.Connection, f: RecordFilter | None = None
 
 
 class ModelVersionClient(Protocol):
-    async def get_model_version(self, version_id: int) -> Any: ...
+    async def get_model_version(self, version_id: int) -> ModelVersion: ...
 
 
 @dataclass
@@ -335,7 +312,8 @@ async def check_models(
                 failures[version_id] = str(exc)
                 return
             else:
-                row, raw = model_version_row(version), _raw(version)
+                # The answer is about the id we asked for, whatever id it carries.
+                row, raw = replace(model_version_row(version), id=version_id), version.raw
         with transaction(conn):
             cache_model_version(conn, row, raw)
 
@@ -361,11 +339,3 @@ async def check_archive_models(
             max_age=max_age,
             concurrency=min(DEFAULT_CONCURRENCY, settings.concurrency),
         )
-
-
-def _raw(version: Any) -> Any:
-    raw = getattr(version, "raw", None)
-    if raw is not None:
-        return raw
-    dump = getattr(version, "model_dump", None)
-    return dump(mode="json") if dump else None

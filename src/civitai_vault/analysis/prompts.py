@@ -45,9 +45,8 @@ _BRACKET_OR_ESCAPE = re.compile(r"[()\[\]\\]")
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 _NUMBER = re.compile(r"[\d.,_]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-# Characters that wrap a phrase but are not part of it; brackets only when unmatched.
+# Characters that wrap a phrase but are not part of it.
 _EDGE_PUNCTUATION = " \t\"'`.!?/\\*+=~^&%$#@-_"
-_EDGE_BRACKETS = _EDGE_PUNCTUATION + "()[]{}<>"
 _BRACKET_PAIRS = ("()", "[]", "{}", "<>")
 
 _STOP_WORDS_TEXT = """
@@ -269,9 +268,14 @@ def clean_phrase(text: str) -> str:
     Booru-style tags (`looking_at_viewer`) read as words; tags with digits
     (`score_8_up`, `ng_deepnegative_v1_75t`) are names and stay as written.
     """
-    phrase = " ".join(text.split()).casefold()
-    balanced = all(phrase.count(pair[0]) == phrase.count(pair[1]) for pair in _BRACKET_PAIRS)
-    phrase = phrase.strip(_EDGE_PUNCTUATION if balanced else _EDGE_BRACKETS)
+    phrase = text.casefold()
+    for opening, closing in _BRACKET_PAIRS:
+        # Leftovers of emphasis syntax ("stray) close") are not part of the phrase.
+        if (opening in phrase or closing in phrase) and phrase.count(opening) != phrase.count(
+            closing
+        ):
+            phrase = phrase.replace(opening, " ").replace(closing, " ")
+    phrase = " ".join(phrase.split()).strip(_EDGE_PUNCTUATION)
     if " " not in phrase and "_" in phrase and not any(ch.isdigit() for ch in phrase):
         phrase = " ".join(phrase.replace("_", " ").split())
     if not phrase or _NUMBER.fullmatch(phrase):
