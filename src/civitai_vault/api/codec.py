@@ -430,6 +430,9 @@ def encode_devalue(value: Any) -> str:
     """
     pool: list[str] = []
 
+    def dumps(item: Any) -> str:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+
     def flatten(node: Any) -> int:
         if node is UNDEFINED:
             return _DV_UNDEFINED
@@ -447,15 +450,15 @@ def encode_devalue(value: Any) -> str:
 
     def render(node: Any) -> str:
         if isinstance(node, datetime):
-            return json.dumps(["Date", to_js_date(node)])
+            return dumps(["Date", to_js_date(node)])
         if isinstance(node, dict):
-            members = ",".join(f"{json.dumps(str(k))}:{flatten(v)}" for k, v in node.items())
+            members = ",".join(f"{dumps(str(k))}:{flatten(v)}" for k, v in node.items())
             return "{" + members + "}"
         if isinstance(node, list | tuple):
             return "[" + ",".join(str(flatten(v)) for v in node) + "]"
         if isinstance(node, int) and not isinstance(node, bool) and abs(node) > 2**53:
-            return json.dumps(["BigInt", str(node)])
-        return json.dumps(node)
+            return dumps(["BigInt", str(node)])
+        return dumps(node)
 
     root = flatten(value)
     if root < 0:

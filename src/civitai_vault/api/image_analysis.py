@@ -26,7 +26,7 @@ import json
 import threading
 from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -177,14 +177,30 @@ def _kind(model_type: Any) -> str:
 
 
 def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
-    """The resources Civitai resolved, or (when it resolved none) those the meta names."""
+    """The resources Civitai resolved, or (when it resolved none) those the meta names.
+
+    A version Civitai no longer knows comes back without name or type; the
+    meta's own `civitaiResources` entry for the same version still says what
+    kind it was and its weight, so that fills the gap.
+    """
     if generation is None:
         return []
-    if generation.resources:
-        return [_from_resource(r) for r in generation.resources]
-    meta = generation.meta
-    listed = meta.civitai_resources if meta else []
-    return [_from_meta_entry(e) for e in listed if isinstance(e, dict)]
+    listed = generation.meta.civitai_resources if generation.meta else []
+    from_meta = {
+        use.model_version_id: use
+        for use in (_from_meta_entry(e) for e in listed if isinstance(e, dict))
+        if use.model_version_id is not None
+    }
+    if not generation.resources:
+        return [_from_meta_entry(e) for e in listed if isinstance(e, dict)]
+    uses = []
+    for resource in generation.resources:
+        use = _from_resource(resource)
+        hint = from_meta.get(use.model_version_id)
+        if hint is not None and use.kind == "unknown":
+            use = replace(use, kind=hint.kind, weight=use.weight or hint.weight)
+        uses.append(use)
+    return uses
 
 
 def _from_resource(resource: Resource) -> ResourceUse:

@@ -106,7 +106,10 @@ def _from_url(raw: str) -> Target | None:
 def _checked_id(digits: str, raw: str) -> int:
     value = int(digits)
     if not 0 < value <= MAX_ID:
-        raise ValueError(f"not a valid Civitai id in {_shown(raw)}: ids are positive whole numbers")
+        raise ValueError(
+            f"not a valid Civitai id in {_shown(raw)} (ids are positive whole numbers); "
+            f"use {ACCEPTED_FORMS}"
+        )
     return value
 
 
@@ -114,7 +117,8 @@ def _checked_username(text: str, raw: str) -> str:
     name = unquote(text)
     if not _USERNAME.fullmatch(name):
         raise ValueError(
-            f"not a Civitai user name in {_shown(raw)}: names are letters, digits and _"
+            f"not a Civitai user name in {_shown(raw)} (names are letters, digits and _); "
+            f"use {ACCEPTED_FORMS}"
         )
     return name
 
