@@ -41,6 +41,7 @@ from civitai_vault.web.reader import ArchiveReader
 from civitai_vault.web.security import SecurityMiddleware, allowed_hosts_for
 from civitai_vault.web.templating import make_templates
 from civitai_vault.web.thumbs import ThumbnailStore
+from civitai_vault.web.timing import ServerTimingMiddleware
 
 WEB_DIR = Path(__file__).parent
 
@@ -53,9 +54,10 @@ class Gallery:
     thumbs: ThumbnailStore
     templates: Jinja2Templates
     facet_cache: LruCache = field(default_factory=lambda: LruCache(size=2048))
+    # One facet query per core: more threads only make them wait for each other.
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(
-            max_workers=max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="facets"
+            max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="facets"
         )
     )
     choice_cache: LruCache = field(default_factory=lambda: LruCache(size=4))
@@ -132,6 +134,8 @@ def create_app(archive_root: Path | str, *, listen_host: str = "127.0.0.1") -> F
     )
     app.state.gallery = gallery
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed_hosts_for(listen_host))
+    # Added last, so it runs first and times everything, refusals included.
+    app.add_middleware(ServerTimingMiddleware)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)

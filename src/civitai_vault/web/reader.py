@@ -1,8 +1,9 @@
 """Read-only database connections for the gallery, one per concurrent request.
 
-The gallery never writes to `vault.db`: every connection it hands out is
-`query_only`, so a bug in a page can never damage the archive, and a sync may
-run at the same time (SQLite's WAL lets readers and one writer work together).
+The gallery never writes to `vault.db`: every connection it hands out opens
+the file read-only (`mode=ro`) and is `query_only`, so a bug in a page can
+never damage the archive, and a sync may run at the same time (SQLite's WAL
+lets readers and one writer work together).
 """
 
 from __future__ import annotations
@@ -72,7 +73,12 @@ class ArchiveReader:
     def _open(self) -> sqlite3.Connection:
         # check_same_thread=False: a connection is used by one request at a time,
         # but requests run on whichever worker thread is free.
-        conn = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            f"{self.db_path.as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA busy_timeout = 5000")
