@@ -1,0 +1,36 @@
+"""civitai_emulator: a faithful local stand-in for civitai.com's web API and image CDN.
+
+It shares no code with the client in `civitai_vault`: it is a second, independent
+implementation of the wire format (tRPC, superjson, devalue), so each checks the
+other. See `civitai_emulator.dataset` for the data it serves.
+
+    from civitai_emulator import EmulatorConfig, Faults, running_emulator
+
+    with running_emulator(EmulatorConfig(seed=1, images=600)) as emu:
+        emu.base_url, emu.image_base_url, emu.api_key, emu.dataset.named["demo_collection"]
+"""
+
+from civitai_emulator.config import EmulatorConfig, Faults
+from civitai_emulator.dataset import Dataset
+from civitai_emulator.server import (
+    Emulator,
+    EmulatorState,
+    LoggedRequest,
+    create_app,
+    create_cdn_app,
+    running_emulator,
+    serve,
+)
+
+__all__ = [
+    "Dataset",
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorState",
+    "Faults",
+    "LoggedRequest",
+    "create_app",
+    "create_cdn_app",
+    "running_emulator",
+    "serve",
+]

@@ -1,0 +1,148 @@
+"""Settings of one emulator run: the dataset size, the site mode and the faults to inject.
+
+Both dataclasses are plain and mutable on purpose: a test may change
+`emu.config.site_mode` or call `emu.set_faults(Faults(...))` while the server runs, and
+the next request sees the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+SiteMode = Literal["green", "red"]
+
+
+@dataclass
+class Faults:
+    """Failures to inject, all off by default. Shares are probabilities in 0..1.
+
+    API faults (the tRPC listener): one draw per request picks at most one of
+    `status_429`, `status_500`, `status_502`, `status_503`, `dropped`, `truncated`,
+    `malformed` and, for `image.getInfinite` only, `empty_pages`; the shares must add
+    up to at most 1. CDN faults work the same way with the `cdn_` fields.
+
+    - `status_429`: 429 TOO_MANY_REQUESTS "Server busy — please retry." (no Retry-After),
+      as Civitai's heavy-request bulkhead answers.
+    - `status_500`: 500 INTERNAL_SERVER_ERROR with a Prisma statement-timeout message.
+    - `status_502`: 502 with an HTML body, as a proxy in front of the app sends it.
+    - `status_503`: 503 SERVICE_UNAVAILABLE (tRPC JSON body).
+    - `dropped`: the connection is closed before any response byte.
+    - `truncated`: the full Content-Length is promised, half the body is sent, then the
+      connection is closed.
+    - `malformed`: status 200 and a JSON content type, but the body is cut JSON.
+    - `empty_pages`: `image.getInfinite` answers `{items: [], nextCursor: undefined}`, what
+      the real server does when its 20 s statement timeout fires.
+
+    `latency` + uniform random `0..jitter` seconds are added to every API response
+    (`cdn_latency`/`cdn_jitter` to CDN responses) with asyncio.sleep, so the server
+    keeps serving other requests meanwhile.
+
+    `procedures` limits API faults to those procedure names (None = every procedure).
+    `limit` stops injecting after that many faults in total, so a test can say "two
+    failures, then it works". Randomness comes from `random.Random(seed)`.
+    """
+
+    latency: float = 0.0
+    jitter: float = 0.0
+    status_429: float = 0.0
+    status_500: float = 0.0
+    status_502: float = 0.0
+    status_503: float = 0.0
+    dropped: float = 0.0
+    truncated: float = 0.0
+    malformed: float = 0.0
+    empty_pages: float = 0.0
+    cdn_latency: float = 0.0
+    cdn_jitter: float = 0.0
+    cdn_status_429: float = 0.0
+    cdn_status_500: float = 0.0
+    cdn_status_502: float = 0.0
+    cdn_status_503: float = 0.0
+    cdn_dropped: float = 0.0
+    cdn_truncated: float = 0.0
+    procedures: frozenset[str] | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("procedures", "limit", "seed"):
+                continue
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"Faults.{f.name} must be a number >= 0, got {value!r}")
+            if not f.name.endswith(("latency", "jitter")) and value > 1:
+                raise ValueError(f"Faults.{f.name} is a share and must be <= 1, got {value!r}")
+        if self.procedures is not None:
+            self.procedures = frozenset(self.procedures)
+        if sum(share for _, share in self.api_shares(True)) > 1.0 + 1e-9:
+            raise ValueError("the API fault shares add up to more than 1")
+        if sum(share for _, share in self.cdn_shares()) > 1.0 + 1e-9:
+            raise ValueError("the CDN fault shares add up to more than 1")
+
+    def api_shares(self, listing: bool) -> list[tuple[str, float]]:
+        """(fault kind, share) pairs for one API request, in draw order."""
+        shares = [
+            ("status_429", self.status_429),
+            ("status_500", self.status_500),
+            ("status_502", self.status_502),
+            ("status_503", self.status_503),
+            ("dropped", self.dropped),
+            ("truncated", self.truncated),
+            ("malformed", self.malformed),
+        ]
+        if listing:
+            shares.append(("empty_pages", self.empty_pages))
+        return shares
+
+    def cdn_shares(self) -> list[tuple[str, float]]:
+        """(fault kind, share) pairs for one CDN request, in draw order."""
+        return [
+            ("status_429", self.cdn_status_429),
+            ("status_500", self.cdn_status_500),
+            ("status_502", self.cdn_status_502),
+            ("status_503", self.cdn_status_503),
+            ("dropped", self.cdn_dropped),
+            ("truncated", self.cdn_truncated),
+        ]
+
+
+@dataclass
+class EmulatorConfig:
+    """What to serve.
+
+    - `seed`, `images`: the deterministic dataset (see `civitai_emulator.dataset`).
+    - `site_mode`: "green" (civitai.com: R and X hidden even when signed in) or "red"
+      (civitai.red: a signed-in user sees what it asks for). A request whose Host header
+      names civitai.red (or starts with "red.") is red whatever this says.
+    - `boundary_skip`: reproduce the real server's descending-cursor off-by-one, which
+      never returns the image whose id became `nextCursor` (civitai-api.md §3.3). Off
+      = the corrected behaviour (`id <= cursor`).
+    - `devalue_share`: the share of responses written as a devalue string instead of
+      superjson, picked by a hash of the request so a retry gets the same encoding.
+    - `faults`: see `Faults`.
+    - `host`, `port`, `cdn_port`: where to listen; 0 = a free port.
+    """
+
+    seed: int = 1
+    images: int = 600
+    site_mode: SiteMode = "green"
+    boundary_skip: bool = True
+    devalue_share: float = 0.0
+    faults: Faults = field(default_factory=Faults)
+    host: str = "127.0.0.1"
+    port: int = 0
+    cdn_port: int = 0
+
+    def __post_init__(self) -> None:
+        if self.site_mode not in ("green", "red"):
+            raise ValueError(f"site_mode must be 'green' or 'red', got {self.site_mode!r}")
+        if not 0.0 <= self.devalue_share <= 1.0:
+            raise ValueError(f"devalue_share must be within 0..1, got {self.devalue_share!r}")
+        if self.images < MIN_IMAGES:
+            raise ValueError(f"images must be at least {MIN_IMAGES}, got {self.images}")
+
+
+# Enough room for every well-known image in `Dataset.named` to be a different image.
+MIN_IMAGES = 20

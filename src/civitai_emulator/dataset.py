@@ -1,0 +1,1060 @@
+"""The emulator's deterministic dataset: users, images, posts, collections, tags, models.
+
+`Dataset(seed, images)` always builds the same data for the same arguments. It is
+plain Python data so tests can compute what the server must answer without any
+client code. Everything the server says is derived from these objects.
+
+Attributes of a `Dataset`:
+
+- `owner`: the signed-in `User` (every credential of the emulator belongs to it).
+- `users`: `{user_id: User}`. One of them is deleted: `username` None, `deleted_at`
+  set, `former_username` = the name it had (`user.getCreator` with it → 404).
+- `images`: `Mapping[int, ImageRecord]`, iterated in ascending id order (= upload
+  order). Records are built on first access from the seed, so a dataset of 100,000
+  images starts fast; the same id always gives an equal record.
+- `posts`: `{post_id: PostRecord}`; every image belongs to exactly one post.
+- `collections`: `{collection_id: CollectionRecord}`, see `named` below.
+- `tags`: `{tag_id: Tag}`; an image's `tag_scores` maps tag ids to vote scores.
+- `model_versions`: `{version_id: ModelVersionRecord}` with model and version status
+  ("Published", "Deleted", "Unpublished"); `missing_version_ids`: ids that images
+  reference but the server does not know (`modelVersion.getById` → 404).
+- `named`: well-known ids and names, so tests need no searching:
+  collections `demo_collection` (the owner's Private collection of min(images, 300)
+  images, with videos and hostile text; every named image below is in it),
+  `all_collection` (the owner's Private collection of every image),
+  `public_collection`, `unlisted_collection` (the owner's), `others_private_collection`,
+  `others_public_collection`; images `video_image`, `deleted_lora_image`,
+  `deleted_checkpoint_image`, `unpublished_resource_image`, `missing_resource_image`,
+  `deleted_author_image`, `hostile_image`, `comfy_png_image`, `a1111_png_image`,
+  `exif_jpeg_image`, `no_meta_image`, `hidden_meta_image`, `r_rated_image`; `post_id`
+  (a post with several images); and the strings `owner_username`, `other_username`
+  (a user who has images and a public collection), `deleted_username`.
+
+`ImageRecord` fields: `id`, `uuid` (the CDN key, `url` on the wire), `name` (as
+uploaded: may carry a wrong extension, `/` or `..`), `type` ("image"|"video"),
+`mime_type`, `width`, `height` (the pixel size of the CDN original), `nsfw_level`
+(1 PG, 2 PG-13, 4 R, 8 X, 16 XXX), `created_at`, `published_at` (aware UTC datetimes),
+`post_id`, `post_index`, `user_id`, `hide_meta`, `meta` (the generation meta as Civitai
+stores it, or None), `process`, `engine`, `on_site`, `base_model`, `resources`
+(`ResourceRef(model_version_id, strength, kind)` with kind "checkpoint"|"lora"|
+"embedding"; strength None except for LoRAs), `tag_scores` ({tag_id: score}, highest
+first), `embedded_kind` ("a1111": PNG `parameters` text, "comfy": PNG `prompt` and
+`workflow` chunks, "exif": JPEG/WebP EXIF UserComment, None: nothing), `blurhash`,
+`reaction_count` and `stats` (the nine counters `image.get` reports).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import uuid as uuid_module
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from civitai_emulator import vocabulary as vocab
+
+IMAGE_ID_START = 100_000_000
+DATASET_START = datetime(2023, 3, 1, tzinfo=UTC)
+DATASET_SPAN = timedelta(days=900)
+DEMO_COLLECTION_SIZE = 300
+NAMED_IMAGE_ROLES = (
+    "video_image",
+    "deleted_lora_image",
+    "deleted_checkpoint_image",
+    "unpublished_resource_image",
+    "missing_resource_image",
+    "deleted_author_image",
+    "hostile_image",
+    "comfy_png_image",
+    "a1111_png_image",
+    "exif_jpeg_image",
+    "no_meta_image",
+    "hidden_meta_image",
+    "r_rated_image",
+)
+NSFW_WEIGHTS = ((1, 0.70), (2, 0.12), (4, 0.09), (8, 0.06), (16, 0.03))
+VIDEO_SHARE = 0.08
+RECORD_CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str | None
+    created_at: datetime
+    deleted_at: datetime | None = None
+    former_username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    id: int
+    name: str
+    type: str
+    nsfw_level: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionRecord:
+    id: int
+    name: str
+    model_id: int
+    model_name: str
+    model_type: str  # "Checkpoint" | "LORA" | "TextualInversion"
+    base_model: str
+    status: str  # version status
+    model_status: str
+    created_at: datetime
+    published_at: datetime | None
+    trained_words: tuple[str, ...]
+    nsfw: bool
+    user_id: int
+    autov2_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    model_version_id: int
+    strength: float | None
+    kind: str  # "checkpoint" | "lora" | "embedding"
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    id: int
+    user_id: int
+    title: str | None
+    published_at: datetime
+    image_ids: tuple[int, ...]
+    nsfw_level: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRecord:
+    id: int
+    name: str
+    owner_id: int
+    read: str  # "Private" | "Public" | "Unlisted"
+    type: str  # "Image"
+    image_ids: tuple[int, ...]  # ascending ids
+    description: str | None
+    write: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    id: int
+    uuid: str
+    name: str
+    type: str
+    mime_type: str
+    width: int
+    height: int
+    nsfw_level: int
+    created_at: datetime
+    published_at: datetime
+    post_id: int
+    post_index: int
+    user_id: int
+    hide_meta: bool
+    meta: dict[str, Any] | None
+    process: str | None
+    engine: str | None
+    on_site: bool
+    base_model: str
+    resources: tuple[ResourceRef, ...]
+    tag_scores: dict[int, int]
+    embedded_kind: str | None
+    blurhash: str
+    reaction_count: int
+    stats: dict[str, int]
+
+
+def image_uuid(seed: int, image_id: int) -> str:
+    digest = hashlib.blake2b(f"{seed}:{image_id}".encode(), digest_size=16).digest()
+    return str(uuid_module.UUID(bytes=digest, version=4))
+
+
+# ----------------------------------------------------------------- the dataset
+
+
+class Dataset:
+    """See the module docstring."""
+
+    def __init__(self, seed: int = 1, images: int = 600) -> None:
+        if images < len(NAMED_IMAGE_ROLES) + 1:
+            raise ValueError(f"images must be at least {len(NAMED_IMAGE_ROLES) + 1}")
+        self.seed = seed
+        self.image_count = images
+        rng = random.Random(f"civitai-emulator/{seed}")
+        self.tags = _build_tags(rng)
+        self.users, self.owner, self._others, deleted = _build_users(rng)
+        self.model_versions, self.missing_version_ids, self._pools = _build_models(rng, self.users)
+        self._core = _Core(rng, images, self)
+        self.posts = self._core.posts
+        self.images: _ImageMap = _ImageMap(self)
+        self.collections, collection_names = _build_collections(rng, self)
+        self.named: dict[str, Any] = {
+            **collection_names,
+            **{role: self._core.ids[index] for role, index in self._core.role_index.items()},
+            "post_id": self._core.multi_image_post_id,
+            "owner_username": self.owner.username,
+            "other_username": self.users[
+                self.collections[collection_names["others_public_collection"]].owner_id
+            ].username,
+            "deleted_username": deleted.former_username,
+        }
+        self.tag_by_name = {tag.name: tag for tag in self.tags.values()}
+
+    # --- lookups the server needs -------------------------------------------------
+
+    @property
+    def image_ids(self) -> list[int]:
+        """Every image id, ascending."""
+        return self._core.ids
+
+    def has_image(self, image_id: int) -> bool:
+        return image_id in self._core.index_of
+
+    def nsfw_level_of(self, image_id: int) -> int:
+        return self._core.nsfw[self._core.index_of[image_id]]
+
+    def user_of(self, image_id: int) -> int:
+        return self.posts[self.post_of(image_id)].user_id
+
+    def post_of(self, image_id: int) -> int:
+        return self._core.post_ids[self._core.index_of[image_id]]
+
+    def type_of(self, image_id: int) -> str:
+        return "video" if self._core.video[self._core.index_of[image_id]] else "image"
+
+    def reactions_of(self, image_id: int) -> int:
+        return self._core.reactions[self._core.index_of[image_id]]
+
+    def published_ts_of(self, image_id: int) -> float:
+        return self._core.published_ts[self._core.index_of[image_id]]
+
+    def image_by_uuid(self, uuid: str) -> ImageRecord | None:
+        image_id = self._core.id_for_uuid(uuid)
+        return None if image_id is None else self.images[image_id]
+
+    def user_by_username(self, username: str) -> User | None:
+        wanted = username.lower()
+        for user in self.users.values():
+            if user.username is not None and user.username.lower() == wanted:
+                return user
+        return None
+
+    def images_of_user(self, user_id: int) -> list[int]:
+        """Ids (ascending) of the images the user posted."""
+        return self._core.images_by_user.get(user_id, [])
+
+    def other_users(self) -> list[User]:
+        return list(self._others)
+
+
+# ------------------------------------------------------------------ users, tags
+
+
+def _build_tags(rng: random.Random) -> dict[int, Tag]:
+    tags: dict[int, Tag] = {}
+    tag_id = 100
+    for name, kind, level in vocab.TAGS:
+        tag_id += rng.randrange(1, 900)
+        tags[tag_id] = Tag(tag_id, name, kind, level)
+    return tags
+
+
+def _build_users(rng: random.Random) -> tuple[dict[int, User], User, list[User], User]:
+    names: list[str] = []
+    for head in vocab.USERNAME_HEADS:
+        for tail in vocab.USERNAME_TAILS:
+            names.append(f"{head}{tail}")
+    rng.shuffle(names)
+    users: dict[int, User] = {}
+
+    def make(name: str) -> User:
+        user_id = rng.randrange(10_000, 9_000_000)
+        while user_id in users:
+            user_id = rng.randrange(10_000, 9_000_000)
+        created = DATASET_START - timedelta(days=rng.randrange(30, 700))
+        if rng.random() < 0.5:
+            name = f"{name}{rng.randrange(1, 999)}"
+        return User(user_id, name, created)
+
+    owner = make(names[0])
+    users[owner.id] = owner
+    others = []
+    for name in names[1:41]:
+        user = make(name)
+        users[user.id] = user
+        others.append(user)
+    gone = make(names[41])
+    deleted = User(
+        gone.id,
+        None,
+        gone.created_at,
+        deleted_at=DATASET_START + DATASET_SPAN * 0.7,
+        former_username=gone.username,
+    )
+    users[deleted.id] = deleted
+    return users, owner, others, deleted
+
+
+# ----------------------------------------------------------------------- models
+
+
+@dataclass
+class _ResourcePools:
+    """Version ids by kind and base model, plus the special ones named images use."""
+
+    checkpoints: dict[str, list[int]]
+    loras: dict[str, list[int]]  # every LoRA, removed ones and unknown ids included
+    usable_loras: dict[str, list[int]]  # published LoRAs only
+    embeddings: dict[str, list[int]]
+    deleted_lora: int
+    deleted_checkpoint: int
+    unpublished: int
+    missing: int
+
+
+def _build_models(
+    rng: random.Random, users: dict[int, User]
+) -> tuple[dict[int, ModelVersionRecord], frozenset[int], _ResourcePools]:
+    creators = [user.id for user in users.values() if user.username]
+    versions: dict[int, ModelVersionRecord] = {}
+    next_model = [rng.randrange(100_000, 200_000)]
+    next_version = [rng.randrange(150_000, 300_000)]
+
+    def add_model(
+        name: str, model_type: str, base: str, count: int, model_status: str = "Published"
+    ) -> list[int]:
+        next_model[0] += rng.randrange(50, 40_000)
+        model_id = next_model[0]
+        created = DATASET_START - timedelta(days=rng.randrange(60, 400))
+        owner = rng.choice(creators)
+        words = tuple(rng.sample(["masterpiece", "style", "detailed", name.split()[0].lower()], 2))
+        ids = []
+        for position in range(count):
+            next_version[0] += rng.randrange(100, 60_000)
+            version_id = next_version[0]
+            status = "Published"
+            versions[version_id] = ModelVersionRecord(
+                id=version_id,
+                name=vocab.VERSION_NAMES[(position + model_id) % len(vocab.VERSION_NAMES)],
+                model_id=model_id,
+                model_name=name,
+                model_type=model_type,
+                base_model=base,
+                status=status,
+                model_status=model_status,
+                created_at=created + timedelta(days=30 * position),
+                published_at=created + timedelta(days=30 * position, hours=2),
+                trained_words=words if model_type != "Checkpoint" else (),
+                nsfw=rng.random() < 0.3,
+                user_id=owner,
+                autov2_hash=f"{rng.getrandbits(40):010x}",
+            )
+            ids.append(version_id)
+        return ids
+
+    bases = [base for base, *_ in vocab.BASE_MODELS] + [vocab.VIDEO_BASE_MODEL]
+    checkpoints = {
+        base: [
+            v
+            for name in vocab.CHECKPOINTS[base]
+            for v in add_model(name, "Checkpoint", base, rng.randrange(1, 3))
+        ]
+        for base in bases
+    }
+    loras: dict[str, list[int]] = {}
+    embeddings: dict[str, list[int]] = {}
+    for base in bases:
+        chosen = rng.sample(vocab.LORAS, 8)
+        loras[base] = [add_model(f"{name} ({base})", "LORA", base, 1)[0] for name in chosen]
+        if base in ("SD 1.5", "SDXL 1.0", "Pony"):
+            picks = rng.sample(vocab.EMBEDDINGS, 3)
+            embeddings[base] = [add_model(name, "TextualInversion", base, 1)[0] for name in picks]
+        else:
+            embeddings[base] = []
+
+    def restatus(
+        version_id: int, status: str | None = None, model_status: str | None = None
+    ) -> None:
+        record = versions[version_id]
+        versions[version_id] = _replace(
+            record, status=status or record.status, model_status=model_status or record.model_status
+        )
+
+    # Ordinary images draw from these pools too, so some of them reference removed models.
+    for base in bases:
+        lora_ids = loras[base]
+        restatus(lora_ids[-1], model_status="Deleted")
+        restatus(lora_ids[-2], status="Deleted")
+        restatus(lora_ids[-3], status="Unpublished")
+    deleted_lora = loras["Pony"][-1]
+    unpublished = loras["Illustrious"][-3]
+    deleted_checkpoint = checkpoints["SD 1.5"][-1]
+    restatus(deleted_checkpoint, model_status="Deleted")
+    usable = {
+        base: [v for v in ids if versions[v].status == versions[v].model_status == "Published"]
+        for base, ids in loras.items()
+    }
+    missing_ids = []
+    for _ in range(6):
+        next_version[0] += rng.randrange(100, 60_000)
+        missing_ids.append(next_version[0])
+    loras["SDXL 1.0"].append(missing_ids[0])
+    loras["Pony"].append(missing_ids[1])
+    pools = _ResourcePools(
+        checkpoints=checkpoints,
+        loras=loras,
+        usable_loras=usable,
+        embeddings=embeddings,
+        deleted_lora=deleted_lora,
+        deleted_checkpoint=deleted_checkpoint,
+        unpublished=unpublished,
+        missing=missing_ids[2],
+    )
+    return versions, frozenset(missing_ids), pools
+
+
+def _replace(record: Any, **changes: Any) -> Any:
+    values = {name: getattr(record, name) for name in record.__slots__}
+    values.update(changes)
+    return type(record)(**values)
+
+
+# ---------------------------------------------------------------- image columns
+
+
+class _Core:
+    """Per-image columns the listings filter on, built eagerly and compactly."""
+
+    def __init__(self, rng: random.Random, count: int, dataset: Dataset) -> None:
+        self.seed = dataset.seed
+        self.count = count
+        demo_size = min(count, DEMO_COLLECTION_SIZE)
+        self.demo_indices = [int(k * count / demo_size) for k in range(demo_size)]
+        spacing = demo_size / len(NAMED_IMAGE_ROLES)
+        self.role_index = {
+            role: self.demo_indices[int((k + 0.5) * spacing)]
+            for k, role in enumerate(NAMED_IMAGE_ROLES)
+        }
+        self.role_of = {index: role for role, index in self.role_index.items()}
+        self._build_columns(rng, count)
+        self._build_posts(rng, dataset)
+        self._uuid_index: dict[str, int] | None = None
+
+    def _build_columns(self, rng: random.Random, count: int) -> None:
+        ids: list[int] = []
+        current = IMAGE_ID_START + rng.randrange(1_000_000)
+        step = max(2, int(4000 * 600 / max(count, 600)) + 1)
+        created: list[float] = []
+        span = DATASET_SPAN.total_seconds()
+        start = DATASET_START.timestamp()
+        nsfw = bytearray(count)
+        video = bytearray(count)
+        reactions: list[int] = []
+        levels = [level for level, _ in NSFW_WEIGHTS]
+        weights = [weight for _, weight in NSFW_WEIGHTS]
+        random_value = rng.random
+        for index in range(count):
+            current += 1 + int(random_value() * step)
+            ids.append(current)
+            created.append(start + (index + random_value() * 0.9) * span / count)
+            nsfw[index] = rng.choices(levels, weights)[0]
+            video[index] = random_value() < VIDEO_SHARE
+            reactions.append(int(random_value() ** 3 * 900))
+        for role, index in self.role_index.items():
+            nsfw[index] = 4 if role == "r_rated_image" else 1
+            video[index] = role == "video_image"
+        self.ids = ids
+        self.index_of = {image_id: index for index, image_id in enumerate(ids)}
+        self.created_ts = created
+        self.nsfw = nsfw
+        self.video = video
+        self.reactions = reactions
+
+    def _build_posts(self, rng: random.Random, dataset: Dataset) -> None:
+        owner = dataset.owner.id
+        others = [user.id for user in dataset.other_users()]
+        weights = [1.0 / (rank + 1) ** 0.7 for rank in range(len(others))]
+        deleted = next(user.id for user in dataset.users.values() if user.deleted_at)
+        post_id = 20_000_000 + rng.randrange(1_000_000)
+        self.post_ids: list[int] = [0] * self.count
+        self.published_ts: list[float] = [0.0] * self.count
+        self.posts: dict[int, PostRecord] = {}
+        self.images_by_user: dict[int, list[int]] = {}
+        self.multi_image_post_id = 0
+        index = 0
+        while index < self.count:
+            role = self.role_of.get(index)
+            if role is not None:
+                size = 1
+            else:
+                size = rng.choice((1, 1, 2, 2, 3, 4, 6))
+                for offset in range(1, size):
+                    if index + offset >= self.count or (index + offset) in self.role_of:
+                        size = offset
+                        break
+            if role == "deleted_author_image":
+                user_id = deleted
+            elif role == "hostile_image" or (role is None and rng.random() >= 0.25):
+                user_id = rng.choices(others, weights)[0]
+            else:
+                user_id = owner
+            post_id += rng.randrange(3, 5000)
+            members = range(index, index + size)
+            last_created = self.created_ts[index + size - 1]
+            published = last_created + rng.randrange(60, 7200)
+            image_ids = tuple(self.ids[i] for i in members)
+            for i in members:
+                self.post_ids[i] = post_id
+                self.published_ts[i] = max(published, self.created_ts[i] + 30)
+            self.images_by_user.setdefault(user_id, []).extend(image_ids)
+            title = None if rng.random() < 0.6 else rng.choice(vocab.SUBJECTS).capitalize()
+            self.posts[post_id] = PostRecord(
+                post_id,
+                user_id,
+                title,
+                _datetime(published),
+                image_ids,
+                max((self.nsfw[i] for i in members), default=1),
+            )
+            if size >= 3 and not self.multi_image_post_id:
+                self.multi_image_post_id = post_id
+            index += size
+        if not self.multi_image_post_id:
+            self.multi_image_post_id = max(self.posts.values(), key=lambda p: len(p.image_ids)).id
+
+    def id_for_uuid(self, uuid: str) -> int | None:
+        if self._uuid_index is None:
+            self._uuid_index = {image_uuid(self.seed, image_id): image_id for image_id in self.ids}
+        return self._uuid_index.get(uuid)
+
+
+def _datetime(timestamp: float) -> datetime:
+    # Millisecond precision: what a JavaScript Date can hold.
+    return datetime.fromtimestamp(round(timestamp, 3), tz=UTC)
+
+
+# --------------------------------------------------------------- image records
+
+
+class _ImageMap(Mapping[int, ImageRecord]):
+    """`dataset.images`: records built on demand, a bounded cache of recent ones."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self._dataset = dataset
+        self._cache: OrderedDict[int, ImageRecord] = OrderedDict()
+
+    def __getitem__(self, image_id: int) -> ImageRecord:
+        record = self._cache.get(image_id)
+        if record is not None:
+            self._cache.move_to_end(image_id)
+            return record
+        core = self._dataset._core
+        index = core.index_of[image_id]
+        record = _make_record(self._dataset, index)
+        self._cache[image_id] = record
+        if len(self._cache) > RECORD_CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return record
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._dataset._core.ids)
+
+    def __len__(self) -> int:
+        return self._dataset._core.count
+
+    def __contains__(self, image_id: object) -> bool:
+        return image_id in self._dataset._core.index_of
+
+
+def _make_record(dataset: Dataset, index: int) -> ImageRecord:
+    return _RecordBuilder(dataset, index).build()
+
+
+class _RecordBuilder:
+    """Everything about one image, drawn from a generator seeded by (seed, image id)."""
+
+    def __init__(self, dataset: Dataset, index: int) -> None:
+        core = dataset._core
+        self.dataset = dataset
+        self.pools = dataset._pools
+        self.index = index
+        self.image_id = core.ids[index]
+        self.role = core.role_of.get(index)
+        self.rng = random.Random(dataset.seed * 1_000_003 + self.image_id)
+        self.is_video = bool(core.video[index])
+        self.nsfw = core.nsfw[index]
+        self.created = _datetime(core.created_ts[index])
+        self.published = _datetime(core.published_ts[index])
+        self.post_id = core.post_ids[index]
+        self.post = core.posts[self.post_id]
+
+    def build(self) -> ImageRecord:
+        rng = self.rng
+        origin = self._origin()
+        base = self._base_model()
+        resources = self._resources(base)
+        width, height, hires = self._size(base)
+        mime, extension = self._format(origin)
+        meta = self._meta(origin, base, resources, width, height, hires)
+        embedded = self._embedded(origin, mime, meta)
+        reactions = self.dataset._core.reactions[self.index]
+        stats = {
+            "likeCountAllTime": reactions // 2,
+            "laughCountAllTime": reactions // 17,
+            "heartCountAllTime": reactions // 4,
+            "cryCountAllTime": reactions // 40,
+            "commentCountAllTime": rng.randrange(0, 12),
+            "collectedCountAllTime": reactions // 6,
+            "tippedAmountCountAllTime": rng.choice((0, 0, 0, 25, 100)),
+            "dislikeCountAllTime": 0,
+            "viewCountAllTime": 0,
+        }
+        return ImageRecord(
+            id=self.image_id,
+            uuid=image_uuid(self.dataset.seed, self.image_id),
+            name=self._name(origin, extension, meta),
+            type="video" if self.is_video else "image",
+            mime_type=mime,
+            width=width,
+            height=height,
+            nsfw_level=self.nsfw,
+            created_at=self.created,
+            published_at=self.published,
+            post_id=self.post_id,
+            post_index=self.post.image_ids.index(self.image_id),
+            user_id=self.post.user_id,
+            hide_meta=self.role == "hidden_meta_image"
+            or (self.role is None and rng.random() < 0.03),
+            meta=meta,
+            process=self._process(origin, hires, meta),
+            engine=meta.get("engine") if meta else None,
+            on_site=origin == "civitai",
+            base_model=base,
+            resources=tuple(resources),
+            tag_scores=self._tags(),
+            embedded_kind=embedded,
+            blurhash=_blurhash(rng),
+            reaction_count=reactions,
+            stats=stats,
+        )
+
+    # --- choices ---------------------------------------------------------------
+
+    def _origin(self) -> str:
+        role = self.role
+        if self.is_video:
+            return "civitai"
+        if role in ("comfy_png_image",):
+            return "comfy"
+        if role in (
+            "a1111_png_image",
+            "exif_jpeg_image",
+            "hostile_image",
+            "deleted_checkpoint_image",
+        ):
+            return "a1111"
+        return self.rng.choices(("a1111", "comfy", "civitai"), (0.45, 0.25, 0.30))[0]
+
+    def _base_model(self) -> str:
+        if self.is_video:
+            return vocab.VIDEO_BASE_MODEL
+        forced = {
+            "deleted_lora_image": "Pony",
+            "deleted_checkpoint_image": "SD 1.5",
+            "unpublished_resource_image": "Illustrious",
+            "missing_resource_image": "SDXL 1.0",
+        }.get(self.role or "")
+        if forced:
+            return forced
+        names = [name for name, *_ in vocab.BASE_MODELS]
+        shares = [share for _, share, *_ in vocab.BASE_MODELS]
+        return self.rng.choices(names, shares)[0]
+
+    def _resources(self, base: str) -> list[ResourceRef]:
+        rng, pools, role = self.rng, self.pools, self.role
+        if role == "deleted_checkpoint_image":
+            checkpoint = pools.deleted_checkpoint
+        else:
+            choices = [v for v in pools.checkpoints[base] if v != pools.deleted_checkpoint]
+            checkpoint = (
+                rng.choice(choices) if rng.random() > 0.01 else rng.choice(pools.checkpoints[base])
+            )
+        refs = [ResourceRef(checkpoint, None, "checkpoint")]
+        lora_pool = pools.loras[base]
+        ordinary = pools.usable_loras[base]
+        count = rng.choice((0, 1, 1, 2, 2, 3))
+        picks = rng.sample(ordinary, min(count, len(ordinary)))
+        if rng.random() < 0.06:
+            picks.append(rng.choice(lora_pool))
+        special = {
+            "deleted_lora_image": pools.deleted_lora,
+            "unpublished_resource_image": pools.unpublished,
+            "missing_resource_image": pools.missing,
+        }.get(role or "")
+        if special is not None:
+            picks.append(special)
+        seen: set[int] = set()
+        for version_id in picks:
+            if version_id not in seen:
+                seen.add(version_id)
+                refs.append(
+                    ResourceRef(version_id, rng.choice((0.4, 0.6, 0.7, 0.8, 1, 1.2)), "lora")
+                )
+        for version_id in rng.sample(
+            pools.embeddings[base], min(rng.choice((0, 0, 1, 2)), len(pools.embeddings[base]))
+        ):
+            refs.append(ResourceRef(version_id, None, "embedding"))
+        return refs
+
+    def _size(self, base: str) -> tuple[int, int, bool]:
+        rng = self.rng
+        if self.is_video:
+            width, height = rng.choice(vocab.VIDEO_SIZES)
+            return width, height, False
+        sizes = next(s for name, _, s, _ in vocab.BASE_MODELS if name == base)
+        width, height = rng.choice(sizes)
+        hires = base == "SD 1.5" and rng.random() < 0.4
+        if hires:
+            width, height = width * 3 // 2, height * 3 // 2
+        return width, height, hires
+
+    def _format(self, origin: str) -> tuple[str, str]:
+        if self.is_video:
+            return "video/mp4", "mp4"
+        forced = {
+            "comfy_png_image": "png",
+            "a1111_png_image": "png",
+            "exif_jpeg_image": "jpeg",
+            "no_meta_image": "jpeg",
+        }.get(self.role or "")
+        if forced is None:
+            if origin == "comfy":
+                forced = "png"
+            elif origin == "civitai":
+                forced = self.rng.choice(("jpeg", "jpeg", "png", "webp"))
+            else:
+                forced = self.rng.choices(("png", "jpeg", "webp"), (0.55, 0.30, 0.15))[0]
+        return {
+            "png": ("image/png", "png"),
+            "jpeg": ("image/jpeg", "jpeg"),
+            "webp": ("image/webp", "webp"),
+        }[forced]
+
+    def _embedded(self, origin: str, mime: str, meta: dict | None) -> str | None:
+        forced = {
+            "comfy_png_image": "comfy",
+            "a1111_png_image": "a1111",
+            "exif_jpeg_image": "exif",
+            "no_meta_image": None,
+        }
+        if self.role in forced:
+            return forced[self.role]
+        if meta is None or self.is_video or self.rng.random() < 0.25:
+            return None
+        if mime == "image/png":
+            return "comfy" if origin == "comfy" else "a1111"
+        return "exif"
+
+    def _process(self, origin: str, hires: bool, meta: dict | None) -> str | None:
+        if meta is None:
+            return None
+        if self.is_video:
+            return "txt2vid"
+        if origin == "comfy":
+            return "comfy"
+        return "txt2img + Hi-Res" if hires else self.rng.choice(("txt2img", "txt2img", "img2img"))
+
+    def _name(self, origin: str, extension: str, meta: dict | None) -> str:
+        rng = self.rng
+        if self.role == "hostile_image":
+            return vocab.HOSTILE_NAME
+        if self.is_video:
+            return f"WAN_{rng.randrange(1, 9999):05d}.mp4"
+        if rng.random() < 0.08:
+            # Real uploads sometimes carry an extension that does not match the bytes.
+            extension = "png" if extension != "png" else "jpg"
+        if origin == "comfy":
+            return f"ComfyUI_{rng.randrange(1, 99999):05d}_.{extension}"
+        if origin == "a1111":
+            seed = meta.get("seed", rng.getrandbits(32)) if meta else rng.getrandbits(32)
+            return f"{rng.randrange(0, 99999):05d}-{seed}.{extension}"
+        alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+        return "".join(rng.choice(alphabet) for _ in range(26)) + f".{extension}"
+
+    def _tags(self) -> dict[int, int]:
+        rng, dataset = self.rng, self.dataset
+        ordinary = [
+            tag
+            for tag in dataset.tags.values()
+            if tag.type != "Moderation" and tag.nsfw_level <= max(self.nsfw, 1)
+        ]
+        picks = rng.sample(ordinary, rng.randrange(4, 11))
+        if self.nsfw > 1:
+            moderation = [
+                t
+                for t in dataset.tags.values()
+                if t.type == "Moderation" and t.nsfw_level == self.nsfw
+            ]
+            picks.extend(moderation[:1])
+        scores = sorted((rng.randrange(1, 30) for _ in picks), reverse=True)
+        return {tag.id: score for tag, score in zip(picks, scores, strict=True)}
+
+    # --- generation meta -------------------------------------------------------
+
+    def _meta(
+        self,
+        origin: str,
+        base: str,
+        resources: list[ResourceRef],
+        width: int,
+        height: int,
+        hires: bool,
+    ) -> dict[str, Any] | None:
+        rng = self.rng
+        if self.role == "no_meta_image" or (self.role is None and rng.random() < 0.05):
+            return None
+        versions = self.dataset.model_versions
+        checkpoint = versions.get(resources[0].model_version_id)
+        loras = [r for r in resources if r.kind == "lora"]
+        embeddings = [r for r in resources if r.kind == "embedding"]
+        prompt, negative = self._prompts(base, loras)
+        sampler = "Euler" if base == "Flux.1 D" else rng.choice(vocab.SAMPLERS)
+        steps = (
+            rng.choice((20, 25, 28, 30, 30, 35, 40))
+            if base != "Flux.1 D"
+            else rng.choice((20, 25, 28))
+        )
+        cfg = rng.choice((7, 7, 6.5, 5, 4.5, 8)) if base != "Flux.1 D" else 3.5
+        seed = rng.getrandbits(32)
+        clip_skip = (
+            next(c for name, _, _, c in vocab.BASE_MODELS if name == base)
+            if not self.is_video
+            else 1
+        )
+        base_size = (width * 2 // 3, height * 2 // 3) if hires else (width, height)
+        meta: dict[str, Any] = {"prompt": prompt}
+        if negative:
+            meta["negativePrompt"] = negative
+        meta.update({"steps": steps, "sampler": sampler, "cfgScale": cfg, "seed": seed})
+        if origin == "civitai":
+            meta.update(self._civitai_meta(base, resources, clip_skip, width, height))
+            return meta
+        meta["Size"] = f"{base_size[0]}x{base_size[1]}"
+        meta["clipSkip"] = clip_skip
+        if checkpoint is not None:
+            meta["Model"] = checkpoint.model_name.replace(" ", "_")
+            meta["Model hash"] = checkpoint.autov2_hash
+        hashes: dict[str, str] = {}
+        if checkpoint is not None:
+            hashes["model"] = checkpoint.autov2_hash
+        for ref in loras + embeddings:
+            version = versions.get(ref.model_version_id)
+            name = _alias(version.model_name) if version else f"unknown_{ref.model_version_id}"
+            prefix = "lora" if ref.kind == "lora" else "embed"
+            hashes[f"{prefix}:{name}"] = (
+                version.autov2_hash if version else f"{ref.model_version_id:010x}"[-10:]
+            )
+        meta["hashes"] = hashes
+        meta["resources"] = self._a1111_resources(checkpoint, loras, embeddings)
+        if hires:
+            meta["Hires upscale"] = 1.5
+            meta["Hires upscaler"] = rng.choice(vocab.UPSCALERS)
+            meta["Denoising strength"] = rng.choice((0.35, 0.4, 0.45, 0.5))
+        if origin == "comfy":
+            meta["comfy"] = json.dumps(self._comfy_summary(meta), separators=(",", ":"))
+        else:
+            meta["Version"] = rng.choice(("v1.10.1", "v1.9.4", "f2.0.1v1.10.1-previous-313"))
+        return meta
+
+    def _prompts(self, base: str, loras: list[ResourceRef]) -> tuple[str, str | None]:
+        rng = self.rng
+        if self.role == "hostile_image":
+            return vocab.HOSTILE_PROMPT, vocab.HOSTILE_NEGATIVE
+        subject = rng.choice(vocab.SUBJECTS)
+        if base == "Flux.1 D":
+            prompt = rng.choice(vocab.FLUX_SENTENCES).format(subject=subject)
+            negative = None
+        else:
+            details = ", ".join(rng.sample(vocab.DETAILS, rng.randrange(3, 7)))
+            prompt = f"{vocab.QUALITY_PREFIX.get(base, '')}{subject}, {details}"
+            if rng.random() < 0.2:
+                prompt += f", ({rng.choice(vocab.DETAILS)}:1.3)"
+            negative = ", ".join(rng.sample(vocab.NEGATIVES, rng.randrange(1, 4)))
+        versions = self.dataset.model_versions
+        for ref in loras:
+            version = versions.get(ref.model_version_id)
+            alias = _alias(version.model_name) if version else f"lora_{ref.model_version_id}"
+            prompt += f", <lora:{alias}:{ref.strength}>"
+        return prompt, negative
+
+    def _civitai_meta(
+        self, base: str, resources: list[ResourceRef], clip_skip: int, width: int, height: int
+    ) -> dict[str, Any]:
+        rng = self.rng
+        civitai_resources = []
+        for ref in resources:
+            entry: dict[str, Any] = {"type": ref.kind if ref.kind != "embedding" else "embed"}
+            if ref.strength is not None:
+                entry["weight"] = ref.strength
+            entry["modelVersionId"] = ref.model_version_id
+            version = self.dataset.model_versions.get(ref.model_version_id)
+            if version is not None:
+                entry["modelVersionName"] = version.name
+            civitai_resources.append(entry)
+        return {
+            "clipSkip": clip_skip,
+            "width": width,
+            "height": height,
+            "workflow": "txt2vid"
+            if self.is_video
+            else rng.choice(("txt2img", "txt2img", "txt2img-hires", "img2img-hires")),
+            "engine": "wan" if self.is_video else "comfyui",
+            "baseModel": base,
+            "quantity": rng.choice((1, 2, 4)),
+            "civitaiResources": civitai_resources,
+            "Created Date": self.created.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z",
+        }
+
+    def _a1111_resources(
+        self,
+        checkpoint: ModelVersionRecord | None,
+        loras: list[ResourceRef],
+        embeddings: list[ResourceRef],
+    ) -> list[dict[str, Any]]:
+        versions = self.dataset.model_versions
+        out: list[dict[str, Any]] = []
+        if checkpoint is not None:
+            out.append(
+                {"name": checkpoint.model_name, "type": "model", "hash": checkpoint.autov2_hash}
+            )
+        for ref in loras:
+            version = versions.get(ref.model_version_id)
+            name = _alias(version.model_name) if version else f"lora_{ref.model_version_id}"
+            out.append({"name": name, "type": "lora", "weight": ref.strength})
+        for ref in embeddings:
+            version = versions.get(ref.model_version_id)
+            if version is not None:
+                out.append({"name": version.model_name, "type": "embed"})
+        return out
+
+    def _comfy_summary(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "prompt": {
+                "3": {
+                    "class_type": "KSampler",
+                    "inputs": {
+                        "seed": meta["seed"],
+                        "steps": meta["steps"],
+                        "cfg": meta["cfgScale"],
+                        "sampler_name": "euler_ancestral",
+                        "scheduler": "karras",
+                        "denoise": 1,
+                    },
+                },
+                "4": {
+                    "class_type": "CheckpointLoaderSimple",
+                    "inputs": {"ckpt_name": f"{meta.get('Model', 'model')}.safetensors"},
+                },
+                "6": {"class_type": "CLIPTextEncode", "inputs": {"text": meta["prompt"]}},
+            },
+        }
+
+
+def _alias(model_name: str) -> str:
+    """How a model's file is usually named: `Detail Tweaker XL (Pony)` -> `detail_tweaker_xl`."""
+    base = model_name.split(" (")[0]
+    return "".join(ch if ch.isalnum() else "_" for ch in base.lower()).strip("_")
+
+
+_BLURHASH_ALPHABET = (
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
+)
+
+
+def _blurhash(rng: random.Random) -> str:
+    return "U" + "".join(rng.choice(_BLURHASH_ALPHABET) for _ in range(27))
+
+
+# ------------------------------------------------------------------ collections
+
+
+def _build_collections(
+    rng: random.Random, dataset: Dataset
+) -> tuple[dict[int, CollectionRecord], dict[str, int]]:
+    core = dataset._core
+    ids = core.ids
+    count = len(ids)
+    # The two other users with the most images own the others' collections, so
+    # `other_username` always names someone with images to list.
+    others = sorted(dataset.other_users(), key=lambda u: -len(core.images_by_user.get(u.id, [])))
+    first_other, second_other = others[1], others[0]
+    collection_id = 9_000_000 + rng.randrange(1_000_000)
+    collections: dict[int, CollectionRecord] = {}
+    named: dict[str, int] = {}
+
+    def add(
+        key: str,
+        name: str,
+        owner: int,
+        read: str,
+        indices: list[int],
+        description: str | None = None,
+    ) -> None:
+        nonlocal collection_id
+        collection_id += rng.randrange(7, 90_000)
+        chosen = tuple(sorted(ids[i] for i in set(indices)))
+        created = DATASET_START + timedelta(days=rng.randrange(0, 300))
+        collections[collection_id] = CollectionRecord(
+            collection_id,
+            name,
+            owner,
+            read,
+            "Image",
+            chosen,
+            description,
+            "Private" if read == "Private" else "Public",
+            created,
+        )
+        named[key] = collection_id
+
+    def every(step: int, offset: int, cap: int) -> list[int]:
+        return list(range(offset % count, count, step))[:cap]
+
+    owner = dataset.owner.id
+    add(
+        "demo_collection",
+        vocab.HOSTILE_COLLECTION_NAME,
+        owner,
+        "Private",
+        core.demo_indices,
+        "Everything worth keeping, <i>hostile</i> text included.",
+    )
+    add("all_collection", "Everything", owner, "Private", list(range(count)))
+    add("public_collection", vocab.COLLECTION_NAMES[0], owner, "Public", every(9, 4, 60))
+    add("unlisted_collection", vocab.COLLECTION_NAMES[1], owner, "Unlisted", every(13, 6, 40))
+    add(
+        "others_private_collection",
+        vocab.COLLECTION_NAMES[2],
+        first_other.id,
+        "Private",
+        every(11, 3, 50),
+    )
+    add(
+        "others_public_collection",
+        vocab.COLLECTION_NAMES[3],
+        second_other.id,
+        "Public",
+        every(7, 5, 80),
+    )
+    return collections, named

@@ -1,0 +1,124 @@
+"""Deciding, per request, which injected failure (if any) it gets, and sending broken responses.
+
+The decision uses one `random.Random(faults.seed)`, reseeded whenever a new `Faults`
+object is installed, so a sequential test run is repeatable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from civitai_emulator.config import Faults
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+BAD_GATEWAY_HTML = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>cloudflare</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+class FaultPlan:
+    """The live fault settings of one emulator and the random draws they consume."""
+
+    def __init__(self, faults: Faults) -> None:
+        self._faults = faults
+        self._rng = random.Random(faults.seed)
+        self.injected = 0
+
+    def current(self, faults: Faults) -> Faults:
+        if faults is not self._faults:
+            self._faults = faults
+            self._rng = random.Random(faults.seed)
+            self.injected = 0
+        return faults
+
+    def delay(self, fixed: float, jitter: float) -> float:
+        if fixed <= 0 and jitter <= 0:
+            return 0.0
+        return max(fixed, 0.0) + (self._rng.random() * jitter if jitter > 0 else 0.0)
+
+    def draw(self, shares: list[tuple[str, float]]) -> str | None:
+        faults = self._faults
+        if faults.limit is not None and self.injected >= faults.limit:
+            return None
+        if not any(share > 0 for _, share in shares):
+            return None
+        roll = self._rng.random()
+        total = 0.0
+        for kind, share in shares:
+            total += share
+            if roll < total:
+                self.injected += 1
+                return kind
+        return None
+
+    def api_fault(self, faults: Faults, procedures: list[str]) -> str | None:
+        if faults.procedures is not None and not faults.procedures.intersection(procedures):
+            return None
+        return self.draw(faults.api_shares(listing="image.getInfinite" in procedures))
+
+    def cdn_fault(self, faults: Faults) -> str | None:
+        return self.draw(faults.cdn_shares())
+
+
+async def sleep_for(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+async def send_truncated(
+    send: Send, status: int, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    """Promise the whole body, send half of it, then let the connection close."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": _raw_headers(headers, len(body)),
+        }
+    )
+    await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+
+async def drop_connection(receive: Receive, send: Send) -> None:
+    """Close the connection without a response byte.
+
+    The ASGI spec has no "abort", so this reaches the server's transport through the
+    bound `receive` method of uvicorn's request cycle; other servers get the closest
+    thing ASGI allows, a response start followed by nothing.
+    """
+    cycle = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is not None and hasattr(cycle, "disconnected"):
+        transport.close()
+        cycle.disconnected = True
+        return
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]}
+    )
+    await send({"type": "http.response.body", "body": b"", "more_body": True})
+
+
+async def send_response(
+    send: Send, status: int, headers: list[tuple[str, str]], body: bytes, head_only: bool = False
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": _raw_headers(headers, len(body)),
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if head_only else body})
+
+
+def _raw_headers(headers: list[tuple[str, str]], length: int) -> list[tuple[bytes, bytes]]:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers if k != "content-length"]
+    raw.append((b"content-length", str(length).encode()))
+    return raw

@@ -1,0 +1,209 @@
+"""The procedures the emulator answers, with the rules the real router attaches to them.
+
+Each `Procedure` says whether it is a query or a mutation, whether it needs a session
+(`protected`), which input schema it parses, whether it shares the heavy-request
+bulkhead, and how long an edge may cache it. Resolvers take a `CallContext` and the
+parsed input and return plain data for the codecs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+from civitai_emulator import schemas, shapes
+from civitai_emulator.dataset import Dataset, User
+from civitai_emulator.errors import NOT_FOUND_ENTITY, TRPCError
+from civitai_emulator.listing import ListingRequest, empty_page, list_images
+
+
+@dataclass
+class CallContext:
+    dataset: Dataset
+    user: User | None
+    site: str
+    browsing_cap: int
+    boundary_skip: bool
+    force_empty_listing: bool = False
+    caches: dict[str, Any] = field(default_factory=dict)
+
+
+Resolver = Callable[[CallContext, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    kind: str  # "query" | "mutation"
+    schema: schemas.Schema
+    resolve: Resolver
+    protected: bool = False
+    heavy: bool = False
+    edge_cache_seconds: int = 0
+
+
+# ------------------------------------------------------------------ resolvers
+
+
+def image_get(ctx: CallContext, params: dict[str, Any]) -> Any:
+    image_id = params["id"]
+    if not ctx.dataset.has_image(image_id):
+        raise TRPCError("NOT_FOUND", f"No image with id {_js(image_id)}")
+    return shapes.image_detail(ctx.dataset, ctx.dataset.images[image_id])
+
+
+def image_generation_data(ctx: CallContext, params: dict[str, Any]) -> Any:
+    image_id = params["id"]
+    if not ctx.dataset.has_image(image_id):
+        raise TRPCError("NOT_FOUND", NOT_FOUND_ENTITY)
+    return shapes.generation_data(ctx.dataset, ctx.dataset.images[image_id])
+
+
+def image_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
+    if ctx.force_empty_listing:
+        return empty_page()
+    request = ListingRequest(
+        params=params,
+        viewer=ctx.user,
+        browsing_level=int(params["browsingLevel"]) & ctx.browsing_cap,
+        boundary_skip=ctx.boundary_skip,
+    )
+    return list_images(ctx.dataset, request, ctx.caches.setdefault("index_order", {}))
+
+
+def tag_votable(ctx: CallContext, params: dict[str, Any]) -> Any:
+    if params["type"] != "image" or not ctx.dataset.has_image(params["id"]):
+        return []
+    return shapes.votable_tags(ctx.dataset, ctx.dataset.images[params["id"]], params["take"])
+
+
+def tag_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
+    return shapes.tag_summary(ctx.dataset, params["id"])
+
+
+def model_version_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
+    version = ctx.dataset.model_versions.get(params["id"])
+    if version is None:
+        raise TRPCError("NOT_FOUND", f"No version with id {_js(params['id'])}")
+    return shapes.model_version(version, bool(params.get("withFiles")))
+
+
+def post_get(ctx: CallContext, params: dict[str, Any]) -> Any:
+    post = ctx.dataset.posts.get(params["id"])
+    if post is None:
+        raise TRPCError("NOT_FOUND", NOT_FOUND_ENTITY)
+    return shapes.post_detail(ctx.dataset, post)
+
+
+def collection_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
+    collection_id = params["id"]
+    collection = ctx.dataset.collections.get(collection_id)
+    permissions = shapes.collection_permissions(collection, ctx.user, _js_int(collection_id))
+    if collection is None or not (
+        permissions["read"] or permissions["write"] or permissions["manage"]
+    ):
+        return {"collection": None, "permissions": permissions}
+    level = _collection_nsfw_level(ctx, collection.id)
+    return {
+        "collection": shapes.collection_detail(ctx.dataset, collection, level),
+        "permissions": permissions,
+    }
+
+
+def _collection_nsfw_level(ctx: CallContext, collection_id: int) -> int:
+    levels: dict[int, int] = ctx.caches.setdefault("collection_nsfw", {})
+    if collection_id not in levels:
+        image_ids = ctx.dataset.collections[collection_id].image_ids
+        levels[collection_id] = reduce(
+            lambda acc, i: acc | ctx.dataset.nsfw_level_of(i), image_ids, 0
+        )
+    return levels[collection_id]
+
+
+def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
+    assert ctx.user is not None  # protected
+    wanted_type = params.get("type")
+    own = [
+        c
+        for c in ctx.dataset.collections.values()
+        if c.owner_id == ctx.user.id and (wanted_type is None or c.type == wanted_type)
+    ]
+    return [shapes.user_collection(c) for c in own]
+
+
+def user_get_creator(ctx: CallContext, params: dict[str, Any]) -> Any:
+    username = params.get("username")
+    user_id = params.get("id")
+    if not username and user_id is None:
+        raise TRPCError("BAD_REQUEST", "Must provide username or id")
+    if user_id == -1 or (username or "").lower() == "civitai":
+        return None
+    user = ctx.dataset.user_by_username(username) if username else ctx.dataset.users.get(user_id)
+    if user is None or user.deleted_at is not None:
+        raise TRPCError("NOT_FOUND", "Could not find user")
+    return shapes.creator(ctx.dataset, user)
+
+
+def reaction_toggle(ctx: CallContext, params: dict[str, Any]) -> Any:
+    # The dataset is fixed, so a reaction is acknowledged and not stored.
+    return "removed"
+
+
+def collection_save_item(ctx: CallContext, params: dict[str, Any]) -> Any:
+    return {"status": "unchanged"}
+
+
+def _js(number: Any) -> str:
+    """How JavaScript prints a number in a template string."""
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def _js_int(number: Any) -> Any:
+    return int(number) if isinstance(number, float) and number.is_integer() else number
+
+
+PROCEDURES: dict[str, Procedure] = {
+    p.name: p
+    for p in (
+        Procedure("image.get", "query", schemas.IMAGE_GET, image_get),
+        Procedure("image.getGenerationData", "query", schemas.ID, image_generation_data),
+        Procedure(
+            "image.getInfinite", "query", schemas.IMAGE_GET_INFINITE, image_get_infinite, heavy=True
+        ),
+        Procedure("tag.getVotableTags", "query", schemas.VOTABLE_TAGS, tag_votable),
+        Procedure("tag.getById", "query", schemas.ID, tag_get_by_id),
+        Procedure(
+            "modelVersion.getById", "query", schemas.MODEL_VERSION_GET, model_version_get_by_id
+        ),
+        Procedure("post.get", "query", schemas.ID, post_get),
+        Procedure("collection.getById", "query", schemas.ID, collection_get_by_id),
+        Procedure(
+            "collection.getAllUser",
+            "query",
+            schemas.ALL_USER_COLLECTIONS,
+            collection_get_all_user,
+            protected=True,
+        ),
+        Procedure(
+            "user.getCreator",
+            "query",
+            schemas.GET_CREATOR,
+            user_get_creator,
+            edge_cache_seconds=180,
+        ),
+        Procedure(
+            "reaction.toggle", "mutation", schemas.REACTION_TOGGLE, reaction_toggle, protected=True
+        ),
+        Procedure(
+            "collection.saveItem",
+            "mutation",
+            schemas.SAVE_COLLECTION_ITEM,
+            collection_save_item,
+            protected=True,
+        ),
+    )
+}
