@@ -741,7 +741,9 @@ def serve_command(
             )
 
         def ready(url: str) -> None:
-            console.print(f"Gallery of {archive} at {url}  (Ctrl+C to stop)", highlight=False)
+            console.print(
+                f"Gallery of {archive} at {url}  (Ctrl+C to stop)", highlight=False, soft_wrap=True
+            )
 
         # Ctrl+C is how a gallery ends: not an error.
         with contextlib.suppress(KeyboardInterrupt):

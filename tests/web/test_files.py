@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import io
+import shutil
 from urllib.parse import urlsplit
 
 import httpx
@@ -126,3 +128,17 @@ def test_without_a_usable_file_the_thumbnail_is_a_placeholder(mini_gallery, imag
 
 def test_only_named_thumbnail_sizes_exist(mini_gallery):
     assert httpx.get(mini_gallery + "/thumbs/101", params={"size": "99999"}).status_code == 400
+
+
+def test_thumbnails_still_work_when_the_archive_cannot_be_written(mini_archive, tmp_path):
+    from civitai_vault.web.server import running_gallery
+
+    copy = shutil.copytree(mini_archive.path, tmp_path / "archive", symlinks=True)
+    shutil.rmtree(copy / ".thumbs", ignore_errors=True)
+    (copy / ".thumbs").write_text("a file where the thumbnail folder would be")
+    with running_gallery(copy) as url:
+        answer = httpx.get(url + "/thumbs/102")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "image/webp"
+    with Image.open(io.BytesIO(answer.content)) as thumb:
+        assert thumb.size == (128, 96)

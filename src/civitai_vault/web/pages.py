@@ -141,13 +141,15 @@ def thumbnail(
         found = file_for_image(conn, gallery.root, image_id)
     if found is not None:
         try:
-            path = gallery.thumbs.get(image_id, found.path, found.sha256, found.kind, size)
+            thumb = gallery.thumbs.get(image_id, found.path, found.sha256, found.kind, size)
         except ThumbnailError:
             pass
         else:
             # The file's hash is in the URL (?v=): a changed file gets a new URL.
-            cache = "private, max-age=31536000, immutable"
-            return FileResponse(path, media_type="image/webp", headers={"Cache-Control": cache})
+            cache = {"Cache-Control": "private, max-age=31536000, immutable"}
+            if isinstance(thumb, bytes):
+                return Response(thumb, media_type="image/webp", headers=cache)
+            return FileResponse(thumb, media_type="image/webp", headers=cache)
     return Response(
         placeholder_svg(SIZES[size]),
         status_code=404,

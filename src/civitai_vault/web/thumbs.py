@@ -9,6 +9,7 @@ picture behind.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import threading
@@ -38,15 +39,23 @@ class ThumbnailStore:
         shard = f"{image_id % 1000:03d}"
         return self.folder / shard / f"{image_id}-{sha256[:16]}-{SIZES[size]}.webp"
 
-    def get(self, image_id: int, source: Path, sha256: str, kind: str, size: str) -> Path:
-        """The thumbnail's path, making it first if needed. Raises ThumbnailError."""
+    def get(self, image_id: int, source: Path, sha256: str, kind: str, size: str) -> Path | bytes:
+        """The thumbnail's path, making it first if needed. Raises ThumbnailError.
+
+        An archive the gallery may not write to (a read-only backup disk) still
+        gets thumbnails: made in memory each time, as WebP bytes.
+        """
         target = self.path_for(image_id, sha256, size)
         if target.exists():
             return target
         with self._lock_for(target.name):
-            if not target.exists():
-                picture = first_frame(source) if kind == "video" else open_picture(source)
+            if target.exists():
+                return target
+            picture = first_frame(source) if kind == "video" else open_picture(source)
+            try:
                 write_thumbnail(picture, target, SIZES[size])
+            except OSError:
+                return thumbnail_bytes(picture, SIZES[size])
         return target
 
     def _lock_for(self, name: str) -> threading.Lock:
@@ -81,17 +90,29 @@ def first_frame(source: Path) -> Image.Image:
     raise ThumbnailError(f"{source.name} has no video frame")
 
 
-def write_thumbnail(picture: Image.Image, target: Path, size: int) -> None:
+def shrink(picture: Image.Image, size: int) -> Image.Image:
     picture = picture.copy()
     picture.thumbnail((size, size), Image.Resampling.LANCZOS)
     if picture.mode not in ("RGB", "RGBA"):
         has_alpha = picture.mode in ("LA", "PA") or "transparency" in picture.info
         picture = picture.convert("RGBA" if has_alpha else "RGB")
+    return picture
+
+
+def thumbnail_bytes(picture: Image.Image, size: int) -> bytes:
+    out = io.BytesIO()
+    shrink(picture, size).save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()
+
+
+def write_thumbnail(picture: Image.Image, target: Path, size: int) -> None:
+    """Write to a temporary name in the same folder, then rename: never half a file."""
+    data = thumbnail_bytes(picture, size)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".webp")
     try:
         with os.fdopen(handle, "wb") as out:
-            picture.save(out, "WEBP", quality=80, method=4)
+            out.write(data)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
