@@ -106,16 +106,15 @@ class UsedVersion:
 
 
 def _uses_sql(where: str) -> str:
-    """Every (version, image) use: resources of any kind plus the image's own checkpoint."""
-    # Unfiltered, one pass over the table beats a random row read per index entry.
-    resources = (
-        "image_resources r NOT INDEXED"
-        if where == "1"
-        else "image_resources r JOIN images i ON i.id = r.image_id"
-    )
+    """Every (version, image) use: resources of any kind plus the image's own checkpoint.
+
+    Resources are read in one pass (their indexes lack image ids, so walking
+    one costs a row read per entry); a filter becomes a set of image ids.
+    """
+    selected = "1" if where == "1" else f"r.image_id IN (SELECT i.id FROM images i WHERE {where})"
     return f"""
         SELECT r.model_version_id AS version_id, r.image_id AS image_id
-        FROM {resources} WHERE r.model_version_id IS NOT NULL AND {where}
+        FROM image_resources r NOT INDEXED WHERE r.model_version_id IS NOT NULL AND {selected}
         UNION ALL
         SELECT i.model_version_id, i.id FROM images i
         WHERE i.model_version_id IS NOT NULL AND {where}"""
@@ -137,7 +136,7 @@ def used_versions(conn: sqlite3.Connection, f: RecordFilter | None = None) -> li
         conn,
         f"""SELECT version_id, count(DISTINCT image_id) AS n FROM ({_uses_sql(where)})
             GROUP BY version_id ORDER BY n DESC, version_id""",
-        [*params, *params],
+        [*(params if where != "1" else []), *params],
     ).fetchall()
     cached = {
         row["id"]: row
@@ -191,18 +190,19 @@ def _seen_as(conn: sqlite3.Connection, version_id: int) -> dict[str, Any]:
 def images_using_gone_versions(conn: sqlite3.Connection, f: RecordFilter | None = None) -> int:
     """How many selected images used at least one version Civitai no longer offers."""
     where, params = where_clause(f or RecordFilter())
+    selected = "1" if where == "1" else f"r.image_id IN (SELECT i.id FROM images i WHERE {where})"
     gone = sorted(GONE)
     return query(
         conn,
         f"""SELECT count(DISTINCT image_id) FROM (
-                SELECT r.image_id FROM image_resources r JOIN images i ON i.id = r.image_id
+                SELECT r.image_id FROM image_resources r
                 WHERE r.model_version_id IN (SELECT id FROM model_versions
-                                             WHERE availability IN (?, ?, ?)) AND {where}
+                                             WHERE availability IN (?, ?, ?)) AND {selected}
                 UNION ALL
                 SELECT i.id FROM images i
                 WHERE i.model_version_id IN (SELECT id FROM model_versions
                                              WHERE availability IN (?, ?, ?)) AND {where})""",
-        [*gone, *params, *gone, *params],
+        [*gone, *(params if where != "1" else []), *gone, *params],
     ).fetchone()[0]
 
 

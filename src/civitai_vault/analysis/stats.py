@@ -14,9 +14,11 @@ from __future__ import annotations
 import heapq
 import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from civitai_vault.analysis.availability import availability_summary
@@ -63,7 +65,13 @@ RATIO_TOLERANCE = 0.04
 
 
 class _Scope:
-    """The selected images as SQL: `join` adds `images i` to a query on another table."""
+    """The selected images as SQL.
+
+    Queries on `images` use `where` directly. Queries on the tables that hang
+    off images (resources, tags, files, collections) use `selects(column)`: an
+    `IN (SELECT id ...)` that SQLite evaluates once into a set, far cheaper
+    than joining each of their rows to a wide image row.
+    """
 
     def __init__(self, f: RecordFilter | None) -> None:
         self.filter = f or RecordFilter()
@@ -73,18 +81,19 @@ class _Scope:
     def everything(self) -> bool:
         return self.where == "1"
 
-    def join(self, image_id_column: str) -> str:
-        # Without a filter the join to `images` would only cost time.
-        return "" if self.everything else f"JOIN images i ON i.id = {image_id_column}"
+    def selects(self, image_id_column: str) -> str:
+        if self.everything:
+            return "1"
+        return f"{image_id_column} IN (SELECT i.id FROM images i WHERE {self.where})"
 
     @property
-    def resources(self) -> str:
-        """`image_resources r`; read whole in table order when every image counts.
+    def selection_params(self) -> list[Any]:
+        return [] if self.everything else self.params
 
-        Its indexes hold neither weights nor image ids, so walking one means a
-        random row read per entry: 3x slower than one pass over the table.
-        """
-        return "image_resources r NOT INDEXED" if self.everything else "image_resources r"
+
+# Their indexes hold neither weights nor image ids, so walking one means a
+# random row read per entry: one pass over the whole table is faster.
+RESOURCES = "image_resources r NOT INDEXED"
 
 
 def compute_stats(
@@ -98,6 +107,8 @@ def compute_stats(
     selected image.
     """
     scope = _Scope(f)
+    # Prompt concepts are Python work; they run beside the SQL aggregates below.
+    prompt_concepts = _start_prompt_concepts(conn, scope, top)
     counts = _counts(conn, scope)
     loras = _resources(conn, scope, "lora")
     embeddings = _resources(conn, scope, "embedding")
@@ -131,11 +142,8 @@ def compute_stats(
             for (checkpoint, lora), count in _highest(pairs.items(), top)
         ],
         "loras_by_checkpoint": _loras_by_checkpoint(conn, scope, pairs),
-        "prompt_concepts": {
-            "positive": _concepts(conn, scope, "i.prompt", top),
-            "negative": _concepts(conn, scope, "i.negative_prompt", top),
-        },
         "models": availability_summary(conn, scope.filter),
+        "prompt_concepts": prompt_concepts(),
     }
 
 
@@ -176,22 +184,22 @@ def _counts(conn: sqlite3.Connection, scope: _Scope) -> dict[str, Any]:
     counts = dict(row)
     files = query(
         conn,
-        f"""SELECT count(*), coalesce(sum(fl.size), 0) FROM files fl {scope.join("fl.image_id")}
-            WHERE {scope.where}""",
-        scope.params,
+        f"""SELECT count(*), coalesce(sum(fl.size), 0) FROM files fl
+            WHERE {scope.selects("fl.image_id")}""",
+        scope.selection_params,
     ).fetchone()
     counts["files"], counts["file_bytes"] = files[0], files[1]
     counts["failed_downloads"] = query(
         conn,
-        f"""SELECT count(DISTINCT fa.image_id) FROM failures fa {scope.join("fa.image_id")}
-            WHERE fa.stage = 'download' AND {scope.where}""",
-        scope.params,
+        f"""SELECT count(DISTINCT fa.image_id) FROM failures fa
+            WHERE fa.stage = 'download' AND {scope.selects("fa.image_id")}""",
+        scope.selection_params,
     ).fetchone()[0]
     counts["tags"] = query(
         conn,
-        f"""SELECT count(DISTINCT it.tag_id) FROM image_tags it {scope.join("it.image_id")}
-            WHERE {scope.where}""",
-        scope.params,
+        f"""SELECT count(DISTINCT it.tag_id) FROM image_tags it
+            WHERE {scope.selects("it.image_id")}""",
+        scope.selection_params,
     ).fetchone()[0]
     return counts
 
@@ -247,10 +255,10 @@ def _resources(conn: sqlite3.Connection, scope: _Scope, kind: str) -> list[dict[
             f"""SELECT r.name, r.model_id, count(*) AS uses,
                        count(DISTINCT r.image_id) AS images, avg(r.weight) AS average_weight,
                        min(r.weight) AS min_weight, max(r.weight) AS max_weight
-                FROM {scope.resources} {scope.join("r.image_id")}
-                WHERE r.kind = ? AND r.name IS NOT NULL AND {scope.where}
+                FROM {RESOURCES}
+                WHERE r.kind = ? AND r.name IS NOT NULL AND {scope.selects("r.image_id")}
                 GROUP BY r.name, r.model_id ORDER BY uses DESC, r.name, r.model_id""",
-            [kind, *scope.params],
+            [kind, *scope.selection_params],
         )
     ]
 
@@ -261,11 +269,11 @@ def _tags(conn: sqlite3.Connection, scope: _Scope, top: int) -> list[dict[str, A
         for row in _rows(
             conn,
             f"""SELECT t.name, n FROM (
-                    SELECT it.tag_id, count(*) AS n FROM image_tags it {scope.join("it.image_id")}
-                    WHERE {scope.where} GROUP BY it.tag_id) counted
+                    SELECT it.tag_id, count(*) AS n FROM image_tags it
+                    WHERE {scope.selects("it.image_id")} GROUP BY it.tag_id) counted
                 JOIN tags t ON t.id = counted.tag_id
                 ORDER BY n DESC, t.name LIMIT ?""",
-            [*scope.params, top],
+            [*scope.selection_params, top],
         )
     ]
 
@@ -277,11 +285,10 @@ def _collections(conn: sqlite3.Connection, scope: _Scope) -> list[dict[str, Any]
         for row in _rows(
             conn,
             f"""SELECT ci.collection_id, c.name, count(*) AS n FROM collection_images ci
-                {scope.join("ci.image_id")}
                 LEFT JOIN collections c ON c.id = ci.collection_id
-                WHERE ci.removed_at IS NULL AND {scope.where}
+                WHERE ci.removed_at IS NULL AND {scope.selects("ci.image_id")}
                 GROUP BY ci.collection_id ORDER BY n DESC, ci.collection_id""",
-            scope.params,
+            scope.selection_params,
         )
     ]
 
@@ -478,7 +485,7 @@ def _lora_checkpoint_counts(conn: sqlite3.Connection, scope: _Scope) -> dict[tup
         for row in _rows(
             conn,
             f"""SELECT i.model, r.name, count(DISTINCT r.image_id) AS n
-                FROM {scope.resources} JOIN images i ON i.id = r.image_id
+                FROM {RESOURCES} JOIN images i ON i.id = r.image_id
                 WHERE r.kind = 'lora' AND r.name IS NOT NULL AND i.model IS NOT NULL
                       AND {scope.where}
                 GROUP BY i.model, r.name""",
@@ -517,11 +524,52 @@ def _loras_by_checkpoint(
 # ------------------------------------------------------------------ prompts
 
 
+def _start_prompt_concepts(
+    conn: sqlite3.Connection, scope: _Scope, top: int
+) -> Callable[[], dict[str, Any]]:
+    """Start counting prompt concepts; returns a function that waits for the result.
+
+    The counting runs in a thread with its own read-only connection, while the
+    caller's connection does the SQL aggregates: SQLite releases the GIL as it
+    works, so the two overlap. An in-memory database, or a connection inside a
+    transaction (whose rows another connection cannot see), counts in place.
+    """
+    path = _database_file(conn)
+    if path is None or conn.in_transaction:
+        return lambda: _prompt_concepts(conn, scope, top)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="civitai-vault-prompts")
+    future = executor.submit(_prompt_concepts_from_file, path, scope, top)
+    executor.shutdown(wait=False)
+    return future.result
+
+
+def _database_file(conn: sqlite3.Connection) -> str | None:
+    for row in conn.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return row[2] or None
+    return None
+
+
+def _prompt_concepts_from_file(path: str, scope: _Scope, top: int) -> dict[str, Any]:
+    reader = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        reader.execute("PRAGMA busy_timeout = 10000")
+        return _prompt_concepts(reader, scope, top)
+    finally:
+        reader.close()
+
+
+def _prompt_concepts(conn: sqlite3.Connection, scope: _Scope, top: int) -> dict[str, Any]:
+    return {
+        "positive": _concepts(conn, scope, "i.prompt", top),
+        "negative": _concepts(conn, scope, "i.negative_prompt", top),
+    }
+
+
 def _concepts(conn: sqlite3.Connection, scope: _Scope, column: str, top: int) -> dict[str, Any]:
     """Words, phrases and extra-network tags, counted in how many images' prompts they appear."""
     counter = ConceptCounter()
-    cursor = query(
-        conn,
+    cursor = conn.execute(
         f"""SELECT {column}, count(*) FROM images i
             WHERE {column} IS NOT NULL AND {column} != '' AND {scope.where}
             GROUP BY {column}""",
