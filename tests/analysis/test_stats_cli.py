@@ -322,3 +322,20 @@ def test_an_empty_archive_has_empty_statistics(tmp_path):
         "median": None,
     }
     assert SmallImage  # the builder's type is what the fixtures above produce
+
+
+def test_same_numbers_from_a_file_and_from_memory(small_archive):
+    """Prompt concepts are counted beside the SQL for a file, in place for memory: same result."""
+    import sqlite3
+
+    from civitai_vault.analysis.stats import compute_stats
+    from civitai_vault.archive import open_archive
+
+    with open_archive(small_archive.path, create=False) as archive:
+        from_file = compute_stats(archive.conn)
+        memory = sqlite3.connect(":memory:")
+        archive.conn.backup(memory)
+    from_memory = compute_stats(memory)
+    memory.close()
+    from_file.pop("generated_at"), from_memory.pop("generated_at")
+    assert from_file == from_memory
