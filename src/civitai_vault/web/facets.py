@@ -148,29 +148,38 @@ def _count(
 
 
 def _and_in(column: str, where: str) -> str:
+    """`AND column IN (the matching images)`, or nothing when every image matches.
+
+    The `+` keeps SQLite from using `column` to pick an index: with some table
+    statistics it would otherwise probe the index once per image and value.
+    """
     if where == "1":
         return ""
-    return f"AND {column} IN (SELECT i.id FROM {IMAGES} WHERE {where})"
+    return f"AND +{column} IN (SELECT i.id FROM {IMAGES} WHERE {where})"
 
 
 def _tag_sql(conn: sqlite3.Connection, where: str, args: list[Any]) -> str:
     """Tag counts: image by image for a small result set, tag by tag for a large one.
 
-    Image by image seeks each image's tags and sorts them to group: cost grows
-    with the results. Tag by tag walks the whole (tag, image) index in order
-    and needs no sort: a fixed cost that wins once the results are a good part
-    of the archive.
+    Image by image reads each matching image's tags (then sorts them to group):
+    the cost grows with the results. Tag by tag walks the whole (tag, image)
+    index in order and needs no sort: a fixed cost that wins once the results
+    are a good part of the archive. Both are spelled so that SQLite cannot
+    choose another plan.
     """
+    by_tag = "image_tags it INDEXED BY image_tags_tag_image"
     if where == "1":
-        matching, index = "", "INDEXED BY image_tags_tag_image"
+        counted = by_tag
     else:
         matches = conn.execute(f"SELECT count(*) FROM {IMAGES} WHERE {where}", args).fetchone()[0]
         everything = conn.execute("SELECT count(*) FROM images").fetchone()[0]
-        large = matches * 4 > everything
-        index = "INDEXED BY image_tags_tag_image" if large else ""
-        matching = f"WHERE it.image_id IN (SELECT i.id FROM {IMAGES} WHERE {where})"
+        if matches * 4 > everything:
+            counted = f"{by_tag} WHERE 1 {_and_in('it.image_id', where)}"
+        else:
+            matching = f"SELECT i.id FROM {IMAGES} WHERE {where}"
+            counted = f"({matching}) s CROSS JOIN image_tags it ON it.image_id = s.id"
     return f"""SELECT t.name, c.n FROM (
-                   SELECT it.tag_id, count(*) AS n FROM image_tags it {index} {matching}
+                   SELECT it.tag_id, count(*) AS n FROM {counted}
                    GROUP BY it.tag_id ORDER BY n DESC LIMIT ?
                ) c JOIN tags t ON t.id = c.tag_id ORDER BY c.n DESC, t.name"""
 

@@ -38,6 +38,9 @@ NSFW_LABELS: dict[int, str] = {
 
 DATE_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 
+TAG_CONDITION = """i.id IN (SELECT it.image_id FROM image_tags it
+    WHERE it.tag_id IN (SELECT t.id FROM tags t WHERE t.name = ? COLLATE NOCASE))"""
+
 # The facet fields, in the order the sidebar shows them.
 FACET_FIELDS: tuple[str, ...] = (
     "collection",
@@ -111,7 +114,10 @@ class SearchParams(BaseModel):
         return RecordFilter(
             q=self.q,
             collection=self.collection,
-            tag=self.tag,
+            # The same condition as RecordFilter.tag, written so that SQLite always
+            # looks the tag up first and then reads only its images: with some
+            # table statistics it would otherwise walk every (tag, image) pair.
+            extra_where=[(TAG_CONDITION, [self.tag])] if self.tag else [],
             model=self.model,
             lora=self.lora,
             base_model=self.base_model,

@@ -70,6 +70,13 @@ def search(
     conn: sqlite3.Connection, params: SearchParams, *, limit: int, offset: int
 ) -> ResultPage:
     f = params.to_filter()
-    total = count_matches(conn, f)
     ids = page_ids(conn, f, sort=params.sort, seed=params.seed or 0, limit=limit, offset=offset)
+    if ids and len(ids) < limit:
+        # The last page: the total is known without counting (a second pass over
+        # the index, the costlier one when few images match).
+        total = offset + len(ids)
+    elif not ids and offset == 0:
+        total = 0
+    else:
+        total = count_matches(conn, f)
     return ResultPage(total=total, records=records_for_ids(conn, ids), limit=limit, offset=offset)
