@@ -662,6 +662,13 @@ def check_models_command(
         float,
         typer.Option("--max-age", min=0, help="Days a cached answer stays fresh."),
     ] = 7,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, max=16, help="Look-ups in flight (4).")
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option("--rate", min=0, help="API requests per second, 0 = unlimited (2)."),
+    ] = None,
     json_output: JsonOption = False,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
     site: SiteOption = None,
@@ -687,11 +694,12 @@ def check_models_command(
         from civitai_vault.archive import open_archive
 
         settings = resolve_settings(archive, site, base_url, image_base_url, api_key, token)
+        pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
         with open_archive(archive, create=False) as opened:
             result = asyncio.run(
                 check_archive_models(
                     opened.conn,
-                    settings.client_settings(),
+                    settings.client_settings(**pace),
                     refresh=refresh,
                     max_age=timedelta(days=max_age),
                 )

@@ -328,7 +328,7 @@ async def check_archive_models(
     refresh: bool = False,
     max_age: timedelta = DEFAULT_MAX_AGE,
 ) -> CheckResult:
-    """`check_models` with a client made from `settings`, at most its concurrency in flight."""
+    """`check_models` with a client made from `settings`: its pace, its number in flight."""
     from civitai_vault.api import CivitaiClient
 
     async with CivitaiClient(settings) as client:
@@ -337,5 +337,5 @@ async def check_archive_models(
             client,
             refresh=refresh,
             max_age=max_age,
-            concurrency=min(DEFAULT_CONCURRENCY, settings.concurrency),
+            concurrency=settings.concurrency,
         )
