@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from civitai_vault.web.detail import GENERATION_FIELDS, IMAGE_FIELDS, load_detail
-from civitai_vault.web.facets import SIDEBAR_TOP, collection_name
+from civitai_vault.web.facets import FACET_TITLES, SIDEBAR_TOP, collection_name, facet_label
 from civitai_vault.web.files import file_for_image, find_media_file
-from civitai_vault.web.params import FACET_FIELDS, SearchParams
+from civitai_vault.web.params import SearchParams
 from civitai_vault.web.search import count_matches, search
 from civitai_vault.web.stats import stats_charts
 from civitai_vault.web.thumbs import SIZES, ThumbnailError
@@ -34,9 +34,7 @@ def gallery_of(request: Request) -> Gallery:
 
 
 @router.get("/")
-def index(
-    request: Request, params: Params, page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1
-) -> Response:
+def index(request: Request, params: Params, page: PageNumber = 1) -> Response:
     gallery = gallery_of(request)
     if params.sort == "random" and params.seed is None:
         # Fix the shuffle now, so the next pages continue this order.
@@ -199,12 +197,10 @@ def filter_choices(gallery: Gallery, conn: sqlite3.Connection) -> dict[str, Any]
 
 def active_filters(conn: sqlite3.Connection, params: SearchParams) -> list[tuple[str, str]]:
     """("tag: castle", url without it) for each filter in use, to show and remove them."""
-    from civitai_vault.web.facets import FACET_TITLES, facet_label
-
     chips: list[tuple[str, str]] = []
     if params.q:
         chips.append((f"“{params.q}”", params.without("q").url("/")))
-    for name in FACET_FIELDS:
+    for name in FACET_TITLES:
         if name == "nsfw":
             for level in params.nsfw:
                 rest = [n for n in params.nsfw if n != level]

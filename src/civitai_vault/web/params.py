@@ -41,18 +41,6 @@ DATE_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 TAG_CONDITION = """i.id IN (SELECT it.image_id FROM image_tags it
     WHERE it.tag_id IN (SELECT t.id FROM tags t WHERE t.name = ? COLLATE NOCASE))"""
 
-# The facet fields, in the order the sidebar shows them.
-FACET_FIELDS: tuple[str, ...] = (
-    "collection",
-    "base_model",
-    "model",
-    "lora",
-    "tag",
-    "author",
-    "nsfw",
-    "type",
-)
-
 
 class SearchParams(BaseModel):
     """A search: full text, facets, date range and sort. Empty values mean "any"."""

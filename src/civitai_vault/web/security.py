@@ -11,8 +11,6 @@ address we listen on stops that.
 
 from __future__ import annotations
 
-import ipaddress
-
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,14 +59,6 @@ def host_name(host_header: str) -> str:
     if host.count(":") == 1:
         host = host.split(":", 1)[0]
     return host
-
-
-def is_ip_literal(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
 
 
 class SecurityMiddleware:
