@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -21,7 +21,7 @@ def _field(entry: Any, name: str) -> Any:
 
 def sent_input(entry: Any) -> dict[str, Any]:
     """The decoded `input` of a logged GET call."""
-    query = parse_qs(urlsplit(str(_field(entry, "path"))).query)
+    query = parse_qs(str(_field(entry, "query")))
     return json.loads(query["input"][0])
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from civitai_vault.api import CivitaiClient
+from civitai_vault.api.pagination import ImagePages
 
 
 def visible_ids(emu: Any, collection_id: int) -> list[int]:
@@ -80,3 +82,48 @@ def test_others_private_collection_lists_nothing(emu: Any, helpers: Any) -> None
     pages_seen, pages = helpers.call(walk)
     assert [page.items for page in pages_seen] == [[]]
     assert pages.ended_normally is True
+
+
+class CursorServer:
+    """A stand-alone image.getInfinite paging rule over consecutive ids (no emulator needed):
+    fetch limit+1 rows, pop the last as nextCursor; DESC asks `id < cursor` (Civitai's
+    bug) or `id <= cursor` (fixed), ASC asks `id >= cursor`."""
+
+    def __init__(self, ids: list[int], *, skips: bool) -> None:
+        self.ids = sorted(ids)
+        self.skips = skips
+        self.calls = 0
+
+    async def fetch(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        limit, cursor = payload["limit"], payload.get("cursor")
+        if payload["sort"] == "Oldest":
+            rows = [i for i in self.ids if cursor is None or i >= cursor]
+        else:
+            rows = [
+                i
+                for i in reversed(self.ids)
+                if cursor is None or (i < cursor if self.skips else i <= cursor)
+            ]
+        rows = rows[: limit + 1]
+        page: dict[str, Any] = {"items": [{"id": i} for i in rows[:limit]]}
+        if len(rows) > limit:
+            page["nextCursor"] = rows[limit]
+        return page
+
+
+@pytest.mark.parametrize("skips", [True, False], ids=["server-skips", "server-fixed"])
+@pytest.mark.parametrize("sort", ["Newest", "Oldest"])
+@pytest.mark.parametrize("limit", [1, 2, 3, 10])
+def test_adjacent_ids_at_any_limit(skips: bool, sort: str, limit: int) -> None:
+    ids = [*range(1000, 1023), 1100, 1101, 1200]
+    server = CursorServer(ids, skips=skips)
+
+    async def walk() -> tuple[list[int], ImagePages]:
+        pages = ImagePages(server.fetch, {"collectionId": 1}, sort=sort, limit=limit)
+        return [item.id async for page in pages for item in page.items], pages
+
+    seen, pages = asyncio.run(walk())
+    assert seen == (sorted(ids) if sort == "Oldest" else sorted(ids, reverse=True))
+    assert pages.ended_normally is True
+    assert server.calls <= 2 * len(ids) + 2  # no endless re-asking

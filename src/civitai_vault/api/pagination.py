@@ -30,6 +30,8 @@ __all__ = ["DESCENDING_SORTS", "ImagePage", "ImagePages"]
 
 DESCENDING_SORTS = frozenset({"Newest", "Most Reactions", "Most Comments", "Most Collected"})
 MAX_LIMIT = 200
+# Pages in a row that bring no image we had not seen, before the walk gives up.
+MAX_PAGES_WITHOUT_NEWS = 3
 
 Fetch = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -99,7 +101,7 @@ class ImagePages(AsyncIterator[ImagePage]):
 
     async def _walk(self) -> AsyncIterator[ImagePage]:
         cursor: Any = None
-        sent_cursor: Any = None
+        pages_without_news = 0
         while True:
             items, next_cursor, raw = await self._page(cursor, after_cursor=cursor is not None)
             if items is None:  # a suspicious empty page that stayed empty
@@ -112,11 +114,14 @@ class ImagePages(AsyncIterator[ImagePage]):
             if next_cursor is None:
                 self.ended_normally = True
                 return
-            cursor = self._next_request_cursor(next_cursor)
-            if cursor == sent_cursor and not fresh:
-                self.ended_normally = False  # the server keeps handing back the same page
+            pages_without_news = 0 if fresh else pages_without_news + 1
+            if pages_without_news > MAX_PAGES_WITHOUT_NEWS:
+                self.ended_normally = False  # the server keeps handing back what we have
                 return
-            sent_cursor = cursor
+            # `cursor + 1` brought nothing new: on a server that already includes the
+            # cursor image (`id <= cursor`) and with adjacent ids, the +1 can land on
+            # the image just seen; the plain cursor moves on.
+            cursor = self._next_request_cursor(next_cursor) if fresh else next_cursor
 
     async def _page(
         self, cursor: Any, *, after_cursor: bool
