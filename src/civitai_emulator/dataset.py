@@ -737,6 +737,7 @@ class _RecordBuilder:
             "a1111_png_image": "png",
             "exif_jpeg_image": "jpeg",
             "no_meta_image": "jpeg",
+            "hostile_image": "png",
         }.get(self.role or "")
         if forced is None:
             if origin == "comfy":
@@ -757,6 +758,7 @@ class _RecordBuilder:
             "a1111_png_image": "a1111",
             "exif_jpeg_image": "exif",
             "no_meta_image": None,
+            "hostile_image": "a1111",  # hostile text inside the file, too
         }
         if self.role in forced:
             return forced[self.role]

@@ -44,6 +44,8 @@ def js_number(value: float) -> int | float:
     JavaScript prints 7.0 as `7`; Python would print `7.0`. NaN and the infinities
     are returned unchanged: each codec has its own way of writing them.
     """
+    if isinstance(value, int):
+        return value
     if math.isfinite(value) and value.is_integer() and abs(value) < _JS_INTEGER_PRINT_LIMIT:
         if value == 0 and math.copysign(1.0, value) < 0:
             return value

@@ -237,7 +237,7 @@ def _untransform(value: Any, kind: Any) -> Any:
 
 
 def _set_deep(value: Any, path: list[str], mapper: Any) -> Any:
-    if not path or path == [""]:
+    if not path:
         return mapper(value)
     parent = value
     for segment in path[:-1]:
