@@ -265,13 +265,13 @@ def hostile_archive(tmp_path_factory: pytest.TempPathFactory) -> HostileArchive:
     return HostileArchive(path, [expected_record(i) for i in (103, 102, 101)])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli_command() -> list[str]:
     """The `civitai-vault` command line, run from this test environment."""
     return [sys.executable, "-m", "civitai_vault.cli"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli(cli_command: list[str]) -> Callable[..., subprocess.CompletedProcess[bytes]]:
     """Run the real `civitai-vault` command in a child process; output stays bytes."""
 
