@@ -60,17 +60,28 @@ def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[
         image_base_url=emu.image_base_url,
         api_key=emu.api_key,
         rate=0,
+        cdn_rate=0,
         concurrency=options.pop("concurrency", 8),
+        cdn_concurrency=4,
+        retry_base=0.05,
+        retry_cap=0.5,
     )
 
     async def run() -> dict[str, Any]:
         with open_archive(path) as archive:
             async with CivitaiClient(settings) as client:
+                options.setdefault("download_workers", 4)
                 engine = SyncEngine(client, archive, SyncOptions(**options))
                 summary = await engine.run([parse_target(t) for t in targets])
                 return summary.as_dict()
 
     return asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def sync() -> Any:
+    """`sync(path, emu, targets, **SyncOptions)` -> the run summary dict."""
+    return sync_into
 
 
 @pytest.fixture(scope="session")

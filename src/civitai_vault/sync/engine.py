@@ -22,7 +22,7 @@ from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sync import normalize
-from civitai_vault.sync.files import FileOptions, fetch_file
+from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import SyncJob, plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
 from civitai_vault.sync.summary import RunSummary, TargetSummary
@@ -78,6 +78,7 @@ class SyncEngine:
         started = time.monotonic()
         summary = RunSummary()
         run_id = self._write_now(lambda c: w.start_run(c, "sync"))
+        clear_partials(self.archive.media_dir)
         self._load_caches()
         jobs = await plan_jobs(self.client, targets)
         try:

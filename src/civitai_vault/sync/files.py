@@ -8,8 +8,10 @@ leaves at most a stray `.part` file, which the next run overwrites.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,13 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def clear_partials(media_dir: Path) -> None:
+    """Remove what an interrupted run left half-written; only this folder ever holds it."""
+    folder = media_dir / PARTIAL_DIR
+    if folder.is_dir():
+        shutil.rmtree(folder)
+
+
 def partial_path(media_dir: Path, image_id: int) -> Path:
     folder = media_dir / PARTIAL_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -57,23 +66,33 @@ async def fetch_file(
     part = partial_path(media_dir, record["image_id"])
     try:
         download = await client.download(record["image_url"], part)
-        media_type = verify_file(part, download.size)
-        served_sha = sha256_of(part)
-        served_size = part.stat().st_size
-        relpath = render_relpath(options.template, record, media_type.ext.lstrip("."))
-        final = safe_join(media_dir, relpath)
-        # Records name files relative to the archive folder, so `media/` leads.
-        stored_path = f"{media_dir.name}/{relpath}"
-        placed = {**record, "file_path": stored_path, "sha256": None}
-        embedded = False
-        if options.embed and media_type.kind == "image":
-            embedded = embed_metadata(part, placed).changed
-        sha = sha256_of(part) if embedded else served_sha
-        final.parent.mkdir(parents=True, exist_ok=True)
-        _flush(part)
-        os.replace(part, final)
+        # Decoding, hashing and fsync are slow and release the GIL: keep them off the
+        # event loop so API calls stay in flight meanwhile.
+        return await asyncio.to_thread(place_file, part, download.size, media_dir, record, options)
     finally:
         part.unlink(missing_ok=True)
+
+
+def place_file(
+    part: Path, size: int, media_dir: Path, record: dict[str, Any], options: FileOptions
+) -> FileRow:
+    """Verify the downloaded `part`, write the generation data into it, move it into place."""
+    media_type = verify_file(part, size)
+    served_sha = sha256_of(part)
+    served_size = part.stat().st_size
+    relpath = render_relpath(options.template, record, media_type.ext.lstrip("."))
+    final = safe_join(media_dir, relpath)
+    # Records name files relative to the archive folder, so `media/` leads.
+    stored_path = f"{media_dir.name}/{relpath}"
+    placed = {**record, "file_path": stored_path, "sha256": None}
+    embedded = False
+    if options.embed and media_type.kind == "image":
+        embedded = embed_metadata(part, placed).changed  # written atomically, fsynced
+    if not embedded:
+        _flush(part)
+    sha = sha256_of(part) if embedded else served_sha
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, final)
     if options.sidecar_txt or options.sidecar_json:
         write_sidecars(
             final, {**placed, "sha256": sha}, txt=options.sidecar_txt, json=options.sidecar_json

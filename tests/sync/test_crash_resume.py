@@ -1,0 +1,89 @@
+"""kill -9 at any moment, run again: the archive ends identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from civitai_emulator import EmulatorConfig, Faults, running_emulator
+
+KILLS = int(os.environ.get("CIVITAI_VAULT_TEST_KILLS", "4"))
+
+
+def cli_env(emu, config_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        CIVITAI_BASE_URL=emu.base_url,
+        CIVITAI_IMAGE_BASE_URL=emu.image_base_url,
+        CIVITAI_API_KEY=emu.api_key,
+        CIVITAI_SITE="red",
+        CIVITAI_VAULT_CONFIG_DIR=str(config_dir),
+    )
+    return env
+
+
+def sync_command(archive: Path, collection: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "civitai_vault.cli",
+        "sync",
+        f"collection:{collection}",
+        "--archive",
+        str(archive),
+        "--rate",
+        "0",
+        "--quiet",
+    ]
+
+
+def test_kill_nine_then_resume_matches_a_clean_run(tmp_path, sync, archive_snapshot):
+    rng = random.Random(20261129)
+    with running_emulator(EmulatorConfig(seed=11, images=300, site_mode="red")) as emu:
+        collection = emu.dataset.named["demo_collection"]
+        sync(tmp_path / "clean", emu, [f"collection:{collection}"])
+        # Slow the server a little so kills land mid-listing, mid-download, mid-commit.
+        emu.set_faults(Faults(latency=0.015))
+        env = cli_env(emu, tmp_path / "config")
+        crashed = tmp_path / "crashed"
+        kills_landed = 0
+        for _ in range(KILLS):
+            process = subprocess.Popen(
+                sync_command(crashed, collection), env=env, stderr=subprocess.PIPE
+            )
+            time.sleep(rng.uniform(0.3, 2.5))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills_landed += 1
+            process.wait()
+            if (crashed / "vault.db").exists():
+                conn = sqlite3.connect(crashed / "vault.db")
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+                conn.close()
+            _assert_no_partial_file_under_a_final_name(crashed)
+        emu.clear_faults()
+        final = subprocess.run(
+            sync_command(crashed, collection), env=env, capture_output=True, text=True
+        )
+    assert kills_landed >= 1
+    assert final.returncode == 0, final.stderr
+    assert archive_snapshot(crashed) == archive_snapshot(tmp_path / "clean")
+
+
+def _assert_no_partial_file_under_a_final_name(archive: Path) -> None:
+    """Every file the database names is whole: its hash is the one recorded."""
+    import hashlib
+
+    if not (archive / "vault.db").exists():
+        return
+    conn = sqlite3.connect(archive / "vault.db")
+    for path, sha in conn.execute("SELECT path, sha256 FROM files"):
+        data = (archive / path).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == sha
+    conn.close()
