@@ -16,7 +16,7 @@ spread over two years, some model versions deleted or unpublished upstream, a
 few images gone upstream and a few failed downloads. No media is written: file
 rows point to paths under `media/` that do not exist.
 
-One transaction per few thousand images keeps it fast (about a minute for
+One transaction per few thousand images keeps it fast (one to two minutes for
 100,000 images); the same seed always gives the same archive.
 """
 
