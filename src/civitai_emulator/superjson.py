@@ -115,18 +115,28 @@ class _Walker:
         out: list[Any] = []
         inner: dict[str, Any] = {}
         for index, item in enumerate(items):
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                out.append(item)  # the common case, kept off the recursive path
+                continue
             value, annotation = self.walk(item, [*path, index])
             out.append(value)
-            _merge(inner, str(index), annotation)
+            if annotation:
+                _merge(inner, str(index), annotation)
         return out, inner
 
     def _walk_object(self, obj: dict, path: list[str | int]) -> tuple[dict, Annotation | None]:
         out: dict[str, Any] = {}
         inner: dict[str, Any] = {}
         for key, item in obj.items():
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
+                out[key] = item
+                continue
             value, annotation = self.walk(item, [*path, key])
             out[key] = value
-            _merge(inner, escape_key(str(key)), annotation)
+            if annotation:
+                _merge(inner, escape_key(str(key)), annotation)
         return out, inner or None
 
     def equalities(self) -> list[Any] | dict[str, list[str]] | None:
