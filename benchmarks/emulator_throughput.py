@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+
 from civitai_emulator import EmulatorConfig, running_emulator
 
 

@@ -64,7 +64,7 @@ def test_module_serves_and_prints_the_settings_to_use() -> None:
         assert answer.status_code == 200 and len(answer.json()["result"]["data"]["json"]) >= 4
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        _, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "Traceback" not in err
 
