@@ -421,8 +421,13 @@ class CivitaiImage:
 
 
 def tag_names(tags: Iterable[VotableTag | dict[str, Any] | str]) -> list[str]:
-    """Tag names, highest score first (ties keep the server's order), each once."""
-    scored: list[tuple[float, int, str]] = []
+    """Tag names, highest score first, each once.
+
+    Equal scores go by name, as the archive orders them, so that a record built
+    from the API and one rebuilt from the database list tags alike; names
+    without scores keep the order given.
+    """
+    scored: list[tuple[float, str, int, str]] = []
     for position, tag in enumerate(tags):
         if isinstance(tag, str):
             name, score = tag, None
@@ -431,9 +436,10 @@ def tag_names(tags: Iterable[VotableTag | dict[str, Any] | str]) -> list[str]:
                 tag = VotableTag.model_validate(tag)
             name, score = tag.name, tag.score
         if name:
-            scored.append((-(score if score is not None else float("-inf")), position, name))
+            tie = name if score is not None else ""
+            scored.append((-(score if score is not None else float("-inf")), tie, position, name))
     names: list[str] = []
-    for _, _, name in sorted(scored):
+    for *_, name in sorted(scored):
         if name not in names:
             names.append(name)
     return names

@@ -16,6 +16,15 @@ from typing import Any
 
 from civitai_vault.records import EXPORT_FIELDS, RESOURCE_FIELDS
 
+# Record fields stored as columns of `images` (the rest are joined in per batch).
+_SCALAR_FIELDS: tuple[str, ...] = tuple(
+    name
+    for name in EXPORT_FIELDS
+    if name not in ("image_id", "loras", "embeddings", "tags", "collections", "file_path", "sha256")
+)
+# Only what records need: the raw JSON columns are large and records never show them.
+ROW_COLUMNS = ", ".join(["i.id", *(f"i.{name}" for name in _SCALAR_FIELDS)])
+
 SORTS = {
     "newest": "i.created_at DESC, i.id DESC",
     "oldest": "i.created_at ASC, i.id ASC",
@@ -140,7 +149,8 @@ def iter_records(
     f = f or RecordFilter()
     where, params = where_clause(f)
     order = SORTS.get(f.sort, SORTS["newest"])
-    sql = f"""SELECT i.*, fl.path AS file_path, fl.sha256 AS file_sha256
+    sql = f"""SELECT {ROW_COLUMNS}, fl.path AS file_path, fl.sha256 AS file_sha256,
+                     fl.mime_type AS file_mime_type
               FROM images i LEFT JOIN files fl ON fl.image_id = i.id
               WHERE {where} ORDER BY {order}"""
     if f.limit is not None:
@@ -183,24 +193,19 @@ def _record_from_row(
     tags: list[str],
     collections: list[int],
 ) -> dict[str, Any]:
-    keys = row.keys()
-    record: dict[str, Any] = {}
-    for name in EXPORT_FIELDS:
-        if name == "image_id":
-            record[name] = row["id"]
-        elif name == "loras":
-            record[name] = loras
-        elif name == "embeddings":
-            record[name] = embeddings
-        elif name == "tags":
-            record[name] = tags
-        elif name == "collections":
-            record[name] = collections
-        elif name == "sha256":
-            record[name] = row["file_sha256"]
-        else:
-            record[name] = row[name] if name in keys else None
-    return record
+    record = {name: row[name] for name in _SCALAR_FIELDS}
+    record.update(
+        image_id=row["id"],
+        loras=loras,
+        embeddings=embeddings,
+        tags=tags,
+        collections=collections,
+        file_path=row["file_path"],
+        sha256=row["file_sha256"],
+        # Listings carry no MIME type; the file's own (from its magic bytes) fills in.
+        mime_type=row["mime_type"] or row["file_mime_type"],
+    )
+    return {name: record[name] for name in EXPORT_FIELDS}
 
 
 def _in_clause(ids: Sequence[int]) -> str:
