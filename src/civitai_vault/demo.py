@@ -49,7 +49,7 @@ def run_demo(
                 settings,
                 [parse_target(f"collection:{collection_id}")],
                 options,
-                Pace(rate=0, concurrency=8),
+                Pace(rate=0, concurrency=8, cdn_rate=0),
                 reporter,
             )
         )

@@ -145,11 +145,12 @@ def finish_target(
     gone: int,
     complete: bool,
     note: str | None,
+    label: str | None = None,
 ) -> None:
     conn.execute(
         """UPDATE targets SET last_run_at = ?, listed = ?, new = ?, updated = ?, failed = ?,
-           gone = ?, complete = ?, note = ? WHERE key = ?""",
-        (now_iso(), listed, new, updated, failed, gone, int(complete), note, key),
+           gone = ?, complete = ?, note = ?, label = coalesce(?, label) WHERE key = ?""",
+        (now_iso(), listed, new, updated, failed, gone, int(complete), note, label, key),
     )
 
 

@@ -152,6 +152,7 @@ class SyncEngine:
                 gone=result.gone,
                 complete=result.complete,
                 note=result.error or "; ".join(result.notes) or None,
+                label=result.label,
             )
 
         self._write_now(finish)
@@ -210,6 +211,8 @@ class SyncEngine:
             result.error = self._unreadable_collection_message(int(job.collection_id or 0))
             return False
         collection = found.collection
+        if collection.name:
+            result.label = f"{collection.name} (collection {collection.id})"
         owner = getattr(collection, "user", None)
         self._write_now(
             lambda c: w.cache_collection(
