@@ -1,4 +1,4 @@
-"""A small gallery archive with real files, hostile text and traps, plus a live server.
+"""Gallery fixtures: a small archive with traps, the synced demo archive, live servers, a browser.
 
 `mini_archive` is written with the sync writer's functions: images with
 real PNG/JPEG/MP4 files on disk, Civitai text that tries to run script,
@@ -7,7 +7,14 @@ row whose file is missing, and a symlink inside media/ pointing at a secret
 outside the archive. `MINI` holds what was stored, so tests compare the
 gallery's answers with it, not with another reader.
 
-`mini_gallery` serves it with uvicorn on a free loopback port.
+`mini_gallery` serves it with uvicorn on a free loopback port;
+`synced_gallery` serves a private copy of the shared `synced_archive` (the
+gallery writes thumbnails into the archive it serves).
+
+`browser` is Debian's Chromium driven by Playwright; it fails, never skips,
+when either is missing. `open_page(base_url)` gives a page whose `Watch`
+records what must never happen: a dialog, a script error, a CSP refusal, a
+request to another host.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,3 +332,100 @@ def mini_gallery(mini_archive: MiniArchive) -> Iterator[str]:
     """Base URL of a gallery serving `mini_archive` over real loopback HTTP."""
     with running_gallery(mini_archive.path) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def synced_copy(synced_archive: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the synced demo archive, which the gallery may write thumbnails to."""
+    copy = tmp_path_factory.mktemp("synced-gallery") / "archive"
+    shutil.copytree(synced_archive.path, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def synced_gallery(synced_copy: Path) -> Iterator[str]:
+    """Base URL of a gallery serving the synced demo archive (a copy of it)."""
+    with running_gallery(synced_copy) as url:
+        yield url
+
+
+# ---------------------------------------------------------------- browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Watch:
+    """What a page did that it must not: dialogs, script errors, CSP refusals, foreign requests."""
+
+    origin: str
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    csp_violations: list[str] = field(default_factory=list)
+    foreign_requests: list[str] = field(default_factory=list)
+
+    def attach(self, page: Any) -> None:
+        def on_dialog(dialog: Any) -> None:
+            self.dialogs.append(dialog.message)
+            dialog.dismiss()
+
+        def on_console(message: Any) -> None:
+            if "Content Security Policy" in message.text:
+                self.csp_violations.append(message.text)
+
+        def on_request(request: Any) -> None:
+            if not request.url.startswith((self.origin + "/", "data:", "blob:")):
+                self.foreign_requests.append(request.url)
+
+        page.on("dialog", on_dialog)
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("request", on_request)
+
+    def assert_clean(self, page: Any) -> None:
+        assert self.dialogs == []
+        assert self.errors == []
+        assert self.csp_violations == []
+        assert self.foreign_requests == []
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[[str], Any]]:
+    """`open_page(base_url)`: a fresh page (clipboard allowed) checked for misdeeds at the end."""
+    opened: list[tuple[Any, Any, Watch]] = []
+
+    def open_(base_url: str) -> Any:
+        context = browser.new_context(base_url=base_url)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        page = context.new_page()
+        watch = Watch(origin=base_url)
+        watch.attach(page)
+        opened.append((context, page, watch))
+        return page
+
+    yield open_
+    try:
+        for _, page, watch in opened:
+            watch.assert_clean(page)
+    finally:
+        for context, _, _ in opened:
+            context.close()

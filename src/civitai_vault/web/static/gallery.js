@@ -11,6 +11,23 @@
     });
   }
 
+  // Short URLs: fields left empty (or at their default) are not sent. The server
+  // reads a missing field and an empty one alike, so this is only cosmetic.
+  function cleanSubmits() {
+    var form = document.getElementById("filters");
+    if (!form) return;
+    form.addEventListener("submit", function () {
+      Array.from(form.elements).forEach(function (field) {
+        var unchanged = field.dataset.default !== undefined && field.value === field.dataset.default;
+        if (field.name && (field.value === "" || unchanged)) field.disabled = true;
+      });
+    });
+    // Coming back to this page from the history, the fields must work again.
+    window.addEventListener("pageshow", function () {
+      Array.from(form.elements).forEach(function (field) { field.disabled = false; });
+    });
+  }
+
   // The facet panel is counted separately, so the results never wait for it.
   function loadFacets() {
     var panel = document.getElementById("facets");
@@ -128,6 +145,7 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     autosubmit();
+    cleanSubmits();
     loadFacets();
     infiniteScroll();
     hoverVideos();
