@@ -83,7 +83,7 @@ class Gallery:
         stamp = self.reader.data_stamp()
 
         def one(name: str) -> Facet:
-            key = (stamp, name, params.without(name).query_string(), top)
+            key = (stamp, name, params.without(name).selection_key(), top)
 
             with self.reader.connection() as conn:
                 facet = self.facet_cache.get_or_compute(

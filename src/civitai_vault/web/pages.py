@@ -96,7 +96,7 @@ def stats_page(request: Request, params: Params) -> Response:
     gallery = gallery_of(request)
     with gallery.connection() as conn:
         total = count_matches(conn, params.to_filter())
-        key = ("stats", gallery.reader.data_stamp(), params.without("sort", "seed").query_string())
+        key = (gallery.reader.data_stamp(), params.selection_key())
         charts = gallery.stats_cache.get_or_compute(key, lambda: stats_charts(conn, params))
         chips = active_filters(conn, params)
     return gallery.templates.TemplateResponse(

@@ -128,6 +128,10 @@ class SearchParams(BaseModel):
         """The same search with some fields changed (validated, so "7" becomes 7)."""
         return SearchParams.model_validate({**self.model_dump(), **changes})
 
+    def selection_key(self) -> str:
+        """Which images the search selects, whatever their order (a cache key for counts)."""
+        return self.replace(sort="newest", seed=None).query_string()
+
     def is_filtered(self) -> bool:
         """True when anything narrows the results (sort and seed do not)."""
         return any(self.model_dump(exclude={"sort", "seed"}, exclude_defaults=True).values())
