@@ -32,6 +32,7 @@
   function loadFacets() {
     var panel = document.getElementById("facets");
     if (!panel || !panel.dataset.src) return;
+    panel.textContent = "Counting…";
     fetch(panel.dataset.src, { headers: { Accept: "text/html" } })
       .then(function (response) {
         if (!response.ok) throw new Error("HTTP " + response.status);
