@@ -138,3 +138,28 @@ def test_site_is_green_follows_settings() -> None:
 def test_plain_http_elsewhere_is_refused_with_credentials(emu: Any) -> None:
     with pytest.raises(InsecureBaseURL):
         ClientSettings(base_url="http://civitai.example", api_key=emu.api_key)
+
+
+def test_cookie_names_follow_the_scheme() -> None:
+    from civitai_vault.api.auth import SessionCookies
+
+    hub = "eyJhbGciOiJFUzI1NiJ9.claims.signature"
+    legacy = "eyJhbGciOiJkaXIifQ..iv.cipher.tag"
+    https = "https://civitai.com"
+    assert SessionCookies(ClientSettings(base_url=https, token=hub)).header() == (
+        f"__Secure-civ-token={hub}"
+    )
+    assert SessionCookies(ClientSettings(base_url=https, token=legacy)).header() == (
+        f"__Secure-civitai-token={legacy}"
+    )
+    local = "http://127.0.0.1:1"
+    assert SessionCookies(ClientSettings(base_url=local, token=hub)).header() == f"civ-token={hub}"
+    named = SessionCookies(ClientSettings(base_url=local, token=f"__Secure-civitai-token={hub}"))
+    assert named.header() == f"civitai-token={hub}"  # a pasted NAME=VALUE names the cookie
+
+
+def test_pasted_cookie_with_its_name_signs_in(emu: Any, helpers: Any) -> None:
+    me = helpers.call(
+        lambda c: c.whoami(), auth=None, token=f"__Secure-civitai-token={emu.legacy_token}"
+    )
+    assert me.signed_in
