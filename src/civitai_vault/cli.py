@@ -165,6 +165,10 @@ def sync_command(
         float | None,
         typer.Option("--rate", min=0, help="API requests per second, 0 = unlimited (2)."),
     ] = None,
+    cdn_rate: Annotated[
+        float | None,
+        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
+    ] = None,
     quiet: QuietOption = False,
     json_output: JsonOption = False,
     site: SiteOption = None,
@@ -198,7 +202,12 @@ def sync_command(
         reporter = make_reporter(quiet=quiet or json_output, console=err_console)
         summary = asyncio.run(
             run_sync(
-                settings, parsed, options, Pace(rate, concurrency), reporter, CredentialStore()
+                settings,
+                parsed,
+                options,
+                Pace(rate, concurrency, cdn_rate),
+                reporter,
+                CredentialStore(),
             )
         )
         if json_output:

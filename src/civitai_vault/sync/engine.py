@@ -87,6 +87,7 @@ class SyncEngine:
         finally:
             summary.seconds = time.monotonic() - started
             summary.api_requests = _stat(self.client, "api_requests")
+            summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
             if self.client.site_is_green:
                 summary.notes.append(

@@ -43,13 +43,15 @@ async def run_sync(
         **pace.overrides(),
         on_session_cookie=store.remember_session_cookie if store else None,
     )
-    workers = client_settings.concurrency
+    # An image's details take several calls one after another (generation data and
+    # tags together, then an uncached post or model version), so more workers than
+    # slots keep every slot of the client's concurrency busy.
     options = SyncOptions(
         media=options.media,
         limit=options.limit,
         files=options.files,
-        detail_workers=workers,
-        download_workers=client_settings.cdn_concurrency,
+        detail_workers=3 * client_settings.concurrency,
+        download_workers=2 * client_settings.cdn_concurrency,
         page_size=options.page_size,
     )
     with open_archive(settings.archive) as archive:

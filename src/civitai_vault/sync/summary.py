@@ -46,6 +46,7 @@ class TargetSummary:
 class RunSummary:
     targets: list[TargetSummary] = field(default_factory=list)
     api_requests: int = 0
+    cdn_requests: int = 0
     bytes_downloaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -59,6 +60,7 @@ class RunSummary:
             "ok": self.ok,
             "targets": [t.as_dict() for t in self.targets],
             "api_requests": self.api_requests,
+            "cdn_requests": self.cdn_requests,
             "bytes_downloaded": self.bytes_downloaded,
             "seconds": round(self.seconds, 3),
             "notes": self.notes,
