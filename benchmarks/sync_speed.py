@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_process import emulator_process  # noqa: E402
+from emulator_process import emulator_process
 
 WRAPPER = (
     "import json, resource, subprocess, sys;"
