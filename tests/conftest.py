@@ -49,7 +49,7 @@ def emulator() -> Iterator[Any]:
 
 def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[str, Any]:
     """Sync `targets` from `emu` into the archive at `path`; returns the run summary dict."""
-    from civitai_vault.api import ClientSettings, CivitaiClient
+    from civitai_vault.api import CivitaiClient, ClientSettings
     from civitai_vault.api.targets import parse_target
     from civitai_vault.archive import open_archive
     from civitai_vault.sync.engine import SyncEngine, SyncOptions
@@ -96,3 +96,71 @@ def copy_archive(source: SyncedArchive, dest: Path) -> Path:
     """A private copy of the synced archive that a test may change."""
     shutil.copytree(source.path, dest)
     return dest
+
+
+# ---------------------------------------------------------------- archive snapshots
+
+# Columns that say when something happened, which two equal archives may differ in.
+TIME_COLUMNS = frozenset(
+    {
+        "first_seen_at",
+        "last_seen_at",
+        "updated_at",
+        "details_at",
+        "fetched_at",
+        "checked_at",
+        "downloaded_at",
+        "at",
+        "last_run_at",
+    }
+)
+SNAPSHOT_TABLES = {
+    "images": "SELECT * FROM images ORDER BY id",
+    "image_resources": "SELECT * FROM image_resources ORDER BY image_id, position",
+    "image_tags": "SELECT * FROM image_tags ORDER BY image_id, tag_id",
+    "tags": "SELECT * FROM tags ORDER BY id",
+    "model_versions": "SELECT * FROM model_versions ORDER BY id",
+    "posts": "SELECT * FROM posts ORDER BY id",
+    "files": "SELECT * FROM files ORDER BY image_id",
+    "target_items": "SELECT * FROM target_items ORDER BY target_key, image_id",
+    "failures": "SELECT * FROM failures ORDER BY image_id, stage",
+}
+
+
+def snapshot_archive(archive: Path) -> dict[str, Any]:
+    """Everything an archive holds that must not depend on how the run went: rows and files.
+
+    The database is read from a copy, so a snapshot never writes to the archive
+    (opening a WAL database can) and works on a read-only filesystem.
+    """
+    import sqlite3
+    import tempfile
+
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in ("vault.db", "vault.db-wal"):
+            if (archive / name).exists():
+                shutil.copy2(archive / name, Path(scratch) / name)
+        conn = sqlite3.connect(Path(scratch) / "vault.db")
+        conn.row_factory = sqlite3.Row
+        try:
+            for table, sql in SNAPSHOT_TABLES.items():
+                result[table] = [
+                    {k: row[k] for k in row.keys() if k not in TIME_COLUMNS}  # noqa: SIM118
+                    for row in conn.execute(sql)
+                ]
+        finally:
+            conn.close()
+    media = archive / "media"
+    result["disk"] = sorted(
+        str(p.relative_to(archive))
+        for p in media.rglob("*")
+        if p.is_file() and ".partial" not in p.parts
+    )
+    return result
+
+
+@pytest.fixture
+def archive_snapshot() -> Any:
+    """`archive_snapshot(path)`: the archive's rows (timestamps left out) and file list."""
+    return snapshot_archive
