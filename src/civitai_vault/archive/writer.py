@@ -8,6 +8,7 @@ returned, which is kept whole so that nothing is lost to normalizing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,14 +79,26 @@ def to_json(value: Any) -> str | None:
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including KeyboardInterrupt)."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (including KeyboardInterrupt).
+
+    SQLite rolls a transaction back by itself on some errors (a full disk, for
+    one), and a COMMIT can fail too: either way the connection must end with no
+    transaction open, and the error to report is the original one.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback_quietly(conn)
         raise
-    conn.execute("COMMIT")
+
+
+def rollback_quietly(conn: sqlite3.Connection) -> None:
+    """Roll back whatever is open, without hiding the error that got us here."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 @dataclass(frozen=True)
