@@ -27,12 +27,22 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
     if isinstance(exc, OSError):
         return _describe_os_error(exc), 1
     if isinstance(exc, sqlite3.DatabaseError):
-        return (
-            f"the archive database could not be used ({exc}); if another civitai-vault is "
-            "running on it, wait for it to finish, then run this again",
-            1,
-        )
+        return _describe_database_error(exc), 1
     return f"unexpected {type(exc).__name__}: {exc}", 1
+
+
+def _describe_database_error(exc: sqlite3.DatabaseError) -> str:
+    # SQLite reports a full disk or a read-only archive as its own error codes,
+    # not as OSError: say the same thing as for the files.
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return _describe_os_error(OSError(errno.ENOSPC, "No space left on device"))
+    if code in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        return _describe_os_error(OSError(errno.EROFS, "Read-only file system"))
+    return (
+        f"the archive database could not be used ({exc}); if another civitai-vault is "
+        "running on it, wait for it to finish, then run this again"
+    )
 
 
 def _describe_os_error(exc: OSError) -> str:

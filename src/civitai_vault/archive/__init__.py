@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,4 +49,19 @@ def open_archive(root: Path | str, *, create: bool = True) -> Archive:
             f"no archive at {root} (no {DB_NAME}); run `civitai-vault sync` first"
         )
     (root / MEDIA_DIR).mkdir(parents=True, exist_ok=True)
-    return Archive(root=root, conn=connect(root / DB_NAME))
+    try:
+        conn = connect(root / DB_NAME)
+    except sqlite3.OperationalError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+            # SQLite only says "unable to open database file"; the user needs to know where.
+            raise _unwritable(root / DB_NAME) from None
+        raise
+    return Archive(root=root, conn=conn)
+
+
+def _unwritable(path: Path) -> OSError:
+    statvfs = getattr(os, "statvfs", None)  # POSIX only
+    read_only = statvfs is not None and bool(statvfs(path.parent).f_flag & os.ST_RDONLY)
+    code = errno.EROFS if read_only else errno.EACCES
+    return OSError(code, os.strerror(code), str(path))
