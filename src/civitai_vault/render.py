@@ -6,6 +6,7 @@ or escape-looking text shows as itself.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
@@ -86,19 +87,23 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
 
 
 def print_image(console: Console, image: Any) -> None:
-    """The single-image analysis: basic info, model, LoRAs, embeddings, tags, prompts."""
+    """The single-image analysis: basic info, model, resources, tags, prompts, other parameters.
+
+    Everything that may be long (URLs, prompts, parameters) is printed soft-wrapped,
+    so neither a pipe nor a narrow terminal cuts or breaks it: it can be copied whole.
+    """
     record = image.to_record()
     info = Table.grid(padding=(0, 2))
     info.add_column(style="bold")
     info.add_column()
     rows = [
         ("image", f"{record['image_id']} ({record['type']}, {record['width']}x{record['height']})"),
+        ("file name", record["name"]),
         ("author", record["author"] or ("(deleted user)" if image.author_deleted else "unknown")),
         ("created", record["created_at"]),
+        ("published", record["published_at"]),
         ("post", record["post_id"]),
         ("nsfw level", record["nsfw_level"]),
-        ("url", record["image_url"]),
-        ("page", f"https://civitai.com/images/{record['image_id']}"),
         ("base model", record["base_model"]),
         ("checkpoint", _resource_line(record["model"], record["model_version"])),
         ("sampler", record["sampler"]),
@@ -114,12 +119,44 @@ def print_image(console: Console, image: Any) -> None:
         if value is not None:
             info.add_row(label, Text(str(value)))
     console.print(info)
+    for label, url in (
+        ("url", record["image_url"]),
+        ("page", f"https://civitai.com/images/{record['image_id']}"),
+    ):
+        if url:
+            _print_whole(console, Text(f"{label}: ", style="bold") + Text(url))
     _print_resources(console, image)
     if record["tags"]:
-        console.print(Text("tags: ", style="bold") + Text(", ".join(record["tags"])))
+        _print_whole(console, Text("tags: ", style="bold") + Text(", ".join(record["tags"])))
     for label, key in (("prompt", "prompt"), ("negative prompt", "negative_prompt")):
         console.print(Text(f"{label}:", style="bold"))
-        console.print(Text(record[key] or "(none)"))
+        _print_whole(console, Text(record[key] or "(none)"))
+    _print_other_parameters(console, image.raw_meta)
+
+
+# Generation meta keys shown above under their own labels (or as resources).
+SHOWN_META_KEYS = frozenset(
+    {
+        "prompt",
+        "negativePrompt",
+        "sampler",
+        "steps",
+        "cfgScale",
+        "seed",
+        "clipSkip",
+        "baseModel",
+        "workflow",
+        "engine",
+        "civitaiResources",
+        "resources",
+        "Model",
+    }
+)
+LONG_PARAMETER = 300
+
+
+def _print_whole(console: Console, text: Text) -> None:
+    console.print(text, soft_wrap=True)
 
 
 def _resource_line(name: Any, version: Any) -> str | None:
@@ -129,23 +166,39 @@ def _resource_line(name: Any, version: Any) -> str | None:
 
 
 def _print_resources(console: Console, image: Any) -> None:
+    """One line per resource: what it is, its weight, whether Civitai still has it, a link."""
     if not image.resources:
         console.print(Text("resources: none listed", style="dim"))
         return
-    table = Table(title="resources")
-    for column in ("kind", "name", "version", "weight", "availability", "link"):
-        table.add_column(column)
+    console.print(Text("resources:", style="bold"))
     for resource in image.resources:
         found = image.model_availability.get(resource.model_version_id)
         availability = found.availability if found else "unchecked"
-        link = (found.archive_url or found.civitai_url) if found else None
-        style = "green" if availability == "available" else "red"
-        table.add_row(
-            resource.kind,
-            Text(resource.name or "?"),
-            Text(resource.version_name or ""),
-            "" if resource.weight is None else f"{resource.weight:g}",
-            Text(availability, style=style),
-            Text(link or ""),
+        line = Text(f"  {resource.kind:<11}") + Text(
+            _resource_line(
+                resource.name or f"version {resource.model_version_id}", resource.version_name
+            )
+            or ""
         )
-    console.print(table)
+        if resource.weight is not None:
+            line += Text(f", weight {resource.weight:g}")
+        style = "green" if availability == "available" else "red"
+        line += Text(": ") + Text(availability.replace("_", " "), style=style)
+        if found is not None and found.archive_url:
+            line += Text(f", archive copy at {found.archive_url}")
+        elif found is not None and found.civitai_url:
+            line += Text(f", {found.civitai_url}")
+        _print_whole(console, line)
+
+
+def _print_other_parameters(console: Console, meta: dict[str, Any] | None) -> None:
+    """What else the generation data says (hires fix, VAE, hashes...): one `key: value` a line."""
+    others = {k: v for k, v in (meta or {}).items() if k not in SHOWN_META_KEYS and v is not None}
+    if not others:
+        return
+    console.print(Text("other parameters:", style="bold"))
+    for key, value in others.items():
+        shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if len(shown) > LONG_PARAMETER:
+            shown = f"({len(shown)} characters; see --json)"
+        _print_whole(console, Text(f"  {key}: {shown}"))
