@@ -1,0 +1,63 @@
+"""Fault soak: a sync through a steady rain of server failures ends with the archive a clean
+run makes, or says loudly what it is missing (and the next run completes it).
+
+CI runs this at about 300 images; `benchmarks/fault_soak.py` runs the same at 5,000.
+`CIVITAI_VAULT_SOAK_IMAGES` makes the pytest version bigger.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from civitai_emulator import EmulatorConfig, Faults, running_emulator
+
+IMAGES = int(os.environ.get("CIVITAI_VAULT_SOAK_IMAGES", "300"))
+
+# The mix the issue names: 5% 500s, 5% 429s, 2% truncated bodies, 2% malformed
+# JSON, 1% dropped connections, random latency; the CDN fails in the same ways.
+SOAK_FAULTS = Faults(
+    status_500=0.05,
+    status_429=0.05,
+    truncated=0.02,
+    malformed=0.02,
+    dropped=0.01,
+    latency=0.001,
+    jitter=0.01,
+    cdn_status_500=0.05,
+    cdn_status_429=0.05,
+    cdn_truncated=0.02,
+    cdn_dropped=0.01,
+    cdn_latency=0.001,
+    cdn_jitter=0.01,
+    seed=20261129,
+)
+
+
+@pytest.mark.soak
+def test_sync_through_faults_matches_a_clean_run(tmp_path, sync, archive_snapshot):
+    with running_emulator(EmulatorConfig(seed=31, images=IMAGES, site_mode="red")) as emu:
+        target = f"collection:{emu.dataset.named['all_collection']}"
+        clean = sync(tmp_path / "clean", emu, [target])
+        assert clean["ok"]
+
+        emu.set_faults(SOAK_FAULTS)
+        first = sync(tmp_path / "soaked", emu, [target])
+        runs = [first]
+        if not first["ok"]:
+            # Complete or loud: a run that stopped short says what it missed, and why.
+            reported = first["targets"][0]
+            assert reported["failed"] or reported["error"], first
+            assert sum(reported["failure_reasons"].values()) == reported["failed"]
+            runs.append(sync(tmp_path / "soaked", emu, [target]))  # faults still on
+        injected = [(entry.listener, entry.fault) for entry in emu.request_log if entry.fault]
+
+    assert runs[-1]["ok"], runs[-1]
+    # The faults really happened, on both hosts, of every kind asked for.
+    api = {fault for listener, fault in injected if listener == "api"}
+    cdn = {fault for listener, fault in injected if listener == "cdn"}
+    assert {"status_500", "status_429", "truncated", "malformed", "dropped"} <= api
+    assert {"status_500", "status_429", "truncated", "dropped"} <= cdn
+    assert len(injected) > IMAGES // 10
+    assert archive_snapshot(tmp_path / "soaked") == archive_snapshot(tmp_path / "clean")
