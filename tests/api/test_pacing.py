@@ -41,10 +41,8 @@ def test_bucket_holds_the_configured_rate() -> None:
 
 def test_overload_halves_and_success_recovers_additively() -> None:
     pacer = AdaptivePacer(4.0, clock=FakeClock())
-    pacer.slow_down()
-    assert pacer.current == 2.0
-    pacer.slow_down()
-    assert pacer.current == 1.0
+    assert pacer.slow_down() and pacer.current == 2.0
+    assert pacer.slow_down() and pacer.current == 1.0
     steps = []
     while pacer.current < 4.0:
         pacer.speed_up()
@@ -53,11 +51,26 @@ def test_overload_halves_and_success_recovers_additively() -> None:
     assert steps[-1] == 4.0 and len(steps) == 15  # +0.2 per answered request
 
 
-def test_pace_never_drops_to_zero() -> None:
-    pacer = AdaptivePacer(1.0, clock=FakeClock())
+def test_a_burst_of_overload_answers_halves_once() -> None:
+    async def main() -> tuple[float, list[bool]]:
+        pacer = AdaptivePacer(8.0, clock=FakeClock())
+        rounds = [await pacer.wait() for _ in range(4)]  # four requests in flight
+        changed = [pacer.slow_down(r) for r in rounds]  # all four come back 503
+        return pacer.current, changed
+
+    current, changed = asyncio.run(main())
+    assert current == 4.0 and changed == [True, False, False, False]
+
+
+def test_pace_stops_at_an_eighth_of_the_configured_rate() -> None:
+    pacer = AdaptivePacer(2.0, clock=FakeClock())
     for _ in range(100):
         pacer.slow_down()
-    assert pacer.current == MIN_RATE
+    assert pacer.current == pytest.approx(0.25)
+    tiny = AdaptivePacer(0.1, clock=FakeClock())
+    for _ in range(100):
+        tiny.slow_down()
+    assert tiny.current == MIN_RATE
 
 
 def test_unlimited_pace_limits_itself_after_overload_and_lifts_it_again() -> None:

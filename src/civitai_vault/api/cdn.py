@@ -177,11 +177,11 @@ class CdnDownloader:
         if self._http is None:
             raise RuntimeError("use the client as `async with CivitaiClient(...)`")
         async with self._gate:
-            await self._pacer.wait()
+            sent_in_round = await self._pacer.wait()
             self._stats.note_cdn_request()
             try:
                 async with self._http.stream("GET", url) as response:
-                    self._check_status(response)
+                    self._check_status(response, sent_in_round)
                     size = await self._save(response, dest)
             except httpx.TimeoutException:
                 raise NetworkError(
@@ -197,14 +197,14 @@ class CdnDownloader:
         self._stats.note_download(size)
         return Download(size, response.headers.get("content-type"), str(response.url))
 
-    def _check_status(self, response: httpx.Response) -> None:
+    def _check_status(self, response: httpx.Response, sent_in_round: int) -> None:
         status = response.status_code
         if status == 200:
             return
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         kind: type[CivitaiError]
         if status in (429, 503):
-            self._pacer.slow_down()
+            self._pacer.slow_down(sent_in_round)
         if status in (404, 410):
             kind, what = NotFound, "the file is not on Civitai's image server"
         elif status in (401, 403, 451):

@@ -332,7 +332,7 @@ class CivitaiClient:
             raise RuntimeError("use the client as `async with CivitaiClient(...)`")
         url = f"{self.base_url}/api/trpc/{procedure}"
         async with self._gate:
-            await self._pacer.wait()
+            sent_in_round = await self._pacer.wait()
             self.stats.note_request(procedure)
             try:
                 response = await self._request(http, url, text)
@@ -352,8 +352,8 @@ class CivitaiClient:
             value = decode_response(raw)
         except CivitaiError as exc:
             self._redact(exc)
-            if isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503):
-                self._pacer.slow_down()
+            overloaded = isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503)
+            if overloaded and self._pacer.slow_down(sent_in_round):
                 self.stats.slowdowns += 1
             raise
         self._pacer.speed_up()

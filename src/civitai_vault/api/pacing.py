@@ -5,10 +5,22 @@ The bucket hands out requests at `rate` per second (bursts of at most
 halved; every answered request then adds back a small fixed step until the
 configured rate is reached again (additive increase, multiplicative
 decrease). So a run settles at the rate the server accepts instead of
-hammering it or crawling. A rate of 0 means no limit until the first
-overload answer, after which the pace starts from half the rate observed
-just before it and climbs back the same way; when it has climbed back past
-that observed rate, the limit is lifted again.
+hammering it or crawling.
+
+Two guards keep the decrease sane:
+
+- Each request carries the "round" it was sent in (`wait()` returns it).
+  Overload answers to requests sent before the last decrease are about the
+  old pace, so they do not halve it again: a burst of concurrent 503s counts
+  once, as in TCP's congestion control.
+- The pace never drops below an eighth of the configured one: the back-off
+  between retries already protects a struggling server, and a persistent
+  outage should end in a clear error, not a crawl.
+
+A rate of 0 means no limit until the first overload answer, after which the
+pace starts from half the rate observed just before it and climbs back the
+same way; when it has climbed back past that observed rate, the limit is
+lifted again.
 """
 
 from __future__ import annotations
@@ -20,7 +32,9 @@ from collections.abc import Callable
 
 __all__ = ["AdaptivePacer"]
 
-# Never slow below one request every 20 seconds, however often the server complains.
+# However often the server complains: at most this many halvings below the set pace...
+FLOOR_DIVISOR = 8
+# ...and never slower than one request every 20 seconds.
 MIN_RATE = 0.05
 # Sends remembered to estimate the current rate when no limit was set.
 WINDOW = 32
@@ -47,12 +61,17 @@ class AdaptivePacer:
         self._stamp = clock()
         self._lock = asyncio.Lock()
         self._sent: deque[float] = deque(maxlen=WINDOW)
+        self._round = 0
         self.slowdowns = 0
+
+    @property
+    def floor(self) -> float:
+        return max(MIN_RATE, self._ceiling / FLOOR_DIVISOR)
 
     # ------------------------------------------------------------ sending
 
-    async def wait(self) -> None:
-        """Return when one more request may go out."""
+    async def wait(self) -> int:
+        """Return when one more request may go out; the result is its round, for `slow_down`."""
         async with self._lock:  # first come, first served
             while True:
                 delay = self._take()
@@ -60,6 +79,7 @@ class AdaptivePacer:
                     break
                 await asyncio.sleep(delay)
             self._sent.append(self._clock())
+            return self._round
 
     def _take(self) -> float:
         if self.current <= 0:
@@ -80,18 +100,25 @@ class AdaptivePacer:
 
     # ------------------------------------------------------------ feedback
 
-    def slow_down(self) -> None:
-        """The server said 429/503: halve the pace."""
-        self.slowdowns += 1
+    def slow_down(self, sent_in_round: int | None = None) -> bool:
+        """The server said 429/503 to a request sent in `sent_in_round`: halve the pace.
+
+        Returns whether the pace changed (answers to older rounds do not count).
+        """
+        if sent_in_round is not None and sent_in_round < self._round:
+            return False
         if self.current <= 0:
             observed = self.observed_rate()
             if observed is None:
-                return  # nothing sent yet that we could measure: back-off alone must do
+                return False  # nothing sent yet that we could measure: back-off alone must do
             self._ceiling = observed
-            self.current = max(MIN_RATE, observed / 2)
+            self.current = max(self.floor, observed / 2)
         else:
-            self.current = max(MIN_RATE, self.current / 2)
+            self.current = max(self.floor, self.current / 2)
+        self._round += 1
+        self.slowdowns += 1
         self._tokens = min(self._tokens, self._capacity())
+        return True
 
     def speed_up(self) -> None:
         """A request was answered: creep back towards the configured pace."""
