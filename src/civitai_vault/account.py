@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from civitai_vault.api import CivitaiClient, ClientSettings
+from civitai_vault.api.settings import SITE_URLS
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.errors import UsageError
 
@@ -31,12 +32,14 @@ class Identity:
 
     @property
     def site_label(self) -> str:
-        return self.base_url
+        """The site's name ("civitai.red"), and its URL when another server stands in for it."""
+        name = f"civitai.{self.site}"
+        return name if self.base_url == SITE_URLS.get(self.site) else f"{name} at {self.base_url}"
 
     def sentence(self) -> str:
         if not self.signed_in:
             return (
-                f"Not signed in to {self.base_url}: only public PG images are visible; "
+                f"Not signed in to {self.site_label}: only public PG images are visible; "
                 "run `civitai-vault login`"
             )
         name = self.username or f"user {self.user_id}" if self.user_id else "an account"
@@ -44,7 +47,7 @@ class Identity:
             rating = "R and X images are visible here"
         else:
             rating = "R and X images are hidden here; use --site red to see them"
-        return f"Signed in to {self.base_url} as {name}; {rating}."
+        return f"Signed in to {self.site_label} as {name}; {rating}."
 
 
 def looks_like_session_token(secret: str) -> bool:

@@ -183,7 +183,6 @@ def sync_command(
         import asyncio
         import json
 
-        from civitai_vault.config import CredentialStore
         from civitai_vault.render import print_run_summary
         from civitai_vault.sync.engine import SyncOptions
         from civitai_vault.sync.files import FileOptions
@@ -207,7 +206,6 @@ def sync_command(
                 options,
                 Pace(rate, concurrency, cdn_rate),
                 reporter,
-                CredentialStore(),
             )
         )
         if json_output:

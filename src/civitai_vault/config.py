@@ -61,7 +61,11 @@ def config_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings; `sources` says where each came from ("flag", "env", "config", ...)."""
+    """Resolved settings; `sources` says where each came from ("flag", "env", "config", ...).
+
+    `session_store` is the config file the token came from, if it did: a session
+    cookie Civitai upgrades or rolls is saved back there (and only there).
+    """
 
     archive: Path
     site: str = "com"
@@ -70,6 +74,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    session_store: CredentialStore | None = field(default=None, repr=False, compare=False)
 
     @property
     def signed_in(self) -> bool:
@@ -88,6 +93,8 @@ class Settings:
             "api_key": self.api_key,
             "token": self.token,
         }
+        if self.session_store is not None:
+            values["on_session_cookie"] = self.session_store.remember_session_cookie
         values.update(overrides)
         return ClientSettings(**values)
 
@@ -122,7 +129,8 @@ def load_settings(
     a client is made.
     """
     env = os.environ if environ is None else environ
-    stored = (store or CredentialStore(environ=env)).load()
+    store = store or CredentialStore(environ=env)
+    stored = store.load()
     flags = {
         "archive": str(archive) if archive is not None else None,
         "site": site,
@@ -155,6 +163,7 @@ def load_settings(
         api_key=values.get("api_key"),
         token=values.get("token"),
         sources=sources,
+        session_store=store if sources["token"] == "config" else None,
     )
 
 

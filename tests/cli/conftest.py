@@ -112,6 +112,11 @@ class Cli:
         return Cli(self.config_dir, self.cwd, {**self.env, **env})
 
     @property
+    def command(self) -> list[str]:
+        """The command line that starts `civitai-vault` (for tests that spawn it themselves)."""
+        return list(COMMAND)
+
+    @property
     def config_file(self) -> Path:
         return self.config_dir / "config.json"
 

@@ -38,11 +38,14 @@ async def run_sync(
     reporter: Reporter,
     store: CredentialStore | None = None,
 ) -> RunSummary:
-    """Sync `targets` into the settings' archive; a rolled session cookie is saved to `store`."""
-    client_settings = settings.client_settings(
-        **pace.overrides(),
-        on_session_cookie=store.remember_session_cookie if store else None,
-    )
+    """Sync `targets` into the settings' archive.
+
+    A session cookie Civitai upgrades or rolls is saved to `store` when given,
+    else to the config file the token came from (never over a token given by
+    flag or environment).
+    """
+    saving = {"on_session_cookie": store.remember_session_cookie} if store else {}
+    client_settings = settings.client_settings(**pace.overrides(), **saving)
     # An image's details take several calls one after another (generation data and
     # tags together, then an uncached post or model version), so more workers than
     # slots keep every slot of the client's concurrency busy.
