@@ -41,7 +41,7 @@ def snapshot(archive: Path) -> dict[str, Any]:
     for name, sql in tables.items():
         rows = []
         for row in conn.execute(sql):
-            rows.append({k: row[k] for k in row.keys() if k not in TIME_COLUMNS})
+            rows.append({k: row[k] for k in row.keys() if k not in TIME_COLUMNS})  # noqa: SIM118
         result[name] = rows
     conn.close()
     media = archive / "media"
