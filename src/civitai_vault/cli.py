@@ -241,6 +241,41 @@ def status_command(
     run_guarded(run)
 
 
+@app.command("embed")
+def embed_command(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    sidecars: Annotated[
+        bool, typer.Option("--sidecars", help="Also write <name>.txt (A1111) and <name>.json.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """(Re)write the generation data into every archived image file (pixels untouched)."""
+
+    def run() -> None:
+        import json
+
+        from civitai_vault.archive import open_archive
+        from civitai_vault.embedding import embed_archive
+
+        with open_archive(archive, create=False) as opened:
+            summary = embed_archive(opened, sidecars=sidecars)
+        if json_output:
+            typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+        else:
+            console.print(
+                f"{summary.files} files checked, {summary.changed} rewritten, "
+                f"{len(summary.missing)} missing from disk",
+                highlight=False,
+            )
+        if summary.missing:
+            fail(
+                f"{len(summary.missing)} archived files are missing (first: "
+                f"{summary.missing[0]}); run `civitai-vault sync` again to fetch them"
+            )
+
+    run_guarded(run)
+
+
 @app.command("collections")
 def collections_command(
     json_output: JsonOption = False,
