@@ -36,8 +36,8 @@ def cli_env(emu: Any, config_dir: Path, **extra: str) -> dict[str, str]:
         CIVITAI_API_KEY=emu.api_key,
         CIVITAI_SITE="red",
         CIVITAI_VAULT_CONFIG_DIR=str(config_dir),
-        **extra,
     )
+    env.update(extra)
     return env
 
 
