@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.api import CivitaiClient
+from civitai_vault.api import CivitaiClient, MalformedResponse
 from civitai_vault.archive.writer import FileRow
 from civitai_vault.media.embed import embed_metadata
 from civitai_vault.media.naming import render_relpath, safe_join
@@ -63,6 +63,12 @@ async def fetch_file(
     options: FileOptions,
 ) -> FileRow:
     """Download, verify, embed and place one image's file; returns the row to record."""
+    if not record.get("image_url"):
+        raise MalformedResponse(
+            f"Civitai gave no usable file address for image {record['image_id']}",
+            procedure="download",
+            server_message=f"CDN id {record.get('uuid')!r}",
+        )
     part = partial_path(media_dir, record["image_id"])
     try:
         download = await client.download(record["image_url"], part)

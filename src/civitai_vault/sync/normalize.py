@@ -44,11 +44,20 @@ def listing_record(item: Any, image_base_url: str) -> dict[str, Any]:
         post_id=item.post_id,
         author=getattr(user, "username", None),
         author_id=getattr(user, "id", None),
-        image_url=image_url(image_base_url, item.url, item.name, item.type, int(item.id))
-        if item.url
-        else None,
+        image_url=_file_url(item, image_base_url),
     )
     return record
+
+
+def _file_url(item: Any, image_base_url: str) -> str | None:
+    """The CDN URL of the item's file; None (as `image --json` says) when its CDN id is unusable,
+    so one odd image is reported as failed instead of stopping the run."""
+    if not item.url:
+        return None
+    try:
+        return image_url(image_base_url, item.url, item.name, item.type, int(item.id))
+    except ValueError:
+        return None
 
 
 def build_image(
