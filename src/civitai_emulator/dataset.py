@@ -48,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import uuid as uuid_module
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -584,18 +585,21 @@ class _ImageMap(Mapping[int, ImageRecord]):
     def __init__(self, dataset: Dataset) -> None:
         self._dataset = dataset
         self._cache: OrderedDict[int, ImageRecord] = OrderedDict()
+        # The server thread and a test's thread read records at the same time.
+        self._lock = threading.Lock()
 
     def __getitem__(self, image_id: int) -> ImageRecord:
-        record = self._cache.get(image_id)
-        if record is not None:
-            self._cache.move_to_end(image_id)
-            return record
-        core = self._dataset._core
-        index = core.index_of[image_id]
+        with self._lock:
+            record = self._cache.get(image_id)
+            if record is not None:
+                self._cache.move_to_end(image_id)
+                return record
+        index = self._dataset._core.index_of[image_id]
         record = _make_record(self._dataset, index)
-        self._cache[image_id] = record
-        if len(self._cache) > RECORD_CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[image_id] = record
+            if len(self._cache) > RECORD_CACHE_SIZE:
+                self._cache.popitem(last=False)
         return record
 
     def __iter__(self) -> Iterator[int]:

@@ -510,10 +510,16 @@ def running_emulator(
     config = config or EmulatorConfig()
     state = EmulatorState(config)
     api_socket = _bind(config.host, config.port)
-    cdn_socket = _bind(config.host, config.cdn_port)
+    try:
+        cdn_socket = _bind(config.host, config.cdn_port)
+    except OSError:
+        api_socket.close()
+        raise
     api_port = api_socket.getsockname()[1]
     cdn_port = cdn_socket.getsockname()[1]
     public_host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
+    if ":" in public_host:
+        public_host = f"[{public_host}]"  # an IPv6 literal in a URL
     state.own_hosts = {
         f"{public_host}:{api_port}",
         f"localhost:{api_port}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -188,3 +189,41 @@ def test_request_log_and_count(server, api_for) -> None:
     assert entry.path == "/api/trpc/image.get"
     assert entry.headers["authorization"] == f"Bearer {server.api_key}"
     assert all(key == key.lower() for key in entry.headers)
+
+
+def test_heavy_requests_beyond_the_bulkhead_get_429(server) -> None:
+    """More than 20 listings in flight at once: the rest are turned away, as on Civitai."""
+    server.set_faults(Faults(latency=0.4))
+    url = f"{server.base_url}/api/trpc/image.getInfinite"
+    params = {
+        "input": json.dumps({"json": {"collectionId": server.dataset.named["demo_collection"]}})
+    }
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=30)
+        async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
+            return await asyncio.gather(*(client.get(url, params=params) for _ in range(26)))
+
+    responses = asyncio.run(burst())
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) >= 20 and 429 in statuses
+    busy = next(r for r in responses if r.status_code == 429)
+    assert busy.json()["error"]["json"]["message"] == "Server busy — please retry."
+
+
+def test_many_concurrent_downloads(server) -> None:
+    records = [server.dataset.images[i] for i in server.dataset.image_ids[:40]]
+
+    def url(record: Any) -> str:
+        params = "transcode=true" if record.type == "video" else "original=true"
+        return f"{server.image_base_url}/{record.uuid}/{params}/{record.id}"
+
+    async def download() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=60) as client:
+            urls = [url(r) for r in records] * 2
+            return await asyncio.gather(*(client.get(u) for u in urls))
+
+    responses = asyncio.run(download())
+    assert all(r.status_code == 200 for r in responses)
+    assert responses[0].content == responses[len(records)].content
