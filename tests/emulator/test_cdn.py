@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import zlib
 from typing import Any
 
 import av
@@ -12,6 +13,7 @@ import httpx
 import piexif
 import pytest
 from PIL import Image
+from sd_parsers import ParserManager
 
 
 def fetch(
@@ -211,3 +213,48 @@ def test_same_url_same_bytes(emu, role) -> None:
     image = record(emu, role)
     params = "transcode=true" if image.type == "video" else "original=true"
     assert fetch(emu, image.uuid, params).content == fetch(emu, image.uuid, params).content
+
+
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        body = data[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])
+        assert zlib.crc32(kind + body) & 0xFFFFFFFF == crc, kind
+        chunks.append((kind, body))
+        offset += 12 + length
+    return chunks
+
+
+def test_png_structure_is_strictly_valid(emu) -> None:
+    image = record(emu, "a1111_png_image")
+    chunks = png_chunks(fetch(emu, image.uuid).content)
+    kinds = [kind for kind, _ in chunks]
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND"
+    assert kinds.index(b"tEXt") < kinds.index(b"IDAT") or kinds.index(b"iTXt") < kinds.index(
+        b"IDAT"
+    )
+    pixels = zlib.decompress(
+        b"".join(body for kind, body in chunks if kind == b"IDAT")
+    )  # checks adler32
+    assert len(pixels) == image.height * (image.width * 3 + 1)
+
+
+@pytest.mark.parametrize(
+    ("role", "generator"),
+    [
+        ("a1111_png_image", "AUTOMATIC1111"),
+        ("exif_jpeg_image", "AUTOMATIC1111"),
+        ("comfy_png_image", "COMFYUI"),
+        ("hostile_image", "AUTOMATIC1111"),
+    ],
+)
+def test_prompt_readers_find_the_generation_data(emu, role, generator) -> None:
+    image = record(emu, role)
+    info = ParserManager().parse(decode(fetch(emu, image.uuid).content))
+    assert info is not None and info.generator.name == generator
+    assert info.prompts[0].value.startswith(image.meta["prompt"][:40])
+    assert str(image.meta["seed"]) in str(info.samplers[0].parameters["seed"])
