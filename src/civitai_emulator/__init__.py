@@ -10,17 +10,10 @@ other. See `civitai_emulator.dataset` for the data it serves.
         emu.base_url, emu.image_base_url, emu.api_key, emu.dataset.named["demo_collection"]
 """
 
+from civitai_emulator.apps import EmulatorState, LoggedRequest, create_app, create_cdn_app
 from civitai_emulator.config import EmulatorConfig, Faults
 from civitai_emulator.dataset import Dataset
-from civitai_emulator.server import (
-    Emulator,
-    EmulatorState,
-    LoggedRequest,
-    create_app,
-    create_cdn_app,
-    running_emulator,
-    serve,
-)
+from civitai_emulator.server import Emulator, running_emulator, serve
 
 __all__ = [
     "Dataset",

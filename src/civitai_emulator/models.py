@@ -1,0 +1,116 @@
+"""The records the emulator's dataset is made of (see `civitai_emulator.dataset`)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid as uuid_module
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str | None
+    created_at: datetime
+    deleted_at: datetime | None = None
+    former_username: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    id: int
+    name: str
+    type: str
+    nsfw_level: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersionRecord:
+    id: int
+    name: str
+    model_id: int
+    model_name: str
+    model_type: str  # "Checkpoint" | "LORA" | "TextualInversion"
+    base_model: str
+    status: str  # version status
+    model_status: str
+    created_at: datetime
+    published_at: datetime | None
+    trained_words: tuple[str, ...]
+    nsfw: bool
+    user_id: int
+    autov2_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    model_version_id: int
+    strength: float | None
+    kind: str  # "checkpoint" | "lora" | "embedding"
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecord:
+    id: int
+    user_id: int
+    title: str | None
+    published_at: datetime
+    image_ids: tuple[int, ...]
+    nsfw_level: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRecord:
+    id: int
+    name: str
+    owner_id: int
+    read: str  # "Private" | "Public" | "Unlisted"
+    type: str  # "Image"
+    image_ids: tuple[int, ...]  # ascending ids
+    description: str | None
+    write: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    id: int
+    uuid: str
+    name: str
+    type: str
+    mime_type: str
+    width: int
+    height: int
+    nsfw_level: int
+    created_at: datetime
+    published_at: datetime
+    post_id: int
+    post_index: int
+    user_id: int
+    hide_meta: bool
+    meta: dict[str, Any] | None
+    process: str | None
+    engine: str | None
+    on_site: bool
+    base_model: str
+    resources: tuple[ResourceRef, ...]
+    tag_scores: dict[int, int]
+    embedded_kind: str | None
+    blurhash: str
+    reaction_count: int
+    stats: dict[str, int]
+
+
+def image_uuid(seed: int, image_id: int) -> str:
+    digest = hashlib.blake2b(f"{seed}:{image_id}".encode(), digest_size=16).digest()
+    return str(uuid_module.UUID(bytes=digest, version=4))
+
+
+# ----------------------------------------------------------------- the dataset
+
+
+def instant(timestamp: float) -> datetime:
+    """An aware UTC datetime with millisecond precision: what a JavaScript Date holds."""
+    return datetime.fromtimestamp(round(timestamp, 3), tz=UTC)
