@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -56,6 +57,12 @@ def _red_if(count: int) -> str:
 
 
 def print_status(console: Console, status: dict[str, Any]) -> None:
+    """Totals, one table row per target, then each target's name and note whole.
+
+    The table holds only short cells (the target as typed, counts, the time of the
+    last run), so no terminal width cuts them; names and notes are free text and
+    go on their own soft-wrapped lines below it.
+    """
     totals = status["totals"]
     console.print(
         Text(
@@ -63,26 +70,36 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
             f"{totals['with_details']} with generation data, {totals['files']} files "
             f"({totals['bytes'] / 1e6:.1f} MB); {totals['gone_upstream']} gone from Civitai, "
             f"{totals['failures']} with a pending failure"
-        )
+        ),
+        soft_wrap=True,
     )
-    table = Table(title="targets")
-    for column in ("target", "images", "removed", "last run", "new", "failed", "complete", "note"):
-        table.add_column(column)
+    table = Table(title="targets", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("target", no_wrap=True)
+    for column in ("images", "removed", "new", "failed"):
+        table.add_column(column, justify="right")
+    table.add_column("complete")
+    table.add_column("last run (UTC)", no_wrap=True)
     for t in status["targets"]:
         table.add_row(
-            Text(t["label"] or t["target"]),
+            Text(t["target"]),
             str(t["images"]),
             str(t["removed"]),
-            (t["last_run_at"] or "never")[:19],
             str(t["new"] if t["new"] is not None else ""),
             str(t["failed"] if t["failed"] is not None else ""),
             {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[t["complete"]],
-            Text(t["note"] or ""),
+            (t["last_run_at"] or "never")[:16].replace("T", " "),
         )
     console.print(table)
+    for t in status["targets"]:
+        # A label that only restates the target ("post 12") says nothing new.
+        name = t["label"] if t["label"] != t["target"].replace(":", " ") else None
+        said = [part for part in (name, t["note"]) if part]
+        if said:
+            _print_whole(console, Text(f"{t['target']}: " + "; ".join(said)))
     for failure in status["failures"]:
         console.print(
-            Text(f"image {failure['image_id']} ({failure['stage']}): {failure['reason']}", "red")
+            Text(f"image {failure['image_id']} ({failure['stage']}): {failure['reason']}", "red"),
+            soft_wrap=True,
         )
 
 
