@@ -213,7 +213,10 @@ def sync_command(
         elif not quiet:
             print_run_summary(console, summary)
         if not summary.ok:
-            raise typer.Exit(1)
+            # Complete or loud: even with --quiet or --json, stderr says what failed.
+            failed = [t for t in summary.targets if not t.ok]
+            more = f" (and {len(failed) - 1} more targets)" if len(failed) > 1 else ""
+            fail(f"{failed[0].label}: {failed[0].problem}{more}", 1)
 
     run_guarded(run)
 

@@ -25,10 +25,12 @@ from typing import Any
 
 import pytest
 
-from civitai_emulator import EmulatorConfig, running_emulator
+from civitai_emulator import EmulatorConfig, Faults, running_emulator
 
 CLI_SEED = 11
 CLI_IMAGES = 150
+# Added to every API answer of `slow_emulator`: long enough to show in a run's duration.
+SLOW_LATENCY = 0.05
 COMMAND = [sys.executable, "-m", "civitai_vault.cli"]
 
 # Every secret of every emulator started here: none may appear in any output.
@@ -139,6 +141,15 @@ def check_output(result: CliResult) -> None:
 def red_emulator() -> Iterator[Any]:
     config = EmulatorConfig(seed=CLI_SEED, images=CLI_IMAGES, site_mode="red")
     with running_emulator(config) as emu:
+        yield remember_secrets(emu)
+
+
+@pytest.fixture(scope="session")
+def slow_emulator() -> Iterator[Any]:
+    """civitai.red mode, every API answer SLOW_LATENCY seconds late (for pacing tests)."""
+    config = EmulatorConfig(seed=CLI_SEED, images=CLI_IMAGES, site_mode="red")
+    with running_emulator(config) as emu:
+        emu.set_faults(Faults(latency=SLOW_LATENCY))
         yield remember_secrets(emu)
 
 

@@ -192,6 +192,7 @@ class SyncEngine:
                 for work in works:
                     await self._route(work, result, details_q, files_q)
                 if self.options.limit is not None and len(seen) >= self.options.limit:
+                    result.limited = True
                     result.notes.append(f"stopped after --limit {self.options.limit} images")
                     return None
                 if stop_early and works:

@@ -56,16 +56,26 @@ class PlainReporter(Reporter):
         self.stream = stream or sys.stderr
         self.every = every_seconds
         self.last = 0.0
+        self.started = False
 
     def start_target(self, label: str) -> None:
+        self.started = True
         print(f"syncing {label}", file=self.stream, flush=True)
 
     def _update(self, stage: str) -> None:
         now = time.monotonic()
         if now - self.last >= self.every:
             self.last = now
-            counts = ", ".join(f"{s} {self.done[s]}/{self.total[s]}" for s in STAGES)
-            print(f"  {counts}", file=self.stream, flush=True)
+            self._print_counts()
+
+    def close(self) -> None:
+        # The last word of a log is where the run ended, however short it was.
+        if self.started:
+            self._print_counts()
+
+    def _print_counts(self) -> None:
+        counts = ", ".join(f"{s} {self.done[s]}/{self.total[s]}" for s in STAGES)
+        print(f"  {counts}", file=self.stream, flush=True)
 
 
 class RichReporter(Reporter):

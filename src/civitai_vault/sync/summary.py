@@ -23,6 +23,7 @@ class TargetSummary:
     gone: int = 0
     downloaded: int = 0
     complete: bool = False
+    limited: bool = False  # stopped at --limit, as asked: incomplete, but not a failure
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     failure_reasons: Counter[str] = field(default_factory=Counter)
@@ -33,7 +34,19 @@ class TargetSummary:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.failed == 0 and self.complete
+        return self.error is None and self.failed == 0 and (self.complete or self.limited)
+
+    @property
+    def problem(self) -> str | None:
+        """What went wrong, in one line (None when nothing did)."""
+        if self.error:
+            return self.error
+        if self.failed:
+            reason, count = self.failure_reasons.most_common(1)[0]
+            return f"{self.failed} images failed ({count}: {reason})"
+        if not self.ok:
+            return "the listing ended early; run again to complete it"
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

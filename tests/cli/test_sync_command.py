@@ -1,0 +1,276 @@
+"""`civitai-vault sync` and `status` as a user runs them, against the emulator.
+
+What each target must archive is computed from the emulator's dataset: which
+images a collection, post or user holds, and which of them the site shows
+(civitai.red: every rating to a signed-in user; civitai.com: PG and PG-13).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHOWN_ON = {"red": 31, "com": 1 | 2}
+RED_NOTE = "--site red"
+
+
+def visible(dataset: Any, ids: Any, site: str = "red") -> list[int]:
+    return sorted(i for i in ids if dataset.nsfw_level_of(i) & SHOWN_ON[site])
+
+
+def collection_expectation(dataset: Any, collection_id: int) -> tuple[str, list[int]]:
+    return f"collection:{collection_id}", visible(
+        dataset, dataset.collections[collection_id].image_ids
+    )
+
+
+def own_collections(dataset: Any) -> list[tuple[str, list[int]]]:
+    mine = [c.id for c in dataset.collections.values() if c.owner_id == dataset.owner.id]
+    return [collection_expectation(dataset, c) for c in sorted(mine)]
+
+
+# target form -> (what the user types, [(target key, image ids it must list)])
+TARGET_FORMS: dict[str, Callable[[Any], tuple[str, list[tuple[str, list[int]]]]]] = {
+    "collection URL on civitai.com": lambda d: (
+        f"https://civitai.com/collections/{d.named['public_collection']}",
+        [collection_expectation(d, d.named["public_collection"])],
+    ),
+    "collection URL on civitai.red": lambda d: (
+        f"https://civitai.red/collections/{d.named['unlisted_collection']}?sort=Newest",
+        [collection_expectation(d, d.named["unlisted_collection"])],
+    ),
+    "collection:N": lambda d: (
+        f"collection:{d.named['demo_collection']}",
+        [collection_expectation(d, d.named["demo_collection"])],
+    ),
+    "image:N": lambda d: (
+        f"image:{d.named['hostile_image']}",
+        [(f"image:{d.named['hostile_image']}", [d.named["hostile_image"]])],
+    ),
+    "image URL": lambda d: (
+        f"https://www.civitai.com/images/{d.named['video_image']}",
+        [(f"image:{d.named['video_image']}", [d.named["video_image"]])],
+    ),
+    "post:N": lambda d: (
+        f"post:{d.named['post_id']}",
+        [(f"post:{d.named['post_id']}", visible(d, d.posts[d.named["post_id"]].image_ids))],
+    ),
+    "post URL": lambda d: (
+        f"https://civitai.red/posts/{d.named['post_id']}",
+        [(f"post:{d.named['post_id']}", visible(d, d.posts[d.named["post_id"]].image_ids))],
+    ),
+    "user images URL": lambda d: (
+        f"https://civitai.com/user/{d.named['other_username']}/images",
+        [
+            (
+                f"user_images:{d.named['other_username']}",
+                visible(d, d.images_of_user(d.user_by_username(d.named["other_username"]).id)),
+            )
+        ],
+    ),
+    "own collections URL": lambda d: (
+        f"https://civitai.com/user/{d.named['owner_username']}/collections",
+        own_collections(d),
+    ),
+    "me": lambda d: ("me", own_collections(d)),
+}
+
+
+def sync_json(cli: Any, archive: Path, *args: str) -> dict[str, Any]:
+    done = cli("sync", "--archive", str(archive), "--json", "--rate", "0", *args)
+    assert done.code == 0, done.stderr
+    return done.json()
+
+
+def listed_by_target(summary: dict[str, Any]) -> dict[str, int]:
+    return {t["key"]: t["listed"] for t in summary["targets"]}
+
+
+@pytest.mark.parametrize("form", list(TARGET_FORMS))
+def test_every_target_form_archives_what_it_names(red_cli, red_emulator, tmp_path, form):
+    dataset = red_emulator.dataset
+    typed, expected = TARGET_FORMS[form](dataset)
+    archive = tmp_path / "archive"
+    summary = sync_json(red_cli, archive, "--no-media", typed)
+
+    assert summary["ok"] is True
+    assert listed_by_target(summary) == {key: len(ids) for key, ids in expected}
+    assert all(t["complete"] and t["failed"] == 0 for t in summary["targets"])
+    everything = {i for _, ids in expected for i in ids}
+    assert sum(t["new"] for t in summary["targets"]) == len(everything)
+
+    status = red_cli("status", "--archive", str(archive), "--json").json()
+    assert status["totals"]["images"] == len(everything)
+    assert status["totals"]["with_details"] == len(everything)
+    assert {t["target"]: t["images"] for t in status["targets"]} == {
+        key: len(ids) for key, ids in expected
+    }
+
+
+def test_a_sync_with_files_and_its_status(red_cli, red_emulator, tmp_path):
+    dataset = red_emulator.dataset
+    post = dataset.posts[dataset.named["post_id"]]
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--rate", "0", f"post:{post.id}")
+    assert done.code == 0, done.stderr
+    assert "sync summary" in done.stdout
+
+    media = [p for p in (archive / "media").rglob("*") if p.is_file()]
+    assert len(media) == len(post.image_ids)
+    status = red_cli("status", "--archive", str(archive), "--json").json()
+    assert status["totals"]["files"] == len(post.image_ids)
+    assert status["totals"]["bytes"] == sum(p.stat().st_size for p in media)
+
+    text = red_cli("status", "--archive", str(archive))
+    assert text.code == 0
+    assert f"{len(post.image_ids)} images" in text.stdout
+    assert f"{len(post.image_ids)} files" in text.stdout
+    assert f"post:{post.id}" in text.stdout or f"post {post.id}" in text.stdout
+
+
+def test_a_second_sync_finds_nothing_new(red_cli, red_emulator, tmp_path):
+    target = f"collection:{red_emulator.dataset.named['public_collection']}"
+    archive = tmp_path / "archive"
+    first = sync_json(red_cli, archive, "--no-media", target)
+    second = sync_json(red_cli, archive, "--no-media", target)
+    assert first["targets"][0]["new"] > 0
+    assert second["targets"][0]["new"] == 0
+    assert second["targets"][0]["listed"] == first["targets"][0]["listed"]
+    assert second["api_requests"] < first["api_requests"]
+    status = red_cli("status", "--archive", str(archive), "--json").json()
+    assert status["targets"][0]["new"] == 0
+
+
+def test_limit_stops_after_n_images_and_is_not_a_failure(red_cli, red_emulator, tmp_path):
+    target = f"collection:{red_emulator.dataset.named['demo_collection']}"
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--json", "--rate", "0", "--limit", "7",
+                   "--no-media", target)  # fmt: skip
+    assert done.code == 0, done.stderr
+    summary = done.json()
+    assert summary["targets"][0]["listed"] == 7
+    assert summary["targets"][0]["complete"] is False  # the rest is still to be fetched
+    assert any("--limit 7" in note for note in summary["targets"][0]["notes"])
+    status = red_cli("status", "--archive", str(archive), "--json").json()
+    assert status["totals"]["images"] == 7
+
+
+def test_progress_is_plain_lines_when_not_on_a_terminal(red_cli, red_emulator, tmp_path):
+    dataset = red_emulator.dataset
+    post = dataset.posts[dataset.named["post_id"]]
+    done = red_cli("sync", "--archive", str(tmp_path / "a"), "--rate", "0", "--no-media",
+                   f"post:{post.id}")  # fmt: skip
+    assert done.code == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == f"syncing post {post.id}"
+    assert "\x1b[" not in done.stderr and "\r" not in done.stderr
+    count = len(visible(dataset, post.image_ids))
+    assert lines[-1].strip() == f"listing {count}/{count}, details {count}/{count}, downloads 0/0"
+
+
+def test_quiet_prints_nothing_on_success(red_cli, red_emulator, tmp_path):
+    target = f"image:{red_emulator.dataset.named['video_image']}"
+    done = red_cli("sync", "--archive", str(tmp_path / "a"), "--quiet", "--rate", "0", target)
+    assert done.code == 0, done.stderr
+    assert (done.stdout, done.stderr) == ("", "")
+
+
+def test_json_is_the_only_thing_on_stdout(red_cli, red_emulator, tmp_path):
+    target = f"image:{red_emulator.dataset.named['video_image']}"
+    summary = sync_json(red_cli, tmp_path / "a", target)
+    assert summary["targets"][0]["downloaded"] == 1
+    assert summary["bytes_downloaded"] > 0
+
+
+def test_on_civitai_com_the_summary_says_r_and_x_are_hidden(
+    green_cli, red_cli, red_emulator, tmp_path
+):
+    dataset = red_emulator.dataset
+    collection = dataset.collections[dataset.named["demo_collection"]]
+    shown_on_com = visible(dataset, collection.image_ids, "com")
+    assert len(shown_on_com) < len(collection.image_ids)
+
+    green = sync_json(green_cli, tmp_path / "com", "--no-media", f"collection:{collection.id}")
+    assert green["targets"][0]["listed"] == len(shown_on_com)
+    assert any("R and X" in note and RED_NOTE in note for note in green["notes"])
+    text = green_cli("sync", "--archive", str(tmp_path / "com"), "--rate", "0", "--no-media",
+                     f"collection:{collection.id}")  # fmt: skip
+    assert RED_NOTE in text.stdout
+
+    red = sync_json(red_cli, tmp_path / "red", "--no-media", "--site", "red",
+                    f"collection:{collection.id}")  # fmt: skip
+    assert red["targets"][0]["listed"] == len(collection.image_ids)
+    assert not any(RED_NOTE in note for note in red["notes"])
+
+
+def test_someone_elses_private_collection_fails_with_exit_1(red_cli, red_emulator, tmp_path):
+    dataset = red_emulator.dataset
+    private = dataset.named["others_private_collection"]
+    readable = dataset.named["public_collection"]
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--rate", "0", "--no-media",
+                   f"collection:{private}", f"collection:{readable}")  # fmt: skip
+    assert done.code == 1
+    assert "your login cannot read it" in done.stdout
+    assert f"collection {private}" in done.stderr.splitlines()[-1]
+
+    status = red_cli("status", "--archive", str(archive), "--json").json()
+    counts = {t["target"]: (t["images"], t["complete"]) for t in status["targets"]}
+    assert counts[f"collection:{readable}"] == (
+        len(visible(dataset, dataset.collections[readable].image_ids)),
+        True,
+    )
+    assert counts[f"collection:{private}"] == (0, False)
+
+
+def test_a_failed_target_is_reported_even_when_quiet_or_json(red_cli, red_emulator, tmp_path):
+    private = f"collection:{red_emulator.dataset.named['others_private_collection']}"
+    quiet = red_cli("sync", "--archive", str(tmp_path / "a"), "--quiet", private)
+    assert quiet.code == 1
+    assert "cannot read it" in quiet.error_line
+    as_json = red_cli("sync", "--archive", str(tmp_path / "a"), "--json", private)
+    assert as_json.code == 1
+    assert as_json.json()["ok"] is False
+    assert "cannot read it" in as_json.error_line
+
+
+def test_a_private_collection_without_a_login_says_to_log_in(cli, red_emulator, tmp_path):
+    private = f"collection:{red_emulator.dataset.named['demo_collection']}"
+    done = cli.pointing_at(red_emulator)("sync", "--archive", str(tmp_path / "a"), private)
+    assert done.code == 1
+    assert "civitai-vault login" in done.stdout
+    me = cli.pointing_at(red_emulator)("sync", "--archive", str(tmp_path / "a"), "me")
+    assert me.code == 1
+    assert "civitai-vault login" in me.error_line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus:1"],
+        ["collection:abc"],
+        ["https://example.com/collections/1"],
+        ["https://civitai.com/models/1"],
+        ["collection:1", "post:"],
+        [],
+        ["collection:1", "--concurrency", "0"],
+        ["collection:1", "--concurrency", "65"],
+        ["collection:1", "--rate", "-1"],
+        ["collection:1", "--limit", "0"],
+    ],
+)
+def test_malformed_targets_and_options_are_exit_2(red_cli, tmp_path, args):
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), *args)
+    assert done.code == 2
+    assert done.stdout == ""
+    assert not archive.exists()
+
+
+def test_status_without_an_archive_says_to_sync(cli, tmp_path):
+    done = cli("status", "--archive", str(tmp_path / "nothing"))
+    assert done.code == 1
+    assert "civitai-vault sync" in done.error_line
