@@ -29,6 +29,12 @@ from urllib.parse import urlsplit
 from civitai_emulator.dataset import Dataset, User
 
 CIVITAI_HOSTS = ("civitai.com", "civitai.red", "civitaic.com")
+# API key scopes (packages/civitai-auth token-scope.ts): Full is what new keys get.
+SCOPE_FULL = 33554431
+SCOPE_USER_READ = 1
+SCOPE_MODELS_READ = 4
+SCOPE_MEDIA_READ = 32
+SCOPE_COLLECTIONS_READ = 131072
 SESSION_MAX_AGE = 30 * 24 * 3600
 BROWSING_ANONYMOUS = 1
 BROWSING_GREEN = 3
@@ -40,6 +46,7 @@ class Credentials:
     """The secrets of the signed-in dataset user, derived from the seed."""
 
     api_key: str
+    scoped_api_key: str  # a key with the UserRead scope only
     session_token: str
     legacy_token: str
     device_id: str
@@ -53,6 +60,7 @@ class Credentials:
         legacy_header = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0"
         return cls(
             api_key=secret("api-key", 32),
+            scoped_api_key=secret("scoped-api-key", 32),
             session_token=f"{header}.{secret('claims', 48)}.{secret('signature', 43)}",
             legacy_token=".".join(
                 [legacy_header, "", secret("iv", 16), secret("jwe", 64), secret("tag", 22)]
@@ -65,6 +73,7 @@ class Credentials:
 class Session:
     user: User | None
     via_api_key: bool = False
+    scope: int = SCOPE_FULL
     set_cookies: list[str] = field(default_factory=list)
 
 
@@ -98,6 +107,8 @@ def resolve_session(
             key = query["token"]
         if key and key == credentials.api_key:
             return Session(dataset.owner, via_api_key=True)
+        if key and key == credentials.scoped_api_key:
+            return Session(dataset.owner, via_api_key=True, scope=SCOPE_USER_READ)
         return Session(None)
     cookies = parse_cookies(headers.get("cookie", ""))
     prefix = "__Secure-" if https else ""
@@ -135,6 +146,13 @@ def _cookie_domain(host: str) -> str:
             return f"; Domain=.{civitai_host}"
     # On loopback the cookie stays host-only, so a client's cookie jar accepts it.
     return ""
+
+
+def scope_allows(session: Session, required: int) -> bool:
+    """enforceTokenScope: a key short of Full must hold the procedure's scope bit."""
+    if not session.via_api_key or session.scope == SCOPE_FULL or not required:
+        return True
+    return bool(session.scope & required)
 
 
 def origin_acceptable(headers: dict[str, str], own_hosts: set[str]) -> bool:

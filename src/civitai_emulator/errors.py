@@ -31,6 +31,7 @@ ERROR_CODES: dict[str, tuple[int, int]] = {
 NOT_FOUND_ENTITY = "Could not find entity"
 PUBLIC_API_ONLY = "Please use the public API instead: https://developer.civitai.com/"
 SERVER_BUSY = "Server busy — please retry."
+SCOPE_MISSING = "Your API key does not have the required scope for this action"
 SEARCH_OVERLOADED = "Image search is temporarily overloaded — please retry."
 STATEMENT_TIMEOUT = (
     "\nInvalid `prisma.$queryRaw()` invocation:\n\n\n"

@@ -14,6 +14,12 @@ from functools import reduce
 from typing import Any
 
 from civitai_emulator import schemas, shapes
+from civitai_emulator.auth import (
+    SCOPE_COLLECTIONS_READ,
+    SCOPE_MEDIA_READ,
+    SCOPE_MODELS_READ,
+    SCOPE_USER_READ,
+)
 from civitai_emulator.dataset import Dataset, User
 from civitai_emulator.errors import NOT_FOUND_ENTITY, TRPCError
 from civitai_emulator.listing import ListingRequest, empty_page, list_images
@@ -42,6 +48,7 @@ class Procedure:
     protected: bool = False
     heavy: bool = False
     edge_cache_seconds: int = 0
+    scope: int = SCOPE_MEDIA_READ  # the API key scope bit the procedure requires
 
 
 # ------------------------------------------------------------------ resolvers
@@ -177,16 +184,27 @@ PROCEDURES: dict[str, Procedure] = {
         Procedure("tag.getVotableTags", "query", schemas.VOTABLE_TAGS, tag_votable),
         Procedure("tag.getById", "query", schemas.ID, tag_get_by_id),
         Procedure(
-            "modelVersion.getById", "query", schemas.MODEL_VERSION_GET, model_version_get_by_id
+            "modelVersion.getById",
+            "query",
+            schemas.MODEL_VERSION_GET,
+            model_version_get_by_id,
+            scope=SCOPE_MODELS_READ,
         ),
         Procedure("post.get", "query", schemas.ID, post_get),
-        Procedure("collection.getById", "query", schemas.ID, collection_get_by_id),
+        Procedure(
+            "collection.getById",
+            "query",
+            schemas.ID,
+            collection_get_by_id,
+            scope=SCOPE_COLLECTIONS_READ,
+        ),
         Procedure(
             "collection.getAllUser",
             "query",
             schemas.ALL_USER_COLLECTIONS,
             collection_get_all_user,
             protected=True,
+            scope=SCOPE_COLLECTIONS_READ,
         ),
         Procedure(
             "user.getCreator",
@@ -194,9 +212,15 @@ PROCEDURES: dict[str, Procedure] = {
             schemas.GET_CREATOR,
             user_get_creator,
             edge_cache_seconds=180,
+            scope=SCOPE_USER_READ,
         ),
         Procedure(
-            "reaction.toggle", "mutation", schemas.REACTION_TOGGLE, reaction_toggle, protected=True
+            "reaction.toggle",
+            "mutation",
+            schemas.REACTION_TOGGLE,
+            reaction_toggle,
+            protected=True,
+            scope=0,
         ),
         Procedure(
             "collection.saveItem",
@@ -204,6 +228,7 @@ PROCEDURES: dict[str, Procedure] = {
             schemas.SAVE_COLLECTION_ITEM,
             collection_save_item,
             protected=True,
+            scope=0,
         ),
     )
 }

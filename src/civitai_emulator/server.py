@@ -43,6 +43,11 @@ class Emulator:
         return self.state.credentials.api_key
 
     @property
+    def scoped_api_key(self) -> str:
+        """A key of the same user limited to the UserRead scope: 403 on media procedures."""
+        return self.state.credentials.scoped_api_key
+
+    @property
     def session_token(self) -> str:
         return self.state.credentials.session_token
 

@@ -3,9 +3,10 @@
 Order of checks, as in @trpc/server's resolveResponse and Civitai's middleware chain
 (civitai-api.md §1-§2): content type (POST needs application/json, else 415) →
 batch shape → unknown procedure (404) → wrong method (405; queries also accept POST,
-`allowMethodOverride`) → Origin/Referer rule (401) → heavy-request bulkhead (429) →
-session for protected procedures (401) → input: JSON, then the union deserializer
-(superjson object or devalue string), then the zod schema (400) → resolver.
+`allowMethodOverride`) → Origin/Referer rule (401) → API key scope (403) → session
+for protected procedures (401) → heavy-request bulkhead (429) → input: JSON, then the
+union deserializer (superjson object or devalue string), then the zod schema (400) →
+resolver.
 
 Responses: `{"result": {"data": ...}}` or `{"error": ...}`, the payload written by
 superjson, or as a devalue string on a "devalue pod" (a share of requests chosen by
@@ -24,8 +25,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from civitai_emulator import devalue, superjson
-from civitai_emulator.auth import Session
-from civitai_emulator.errors import PUBLIC_API_ONLY, SERVER_BUSY, TRPCError
+from civitai_emulator.auth import Session, scope_allows
+from civitai_emulator.errors import PUBLIC_API_ONLY, SCOPE_MISSING, SERVER_BUSY, TRPCError
 from civitai_emulator.jsvalues import UNDEFINED
 from civitai_emulator.procedures import PROCEDURES, CallContext, Procedure
 from civitai_emulator.schemas import validate
@@ -227,10 +228,12 @@ class TrpcEndpoint:
             self._check_method(request.method, procedure, path)
             if not env.session.via_api_key and not env.origin_ok:
                 raise TRPCError("UNAUTHORIZED", PUBLIC_API_ONLY)
-            if procedure.heavy and env.bulkhead_full:
-                raise TRPCError("TOO_MANY_REQUESTS", SERVER_BUSY)
+            if not scope_allows(env.session, procedure.scope):
+                raise TRPCError("FORBIDDEN", SCOPE_MISSING)
             if procedure.protected and env.session.user is None:
                 raise TRPCError("UNAUTHORIZED")
+            if procedure.heavy and env.bulkhead_full:
+                raise TRPCError("TOO_MANY_REQUESTS", SERVER_BUSY)
             params = validate(procedure.schema, inputs.read(index))
             return procedure.resolve(env.make_context(), params), None
         except TRPCError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -157,3 +158,22 @@ def test_checks_run_in_middleware_order(emu) -> None:
 def test_anonymous_public_procedures_work_with_a_referer(anon, emu) -> None:
     answer = anon.call("image.get", {"id": emu.dataset.named["r_rated_image"]})
     assert answer.status == 200 and answer.data["nsfwLevel"] == 4  # no gating by id
+
+
+def test_a_key_without_the_scope_gets_403(emu) -> None:
+    headers = {"Authorization": f"Bearer {emu.scoped_api_key}"}
+    image = httpx.get(
+        f"{emu.base_url}/api/trpc/image.get",
+        params={"input": json.dumps({"json": {"id": emu.dataset.named["video_image"]}})},
+        headers=headers,
+    )
+    assert image.status_code == 403
+    error = image.json()["error"]["json"]
+    assert error["message"] == "Your API key does not have the required scope for this action"
+    assert error["data"]["code"] == "FORBIDDEN"
+    creator = httpx.get(
+        f"{emu.base_url}/api/trpc/user.getCreator",
+        params={"input": json.dumps({"json": {"username": emu.dataset.named["owner_username"]}})},
+        headers=headers,
+    )
+    assert creator.status_code == 200  # UserRead is the scope it has
