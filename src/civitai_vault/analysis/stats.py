@@ -1,12 +1,24 @@
 """Statistics over the archive: what a collection is made of, as one JSON-able dict.
 
-Everything that can be is an SQL aggregate over the selected images, so an
-archive of 100,000 images is summarised in a second or two. Only prompt
-concepts need Python: each distinct prompt text is read once.
+Everything that can be is an SQL aggregate over the selected images; only
+prompt concepts need Python (each distinct prompt text is read once, in a
+thread beside the SQL), so 100,000 images take a few seconds at most.
 
 `compute_stats(conn, f)` is used by `civitai-vault stats` (table, `--json`,
 `--html`) and by the gallery's statistics page. Model availability comes from
 the cache that `check-models` (and sync) fill; this module never calls Civitai.
+
+The dict: `generated_at`, `filter`, `counts` (images, videos, with_prompt,
+authors, posts, checkpoints, loras, embeddings, tags, files, file_bytes,
+failed_downloads, gone_upstream, first/last_created_at, ...); top lists of
+{name, count} `checkpoints` (+ model_id), `base_models`, `samplers`, `tags`,
+`authors`, `types`; `loras` and `embeddings` ({name, model_id, uses, images,
+average/min/max_weight}); `collections`; `distributions` (steps, cfg_scale,
+clip_skip: {values [{value, count}], missing, average, median}; sizes;
+aspect_ratios); `nsfw_levels`; `over_time` ({unit, counts [{period, count}],
+undated}); `lora_checkpoint_pairs`; `loras_by_checkpoint`; `models` (see
+`availability.availability_summary`); `prompt_concepts` ({positive, negative}:
+{prompts, words, phrases (+ average_weight), networks}).
 """
 
 from __future__ import annotations
@@ -175,7 +187,7 @@ def _counts(conn: sqlite3.Connection, scope: _Scope) -> dict[str, Any]:
                    coalesce(sum(i.upstream_status = 'gone'), 0) AS gone_upstream,
                    count(DISTINCT i.author) AS authors,
                    count(DISTINCT i.post_id) AS posts,
-                   count(DISTINCT i.model) AS checkpoints,
+                   count(DISTINCT nullif(i.model, '')) AS checkpoints,
                    min(i.created_at) AS first_created_at,
                    max(i.created_at) AS last_created_at
             FROM images i WHERE {scope.where}""",
