@@ -46,7 +46,12 @@ def a1111_infotext(dataset: Dataset, record: ImageRecord) -> str | None:
     ]
     if "civitaiResources" in meta:
         params.append(("Created Date", meta.get("Created Date")))
-    line = ", ".join(f"{key}: {_quote(value)}" for key, value in params if value is not None)
+    # Civitai writes its Created Date bare, although it holds colons.
+    line = ", ".join(
+        f"{key}: {value if key == 'Created Date' else _quote(value)}"
+        for key, value in params
+        if value is not None
+    )
     if "civitaiResources" in meta:
         resources = _civitai_resources(dataset, meta["civitaiResources"])
         line += f", Civitai resources: {json.dumps(resources, separators=(',', ':'))}"
