@@ -75,7 +75,9 @@ class HostileServer:
         self._http.daemon_threads = True
         self.port = self._http.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def __enter__(self) -> HostileServer:
         self._thread.start()
