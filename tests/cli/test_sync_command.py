@@ -274,3 +274,20 @@ def test_status_without_an_archive_says_to_sync(cli, tmp_path):
     done = cli("status", "--archive", str(tmp_path / "nothing"))
     assert done.code == 1
     assert "civitai-vault sync" in done.error_line
+
+
+def test_a_mistyped_file_name_template_is_refused_before_anything_is_fetched(red_cli, tmp_path):
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--template", "{nope}/{image_id}.{ext}",
+                   "image:1")  # fmt: skip
+    assert done.code == 2
+    assert "{nope}" in done.error_line
+    assert not archive.exists()
+
+
+@pytest.mark.parametrize("target", ["post:1", "https://civitai.com/user/no_such_user/images"])
+def test_a_target_with_nothing_to_list_says_so(red_cli, tmp_path, target):
+    """Civitai answers an unknown post or user with an empty listing, not an error."""
+    summary = sync_json(red_cli, tmp_path / "archive", target)
+    assert summary["targets"][0]["listed"] == 0
+    assert any("listed no images" in note for note in summary["targets"][0]["notes"])

@@ -205,6 +205,12 @@ class SyncEngine:
         result.complete = _listing_complete(pages)
         if not result.complete:
             result.notes.append("the listing ended early (the server returned an empty page)")
+        elif not seen:
+            # Civitai answers a mistyped post id or user name with an empty listing.
+            result.notes.append(
+                "Civitai listed no images here: check the id or name "
+                "(images hidden from you are not listed either)"
+            )
         return seen
 
     async def _can_read_collection(self, job: SyncJob, result: TargetSummary) -> bool:

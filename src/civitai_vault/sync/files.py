@@ -34,6 +34,10 @@ class FileOptions:
     sidecar_txt: bool = False
     sidecar_json: bool = False
 
+    def __post_init__(self) -> None:
+        # A mistyped template fails before a run starts, not after its first downloads.
+        render_relpath(self.template, {"image_id": 1}, "png")
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
