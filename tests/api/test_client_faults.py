@@ -147,3 +147,17 @@ def test_unreachable_server_is_a_network_error(helpers: Any) -> None:
     with pytest.raises(NetworkError) as caught:
         helpers.call(lambda c: c.get_image(1), base_url="http://127.0.0.1:9", max_retries=1)
     assert "internet connection" in str(caught.value)
+
+
+def test_key_without_the_scope_is_access_denied(encoding_emu: Any, helpers: Any) -> None:
+    from civitai_vault.api import AccessDenied
+
+    image_id = encoding_emu.dataset.named["video_image"]
+    with pytest.raises(AccessDenied) as caught:
+        helpers.call(
+            lambda c: c.get_image(image_id), auth=None, api_key=encoding_emu.scoped_api_key
+        )
+    message = str(caught.value)
+    assert "HTTP 403" in message and "scope" in message and "full access" in message
+    assert encoding_emu.scoped_api_key not in message
+    assert caught.value.attempts == 1
