@@ -87,14 +87,17 @@ def test_top_lists(stats, small_archive):
 
 def test_loras_with_their_weights(stats, small_archive):
     weights: dict[tuple, list[float]] = {}
+    base_models: dict[tuple, set[str]] = {}
     for image in small_archive.images:
         for name, model_id, _, weight in image.loras:
             weights.setdefault((name, model_id), []).append(weight)
+            base_models.setdefault((name, model_id), set()).add(image.base_model)
     expected = sorted(
         (
             {
                 "name": name,
                 "model_id": model_id,
+                "base_model": min(base_models[name, model_id]),
                 "uses": len(values),
                 "images": len(values),
                 "average_weight": round(statistics.fmean(values), 3),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -275,9 +276,21 @@ def _resources(title: str, items: list[dict[str, Any]], *, weights: bool) -> Sec
         texts.append(text)
     note = "Images that used each"
     note += "; weight: average (lowest to highest)." if weights and items else "."
-    return _bars(
-        title, [(item["name"], item["images"]) for item in items], value_texts=texts, note=note
-    )
+    return _bars(title, _told_apart(items), value_texts=texts, note=note)
+
+
+def _told_apart(items: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Labels for resources; a name several models share gets its base model added."""
+    names = Counter(item["name"] for item in items)
+    return [
+        (
+            f"{item['name']} ({item['base_model']})"
+            if names[item["name"]] > 1 and item.get("base_model")
+            else item["name"],
+            item["images"],
+        )
+        for item in items
+    ]
 
 
 def _weight(value: float | None) -> str:

@@ -12,8 +12,8 @@ The dict: `generated_at`, `filter`, `counts` (images, videos, with_prompt,
 authors, posts, checkpoints, loras, embeddings, tags, files, file_bytes,
 failed_downloads, gone_upstream, first/last_created_at, ...); top lists of
 {name, count} `checkpoints` (+ model_id), `base_models`, `samplers`, `tags`,
-`authors`, `types`; `loras` and `embeddings` ({name, model_id, uses, images,
-average/min/max_weight}); `collections`; `distributions` (steps, cfg_scale,
+`authors`, `types`; `loras` and `embeddings` ({name, model_id, base_model,
+uses, images, average/min/max_weight}); `collections`; `distributions` (steps, cfg_scale,
 clip_skip: {values [{value, count}], missing, average, median}; sizes;
 aspect_ratios); `nsfw_levels`; `over_time` ({unit, counts [{period, count}],
 undated}); `lora_checkpoint_pairs`; `loras_by_checkpoint`; `models` (see
@@ -256,6 +256,7 @@ def _resources(conn: sqlite3.Connection, scope: _Scope, kind: str) -> list[dict[
         {
             "name": row["name"],
             "model_id": row["model_id"],
+            "base_model": row["base_model"],
             "uses": row["uses"],
             "images": row["images"],
             "average_weight": _round(row["average_weight"]),
@@ -266,7 +267,8 @@ def _resources(conn: sqlite3.Connection, scope: _Scope, kind: str) -> list[dict[
             conn,
             f"""SELECT r.name, r.model_id, count(*) AS uses,
                        count(DISTINCT r.image_id) AS images, avg(r.weight) AS average_weight,
-                       min(r.weight) AS min_weight, max(r.weight) AS max_weight
+                       min(r.weight) AS min_weight, max(r.weight) AS max_weight,
+                       min(r.base_model) AS base_model
                 FROM {RESOURCES}
                 WHERE r.kind = ? AND r.name IS NOT NULL AND {scope.selects("r.image_id")}
                 GROUP BY r.name, r.model_id ORDER BY uses DESC, r.name, r.model_id""",
