@@ -93,7 +93,7 @@ def progress(archive: Path) -> dict[str, int]:
 def test_kills_in_every_phase_then_resume_matches_a_clean_run(
     tmp_path, sync, cli_for, archive_health, archive_snapshot
 ):
-    with running_emulator(EmulatorConfig(seed=41, images=300, site_mode="red")) as emu:
+    with running_emulator(EmulatorConfig(seed=41, images=200, site_mode="red")) as emu:
         collection = emu.dataset.named["demo_collection"]
         size = len(emu.dataset.collections[collection].image_ids)
         sync(tmp_path / "clean", emu, [f"collection:{collection}"])

@@ -37,7 +37,7 @@ from civitai_vault.media.verify import verify_file
 from civitai_vault.records import EXPORT_FIELDS, empty_record
 from civitai_vault.sync import normalize
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---------------------------------------------------------------- generated JSON
 
@@ -392,7 +392,8 @@ def test_embedding_any_record_never_touches_the_pixels(kind: str, record: dict) 
     text = build_infotext(record)
     if result.changed and text and kind.startswith("png"):
         with Image.open(io.BytesIO(embedded)) as image:
-            assert image.info.get("parameters") == text
+            # PNG text cannot hold NUL; the writer leaves it out, as Pillow would.
+            assert image.info.get("parameters") == text.replace("\x00", "")
 
 
 @pytest.mark.parametrize("kind", KINDS)
