@@ -1,10 +1,16 @@
-"""Running `civitai-vault` as a user does: a subprocess, its exit code, stdout and stderr.
+"""Running `civitai-vault` as a user does: its exit code, stdout and stderr.
+
+`cli(...)` runs the Typer app in this process (typer.testing.CliRunner, with
+stdout and stderr apart and neither a terminal); `cli.process(...)` runs
+`python -m civitai_vault.cli` in a subprocess, for what only a real process
+shows. Python's start-up costs most of a second, so most tests use the first.
 
 Every run gets its own config folder (CIVITAI_VAULT_CONFIG_DIR) and working
 folder, and an environment without any CIVITAI_* setting of the machine it
 runs on, so no test reads or writes a real login. Every run is also checked
-for what must never be printed, whatever the command: a traceback, or a
-credential of any emulator these tests started.
+for what must never be printed, whatever the command: a traceback (in this
+process: an exception escaping the command), or a credential of any emulator
+these tests started.
 
 Two emulators of the same small dataset serve the commands: `red_emulator`
 (civitai.red mode: a signed-in user sees every rating) and `green_emulator`
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
 
@@ -32,6 +40,8 @@ CLI_IMAGES = 150
 # Added to every API answer of `slow_emulator`: long enough to show in a run's duration.
 SLOW_LATENCY = 0.05
 COMMAND = [sys.executable, "-m", "civitai_vault.cli"]
+# Colour codes, should a run in this process inherit a terminal from pytest -s.
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 # Every secret of every emulator started here: none may appear in any output.
 KNOWN_SECRETS: set[str] = set()
@@ -62,7 +72,7 @@ class CliResult:
 
 @dataclass
 class Cli:
-    """`civitai-vault` in a subprocess, with an isolated config folder and environment."""
+    """`civitai-vault` with an isolated config folder, working folder and environment."""
 
     config_dir: Path
     cwd: Path
@@ -75,6 +85,34 @@ class Cli:
         input: str | None = None,
         cwd: Path | None = None,
     ) -> CliResult:
+        """Run the command in this process."""
+        from civitai_vault.cli import app
+
+        outer = {k: None for k in os.environ if k.startswith("CIVITAI")}
+        folder = Path.cwd()
+        os.chdir(cwd or self.cwd)
+        try:
+            done = CliRunner().invoke(
+                app, list(args), env={**outer, **self.settings(env)}, input=input or ""
+            )
+        finally:
+            os.chdir(folder)
+        escaped = done.exception if not isinstance(done.exception, SystemExit) else None
+        assert escaped is None, f"{args}: {type(escaped).__name__} escaped: {escaped}"
+        result = CliResult(
+            tuple(args), done.exit_code, ANSI.sub("", done.stdout), ANSI.sub("", done.stderr)
+        )
+        check_output(result)
+        return result
+
+    def process(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        input: str | None = None,
+        cwd: Path | None = None,
+    ) -> CliResult:
+        """Run `python -m civitai_vault.cli` in a subprocess."""
         done = subprocess.run(
             [*COMMAND, *args],
             env=self.environment(env),
@@ -88,19 +126,22 @@ class Cli:
         check_output(result)
         return result
 
+    def settings(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The variables this CLI sets on top of a clean environment."""
+        return {
+            "CIVITAI_VAULT_CONFIG_DIR": str(self.config_dir),
+            **self.env,
+            **(extra or {}),
+        }
+
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """A whole environment for a subprocess: this machine's, minus its CIVITAI_* settings."""
         base = {
             k: v
             for k, v in os.environ.items()
             if not k.startswith("CIVITAI") and k not in ("COLUMNS", "LINES")
         }
-        return {
-            **base,
-            "CIVITAI_VAULT_CONFIG_DIR": str(self.config_dir),
-            "PYTHONIOENCODING": "utf-8",
-            **self.env,
-            **(extra or {}),
-        }
+        return {**base, "PYTHONIOENCODING": "utf-8", **self.settings(extra)}
 
     def pointing_at(self, emu: Any, *, site: str | None = None, signed_in: bool = False) -> Cli:
         """The same isolated CLI, talking to `emu` (and passing its API key if `signed_in`)."""

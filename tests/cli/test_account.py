@@ -34,7 +34,7 @@ def cookies_file(path: Any, name: str, value: str) -> Any:
 
 def test_login_with_an_api_key_checks_it_and_saves_it_owner_only(cli, red_emulator):
     user = cli.pointing_at(red_emulator)
-    done = user("login", "--api-key", red_emulator.api_key)
+    done = user.process("login", "--api-key", red_emulator.api_key)
     assert done.code == 0, done.stderr
     assert f"Signed in as {red_emulator.dataset.named['owner_username']}" in done.stdout
     assert user.saved()["api_key"] == red_emulator.api_key

@@ -18,7 +18,7 @@ def test_demo_archives_the_sample_collection_into_the_working_folder(cli):
     collection = dataset.collections[dataset.named["demo_collection"]]
     secrets = Credentials.for_seed(DEMO_SEED)
 
-    done = cli("demo", "--images", str(DEMO_IMAGES))
+    done = cli.process("demo", "--images", str(DEMO_IMAGES))
     assert done.code == 0, done.stderr
     for secret in (secrets.api_key, secrets.session_token, secrets.legacy_token):
         assert secret not in done.stdout + done.stderr

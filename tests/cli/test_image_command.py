@@ -69,7 +69,7 @@ def analyse(new_cli, red_emulator, tmp_path_factory) -> Callable[..., Any]:
     """`analyse(image_id, *options)`: the CLI's answer for one image.
 
     The command keeps Civitai's polite pace (a few seconds an image), so the
-    answers these tests read are asked once, side by side, up front.
+    answers these tests read are asked once, side by side (one process each), up front.
     """
     cli = new_cli(tmp_path_factory.mktemp("image")).pointing_at(red_emulator, signed_in=True)
     images = showcase(red_emulator.dataset)
@@ -80,7 +80,9 @@ def analyse(new_cli, red_emulator, tmp_path_factory) -> Callable[..., Any]:
         (f"image:{images['deleted_author']}",),
     ]
     with ThreadPoolExecutor(len(wanted)) as pool:
-        answers = dict(zip(wanted, pool.map(lambda key: cli("image", *key), wanted), strict=True))
+        answers = dict(
+            zip(wanted, pool.map(lambda key: cli.process("image", *key), wanted), strict=True)
+        )
 
     def run(target: int | str, *options: str) -> Any:
         key = (str(target), *options)
@@ -231,7 +233,7 @@ def test_json_prints_exactly_one_export_record(analyse, red_emulator):
 
 
 def test_a_missing_image_is_one_line_and_exit_1(red_cli):
-    done = red_cli("image", "99999")
+    done = red_cli.process("image", "99999")
     assert done.code == 1
     assert "not found" in done.error_line
     assert done.stdout == ""

@@ -114,7 +114,7 @@ def test_a_sync_with_files_and_its_status(red_cli, red_emulator, tmp_path):
     dataset = red_emulator.dataset
     post = dataset.posts[dataset.named["post_id"]]
     archive = tmp_path / "archive"
-    done = red_cli("sync", "--archive", str(archive), "--rate", "0", f"post:{post.id}")
+    done = red_cli.process("sync", "--archive", str(archive), "--rate", "0", f"post:{post.id}")
     assert done.code == 0, done.stderr
     assert "sync summary" in done.stdout
 

@@ -1,4 +1,4 @@
-"""`sync --rate` and `--concurrency` reach the client: a run takes at least as long as they imply.
+"""How long a run takes: --rate and --concurrency reach the client; Ctrl+C ends it cleanly.
 
 Only lower bounds are checked (a slow machine makes a run longer, never shorter),
 so these tests cannot fail for lack of speed.
@@ -6,6 +6,8 @@ so these tests cannot fail for lack of speed.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from typing import Any
 
 
@@ -33,3 +35,38 @@ def test_concurrency_one_sends_one_request_at_a_time(cli, slow_emulator, tmp_pat
     latency = slow_emulator.config.faults.latency
     assert latency > 0
     assert summary["seconds"] >= summary["api_requests"] * latency
+
+
+def test_ctrl_c_stops_a_run_in_one_line_and_the_next_run_completes(
+    cli, slow_emulator, red_emulator, tmp_path
+):
+    """Interrupted mid-run (the slow emulator guarantees it is mid-run), then run again."""
+    dataset = slow_emulator.dataset
+    collection = dataset.collections[dataset.named["demo_collection"]]
+    archive = tmp_path / "archive"
+    args = ["sync", "--archive", str(archive), "--rate", "0", "--no-media"]
+    user = cli.pointing_at(slow_emulator, signed_in=True)
+    process = subprocess.Popen(
+        [*user.command, *args, f"collection:{collection.id}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=user.environment(),
+        text=True,
+    )
+    first_line = process.stderr.readline()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate()
+    assert first_line.startswith("syncing ")
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        "error: interrupted; run the same command again to continue where it stopped"
+    )
+    assert "Traceback" not in out + err
+
+    again = cli.pointing_at(red_emulator, signed_in=True)(
+        *args, "--json", f"collection:{collection.id}"
+    )
+    assert again.code == 0, again.stderr
+    status = cli("status", "--archive", str(archive), "--json").json()
+    assert status["totals"]["images"] == len(collection.image_ids)
+    assert status["totals"]["with_details"] == len(collection.image_ids)
