@@ -6,12 +6,17 @@ wrong mapping anywhere between the wire and the screen shows up here.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from rich.console import Console
+
+from civitai_vault.api.image_analysis import CivitaiImage
+from civitai_vault.render import print_image
 
 # DESIGN.md "Export record", in its order: spelled out here so the test checks the spec.
 EXPORT_FIELDS = [
@@ -264,3 +269,23 @@ def test_collections_without_a_login_says_to_log_in(cli, red_emulator):
     assert done.code != 0
     assert "civitai-vault login" in done.error_line
     assert done.stdout == ""
+
+
+def test_markup_in_any_text_field_is_printed_as_is():
+    """The emulator's text has no Rich tags like [bold]; Civitai's may: each field, literally."""
+    tagged = {
+        "name": "[bold]file[/bold].png",
+        "author": "[red]author[/]",
+        "prompt": "[bold]not bold[/bold], [link=https://x.invalid]x[/link]",
+        "negative_prompt": "[/] stray closing tag",
+        "sampler": "[blink]Euler[/blink]",
+        "tags": ["[i]tag[/i]"],
+        "raw_meta": {"VAE": "[reverse]vae[/reverse]"},
+    }
+    image = CivitaiImage(image_id=1, type="image", width=8, height=8, **tagged)
+    out = io.StringIO()
+    print_image(Console(file=out, width=80), image)
+    for value in ("[bold]file[/bold].png", "[red]author[/]", tagged["prompt"],
+                  "[/] stray closing tag", "[blink]Euler[/blink]", "[i]tag[/i]",
+                  "VAE: [reverse]vae[/reverse]"):  # fmt: skip
+        assert value in out.getvalue()
