@@ -459,6 +459,7 @@ def image_command(
 
         from civitai_vault.api import CivitaiClient
         from civitai_vault.api.image_analysis import fetch_image_analysis
+        from civitai_vault.api.settings import SITE_URLS
         from civitai_vault.api.targets import parse_target
         from civitai_vault.errors import UsageError
         from civitai_vault.render import print_image
@@ -476,7 +477,7 @@ def image_command(
         if json_output:
             typer.echo(json.dumps(image.to_record(), ensure_ascii=False, indent=2))
         else:
-            print_image(console, image)
+            print_image(console, image, site_url=SITE_URLS[settings.site])
 
     run_guarded(run)
 

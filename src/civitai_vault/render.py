@@ -103,7 +103,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
         )
 
 
-def print_image(console: Console, image: Any) -> None:
+def print_image(console: Console, image: Any, site_url: str = "https://civitai.com") -> None:
     """The single-image analysis: basic info, model, resources, tags, prompts, other parameters.
 
     Everything that may be long (URLs, prompts, parameters) is printed soft-wrapped,
@@ -138,7 +138,7 @@ def print_image(console: Console, image: Any) -> None:
     console.print(info)
     for label, url in (
         ("url", record["image_url"]),
-        ("page", f"https://civitai.com/images/{record['image_id']}"),
+        ("page", f"{site_url}/images/{record['image_id']}"),
     ):
         if url:
             _print_whole(console, Text(f"{label}: ", style="bold") + Text(url))

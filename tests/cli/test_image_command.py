@@ -167,7 +167,7 @@ def test_every_image_url_and_link_is_printed_whole(analyse, red_emulator):
     record = analyse(image_id, "--json").json()
     assert done.code == 0
     assert record["image_url"] in done.stdout
-    assert f"https://civitai.com/images/{image_id}" in done.stdout
+    assert f"https://civitai.red/images/{image_id}" in done.stdout  # the site it came from
     assert "…" not in done.stdout
 
 
