@@ -82,7 +82,8 @@ def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
         add("i.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)", query)
     if f.collection is not None:
         add(
-            "i.id IN (SELECT image_id FROM target_items WHERE target_key = ? AND removed_at IS NULL)",
+            """i.id IN (SELECT image_id FROM target_items
+                        WHERE target_key = ? AND removed_at IS NULL)""",
             f"collection:{f.collection}",
         )
     if f.tag:

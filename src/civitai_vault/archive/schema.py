@@ -91,7 +91,7 @@ MIGRATIONS: tuple[str, ...] = (
         model_version_id INTEGER,
         version_name     TEXT,
         base_model       TEXT,
-        model_type       TEXT,               -- as Civitai names it (lora, LoCon, TextualInversion...)
+        model_type       TEXT,               -- as Civitai names it (lora, LoCon, ...)
         PRIMARY KEY (image_id, position)
     );
     CREATE INDEX image_resources_version ON image_resources(model_version_id);
