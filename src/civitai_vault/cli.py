@@ -136,6 +136,13 @@ def _parse_targets(texts: list[str]) -> list[Target]:
     return [parse_target(text) for text in texts]
 
 
+def _site_for(site: str | None, targets: list[Target]) -> str | None:
+    """A civitai.red URL means civitai.red, unless --site (or CIVITAI_SITE) says otherwise."""
+    if not site and any(target.site == "red" for target in targets):
+        return "red"
+    return site
+
+
 @app.command("sync")
 def sync_command(
     targets: Annotated[
@@ -190,7 +197,9 @@ def sync_command(
         from civitai_vault.sync.run import Pace, run_sync
 
         parsed = _parse_targets(targets or [])
-        settings = resolve_settings(archive, site, base_url, image_base_url, api_key, token)
+        settings = resolve_settings(
+            archive, _site_for(site, parsed), base_url, image_base_url, api_key, token
+        )
         options = SyncOptions(
             media=not no_media,
             limit=limit,
@@ -467,7 +476,8 @@ def image_command(
         parsed = parse_target(target)
         if parsed.kind != "image":
             raise UsageError(f"{target!r} is not an image: give an image id or /images/N URL")
-        settings = resolve_settings(None, site, base_url, image_base_url, api_key, token)
+        site_named = _site_for(site, [parsed])
+        settings = resolve_settings(None, site_named, base_url, image_base_url, api_key, token)
 
         async def analyse() -> Any:
             async with CivitaiClient(settings.client_settings()) as client:

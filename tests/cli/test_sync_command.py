@@ -291,3 +291,17 @@ def test_a_target_with_nothing_to_list_says_so(red_cli, tmp_path, target):
     summary = sync_json(red_cli, tmp_path / "archive", target)
     assert summary["targets"][0]["listed"] == 0
     assert any("listed no images" in note for note in summary["targets"][0]["notes"])
+
+
+def test_a_civitai_red_url_means_the_red_site(cli, red_emulator, tmp_path):
+    """Without --site, a URL on civitai.red is synced as civitai.red: R and X included."""
+    user = cli.pointing_at(red_emulator, signed_in=True)
+    collection = red_emulator.dataset.named["demo_collection"]
+    no_site = {"CIVITAI_SITE": ""}
+    red = user("sync", "--archive", str(tmp_path / "a"), "--json", "--rate", "0", "--no-media",
+               f"https://civitai.red/collections/{collection}", env=no_site)  # fmt: skip
+    assert red.code == 0, red.stderr
+    assert not any(RED_NOTE in note for note in red.json()["notes"])
+    com = user("sync", "--archive", str(tmp_path / "a"), "--json", "--rate", "0", "--no-media",
+               f"https://civitai.com/collections/{collection}", env=no_site)  # fmt: skip
+    assert any(RED_NOTE in note for note in com.json()["notes"])
