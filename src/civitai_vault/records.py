@@ -63,6 +63,14 @@ RESOURCE_FIELDS: tuple[str, ...] = (
 
 LIST_FIELDS: frozenset[str] = frozenset({"loras", "embeddings", "tags", "collections"})
 
+# Fields kept as columns of the archive's `images` table; the others come from
+# joined tables (lists, the file) or are the row id.
+IMAGE_COLUMN_FIELDS: tuple[str, ...] = tuple(
+    name
+    for name in EXPORT_FIELDS
+    if name not in LIST_FIELDS and name not in ("image_id", "file_path", "sha256")
+)
+
 
 def empty_record() -> dict[str, Any]:
     """A record with every field present and unknown: lists empty, the rest None."""

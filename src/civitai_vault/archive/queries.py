@@ -14,14 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from civitai_vault.records import EXPORT_FIELDS, RESOURCE_FIELDS
+from civitai_vault.records import EXPORT_FIELDS, IMAGE_COLUMN_FIELDS, RESOURCE_FIELDS
 
-# Record fields stored as columns of `images` (the rest are joined in per batch).
-_SCALAR_FIELDS: tuple[str, ...] = tuple(
-    name
-    for name in EXPORT_FIELDS
-    if name not in ("image_id", "loras", "embeddings", "tags", "collections", "file_path", "sha256")
-)
+_SCALAR_FIELDS = IMAGE_COLUMN_FIELDS
 # Only what records need: the raw JSON columns are large and records never show them.
 ROW_COLUMNS = ", ".join(["i.id", *(f"i.{name}" for name in _SCALAR_FIELDS)])
 

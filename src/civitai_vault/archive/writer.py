@@ -17,38 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from civitai_vault.records import IMAGE_COLUMN_FIELDS
+
 # Columns of `images` that come straight from the export record.
-RECORD_COLUMNS: tuple[str, ...] = (
-    "uuid",
-    "name",
-    "type",
-    "mime_type",
-    "width",
-    "height",
-    "nsfw_level",
-    "created_at",
-    "published_at",
-    "post_id",
-    "author",
-    "author_id",
-    "image_url",
-    "prompt",
-    "negative_prompt",
-    "sampler",
-    "steps",
-    "cfg_scale",
-    "seed",
-    "clip_skip",
-    "base_model",
-    "process",
-    "engine",
-    "workflow",
-    "model",
-    "model_version",
-    "model_id",
-    "model_version_id",
-    "raw_meta_json",
-)
+RECORD_COLUMNS: tuple[str, ...] = IMAGE_COLUMN_FIELDS
 
 # What a listing page tells about an image before its details are fetched.
 LISTING_COLUMNS: tuple[str, ...] = (
