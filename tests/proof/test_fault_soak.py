@@ -58,6 +58,6 @@ def test_sync_through_faults_matches_a_clean_run(tmp_path, sync, archive_snapsho
     api = {fault for listener, fault in injected if listener == "api"}
     cdn = {fault for listener, fault in injected if listener == "cdn"}
     assert {"status_500", "status_429", "truncated", "malformed", "dropped"} <= api
-    assert {"status_500", "status_429", "truncated", "dropped"} <= cdn
+    assert {"status_500", "status_429", "truncated"} <= cdn  # (1% dropped may not show on ~330)
     assert len(injected) > IMAGES // 10
     assert archive_snapshot(tmp_path / "soaked") == archive_snapshot(tmp_path / "clean")
