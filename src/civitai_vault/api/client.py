@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -336,12 +337,15 @@ class CivitaiClient:
         async with self._gate:
             sent_in_round = await self._pacer.wait()
             self.stats.note_request(procedure)
+            started = time.monotonic()
             try:
                 response = await self._request(http, url, text)
             except httpx.TimeoutException:
                 raise self._network_error(procedure, "did not answer in time") from None
             except httpx.TransportError as exc:
                 raise self._network_error(procedure, _transport_problem(exc)) from None
+            finally:
+                self.stats.api_seconds += time.monotonic() - started
         self._cookies.absorb(response.headers.get_list("set-cookie"))
         raw = RawResponse(
             procedure=procedure,

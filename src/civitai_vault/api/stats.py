@@ -18,6 +18,7 @@ class ClientStats:
     """
 
     api_requests: int = 0
+    api_seconds: float = 0.0  # time API requests held a concurrency slot, summed
     retries: int = 0
     by_procedure: Counter[str] = field(default_factory=Counter)
     retries_by_procedure: Counter[str] = field(default_factory=Counter)
@@ -53,6 +54,7 @@ class ClientStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "api_requests": self.api_requests,
+            "api_seconds": round(self.api_seconds, 3),
             "retries": self.retries,
             "by_procedure": dict(self.by_procedure),
             "retries_by_procedure": dict(self.retries_by_procedure),

@@ -59,6 +59,7 @@ class TargetSummary:
 class RunSummary:
     targets: list[TargetSummary] = field(default_factory=list)
     api_requests: int = 0
+    api_seconds: float = 0.0
     cdn_requests: int = 0
     bytes_downloaded: int = 0
     seconds: float = 0.0
@@ -73,6 +74,7 @@ class RunSummary:
             "ok": self.ok,
             "targets": [t.as_dict() for t in self.targets],
             "api_requests": self.api_requests,
+            "api_seconds": round(self.api_seconds, 3),
             "cdn_requests": self.cdn_requests,
             "bytes_downloaded": self.bytes_downloaded,
             "seconds": round(self.seconds, 3),
