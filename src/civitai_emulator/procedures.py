@@ -22,6 +22,7 @@ from civitai_emulator.auth import (
 )
 from civitai_emulator.dataset import Dataset, User
 from civitai_emulator.errors import NOT_FOUND_ENTITY, TRPCError
+from civitai_emulator.jsvalues import UNDEFINED
 from civitai_emulator.listing import ListingRequest, empty_page, list_images
 
 
@@ -140,6 +141,33 @@ def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
     return [shapes.user_collection(c) for c in own]
 
 
+def collection_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
+    """Public collections, newest first (non-moderators never see others', §3.9)."""
+    limit = min(max(int(params.get("limit") or 50), 1), 200)
+    user_id = params.get("userId")
+    public = sorted(
+        (
+            c
+            for c in ctx.dataset.collections.values()
+            if c.read == "Public" and (user_id is None or c.owner_id == user_id)
+        ),
+        key=lambda c: (c.created_at, c.id),
+        reverse=True,
+    )
+    cursor = params.get("cursor")
+    if cursor is not None:
+        ids = [c.id for c in public]
+        public = public[ids.index(cursor) :] if cursor in ids else []
+    page, rest = public[:limit], public[limit:]
+    return {
+        "nextCursor": rest[0].id if rest else UNDEFINED,
+        "items": [
+            shapes.collection_feed_item(ctx.dataset, c, _collection_nsfw_level(ctx, c.id))
+            for c in page
+        ],
+    }
+
+
 def user_get_creator(ctx: CallContext, params: dict[str, Any]) -> Any:
     username = params.get("username")
     user_id = params.get("id")
@@ -204,6 +232,13 @@ PROCEDURES: dict[str, Procedure] = {
             schemas.ALL_USER_COLLECTIONS,
             collection_get_all_user,
             protected=True,
+            scope=SCOPE_COLLECTIONS_READ,
+        ),
+        Procedure(
+            "collection.getInfinite",
+            "query",
+            schemas.COLLECTIONS_INFINITE,
+            collection_get_infinite,
             scope=SCOPE_COLLECTIONS_READ,
         ),
         Procedure(

@@ -286,6 +286,15 @@ ALL_USER_COLLECTIONS = Object(
     }
 )
 
+COLLECTIONS_INFINITE = Object(
+    {
+        "limit": Number(integer=True).optional(50),
+        "cursor": Number().optional(),
+        "userId": Number().optional(),
+        "sort": Enum(("Most Followers", "Newest")).optional("Newest"),
+    }
+)
+
 GET_CREATOR = Object(
     {
         "username": String(pattern=r"^[A-Za-z0-9_]*$").optional(),

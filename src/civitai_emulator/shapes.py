@@ -384,6 +384,28 @@ def collection_detail(
     }
 
 
+def collection_feed_item(
+    dataset: Dataset, collection: CollectionRecord, nsfw_level: int
+) -> dict[str, Any]:
+    """One `collection.getInfinite` item (civitai-api.md §3.9)."""
+    return {
+        "id": collection.id,
+        "name": collection.name,
+        "read": collection.read,
+        "type": collection.type,
+        "userId": collection.owner_id,
+        "user": user_summary(dataset.users.get(collection.owner_id), collection.owner_id),
+        "nsfwLevel": nsfw_level,
+        "image": None,
+        "mode": None,
+        "createdAt": collection.created_at,
+        "metadata": {},
+        "_count": {"items": len(collection.image_ids), "contributors": 1},
+        "images": [],
+        "srcs": [],
+    }
+
+
 def user_collection(collection: CollectionRecord) -> dict[str, Any]:
     """One `collection.getAllUser` entry (civitai-api.md §3.9)."""
     return {

@@ -42,6 +42,7 @@ from civitai_vault.api.errors import (
 from civitai_vault.api.log_redaction import install_header_redaction
 from civitai_vault.api.models import (
     CivitaiModel,
+    Collection,
     CollectionResult,
     Creator,
     GenerationData,
@@ -205,6 +206,26 @@ class CivitaiClient:
         """
         data = await self.call("collection.getAllUser", {})
         return [_model(UserCollection, item) for item in _list(data)]
+
+    async def get_public_collections(self, user_id: int) -> list[Collection]:
+        """`collection.getInfinite` for one user: their Public collections, every page.
+
+        Civitai shows only Public collections of other users here (private and
+        unlisted ones are never listed, even to someone who may read them).
+        """
+        found: list[Collection] = []
+        cursor: int | None = None
+        while True:
+            payload: dict[str, Any] = {"userId": int(user_id), "limit": 200}
+            if cursor is not None:
+                payload["cursor"] = cursor
+            data = await self.call("collection.getInfinite", payload)
+            page = data if isinstance(data, dict) else {}
+            found += [_model(Collection, item) for item in _list(page.get("items"))]
+            next_cursor = page.get("nextCursor")
+            if not isinstance(next_cursor, int) or next_cursor == cursor:
+                return found
+            cursor = next_cursor
 
     async def get_creator(
         self, username: str | None = None, user_id: int | None = None

@@ -81,23 +81,27 @@ async def _jobs_for(client: CivitaiClient, target: Target) -> list[SyncJob]:
 
 
 async def _own_collections(client: CivitaiClient, target: Target) -> list[SyncJob]:
-    """Collections of the signed-in user, private ones included (collection.getAllUser).
+    """`me`, or a user's collections.
 
-    Civitai lists another user's collections only through a feed that shows
-    public ones; the archive targets are the user's own, so a different name is
-    refused with a hint rather than silently syncing a partial set.
+    Your own come from collection.getAllUser, private ones included. Another
+    user's come from collection.getInfinite, which Civitai limits to Public
+    collections; the run says so rather than passing that off as everything.
     """
-    me = await client.whoami()
-    if target.kind == "user_collections" and (
-        not me.username or me.username.lower() != (target.username or "").lower()
-    ):
-        raise UsageError(
-            f"only your own collections can be listed (signed in as {me.username or 'nobody'}); "
-            f"sync another user's collection by its URL or as collection:ID"
-        )
+    if target.kind == "user_collections":
+        me = await client.whoami()
+        if not me.username or me.username.lower() != (target.username or "").lower():
+            return await _someone_elses_collections(client, target.username or "")
     collections = await client.get_user_collections()
     return [
         collection_job(int(c.id), c.name)
         for c in collections
         if getattr(c, "is_owner", True) is not False
     ]
+
+
+async def _someone_elses_collections(client: CivitaiClient, username: str) -> list[SyncJob]:
+    creator = await client.get_creator(username=username)
+    if creator is None or creator.id is None:
+        raise UsageError(f"Civitai has no user named {username!r}: check the name in the URL")
+    collections = await client.get_public_collections(int(creator.id))
+    return [collection_job(int(c.id), c.name) for c in collections if c.id is not None]
