@@ -20,6 +20,7 @@ from typing import Any
 from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
+from civitai_vault.archive.queries import get_record
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sync import normalize
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
@@ -171,8 +172,10 @@ class SyncEngine:
     ) -> list[int] | None:
         """Walk the listing; returns the ids seen when the listing was walked to its end."""
         if job.kind == "image":
-            return await self._list_single_image(job, result, details_q, files_q)
-        if job.collection_id is not None and not await self._can_read_collection(job, result):
+            return await self._list_single_image(job, result, details_q, files_q, writer)
+        if job.collection_id is not None and not await self._can_read_collection(
+            job, result, writer
+        ):
             return None
         seen: list[int] = []
         pages = self.client.iter_image_pages(**job.listing, limit=self.options.page_size)
@@ -182,7 +185,7 @@ class SyncEngine:
                 items = page.items
                 if self.options.limit is not None:
                     items = items[: max(0, self.options.limit - len(seen))]
-                works = self._store_page(job, items)
+                works = await self._store_page(job, items, writer)
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -214,7 +217,9 @@ class SyncEngine:
             )
         return seen
 
-    async def _can_read_collection(self, job: SyncJob, result: TargetSummary) -> bool:
+    async def _can_read_collection(
+        self, job: SyncJob, result: TargetSummary, writer: BatchWriter
+    ) -> bool:
         found = await self.client.get_collection(int(job.collection_id or 0))
         if found.collection is None:
             result.error = self._unreadable_collection_message(int(job.collection_id or 0))
@@ -223,7 +228,7 @@ class SyncEngine:
         if collection.name:
             result.label = f"{collection.name} (collection {collection.id})"
         owner = getattr(collection, "user", None)
-        self._write_now(
+        await writer.submit(
             lambda c: w.cache_collection(
                 c,
                 int(collection.id),
@@ -255,26 +260,27 @@ class SyncEngine:
         result: TargetSummary,
         details_q: asyncio.Queue[_Work | None],
         files_q: asyncio.Queue[_Work | None],
+        writer: BatchWriter,
     ) -> list[int] | None:
         image_id = int(job.image_id or 0)
         try:
             info = await self.client.get_image(image_id)
         except NotFound:
-            self._write_now(lambda c: w.mark_gone(c, image_id))
+            await writer.submit(lambda c: w.mark_gone(c, image_id))
             result.gone += 1
             result.error = (
                 f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
             )
             return None
-        works = self._store_page(job, [info])
+        works = await self._store_page(job, [info], writer)
         result.listed = len(works)
         for work in works:
             await self._route(work, result, details_q, files_q)
         result.complete = True
         return [image_id]
 
-    def _store_page(self, job: SyncJob, items: list[Any]) -> list[_Work]:
-        """Record a listing page in one transaction and decide what each image still needs."""
+    async def _store_page(self, job: SyncJob, items: list[Any], writer: BatchWriter) -> list[_Work]:
+        """Record a listing page and decide what each image still needs."""
         base_url = self.client.image_base_url
         works: list[_Work] = []
 
@@ -295,20 +301,22 @@ class SyncEngine:
                         _iso(getattr(user, "deleted_at", None)),
                         user.raw,
                     )
-                works.append(
-                    _Work(
-                        image_id=int(item.id),
-                        listing=item,
-                        record=record,
-                        needs_details=is_new or details_at is None or changed,
-                        needs_file=self.options.media and not has_file,
-                        is_new=is_new,
-                        changed=changed,
-                    )
+                work = _Work(
+                    image_id=int(item.id),
+                    listing=item,
+                    record=record,
+                    needs_details=is_new or details_at is None or changed,
+                    needs_file=self.options.media and not has_file,
+                    is_new=is_new,
+                    changed=changed,
                 )
+                if work.needs_file and not work.needs_details:
+                    # Only the file is missing: name it from the full stored record.
+                    work.record = get_record(conn, work.image_id) or record
+                works.append(work)
             w.mark_listed(conn, job.key, ids)
 
-        self._write_now(store)
+        await writer.call(store)
         return works
 
     async def _route(
@@ -324,9 +332,6 @@ class SyncEngine:
             self.reporter.add_total("details", 1)
             await details_q.put(work)
         elif work.needs_file:
-            from civitai_vault.archive.queries import get_record
-
-            work.record = get_record(self.conn, work.image_id) or work.record
             self.reporter.add_total("downloads", 1)
             await files_q.put(work)
 
