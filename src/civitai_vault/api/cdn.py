@@ -36,6 +36,7 @@ from civitai_vault.api.errors import (
     ServerError,
 )
 from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.transport import AiohttpTransport
 from civitai_vault.api.wire import parse_retry_after
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class CdnDownloader:
                 "Accept": "*/*",
                 "Accept-Encoding": "identity",  # so Content-Length is the file's own size
             },
-            limits=httpx.Limits(max_connections=self._settings.cdn_concurrency * 2),
+            transport=AiohttpTransport(max_connections=self._settings.cdn_concurrency * 2),
         )
 
     async def close(self) -> None:

@@ -58,6 +58,7 @@ from civitai_vault.api.pagination import ImagePages
 from civitai_vault.api.retry import is_retryable, make_wait
 from civitai_vault.api.settings import ClientSettings
 from civitai_vault.api.stats import ClientStats
+from civitai_vault.api.transport import AiohttpTransport
 from civitai_vault.api.wire import LONG_INPUT, RawResponse, decode_response, encode_input
 from civitai_vault.api.wire import parse_retry_after as _retry_after
 
@@ -121,7 +122,7 @@ class CivitaiClient:
             follow_redirects=False,  # redirects are followed by hand, see _send
             cookies=cookieless_jar(),
             headers={"User-Agent": self.settings.user_agent, "Accept": "application/json"},
-            limits=httpx.Limits(max_connections=max(4, self.settings.concurrency * 2)),
+            transport=AiohttpTransport(max_connections=max(4, self.settings.concurrency * 2)),
         )
         await self._cdn.open()
 
