@@ -243,7 +243,7 @@ def status_command(
         from civitai_vault.archive.status import archive_status
         from civitai_vault.render import print_status
 
-        with open_archive(archive, create=False) as opened:
+        with open_archive(archive, create=False, reading=True) as opened:
             status = archive_status(opened.conn)
         if json_output:
             typer.echo(json.dumps(status, ensure_ascii=False, indent=2))
@@ -579,7 +579,7 @@ def export_command(
             since=parse_date_bound(since, "--since") if since else None,
             until=parse_date_bound(until, "--until") if until else None,
         )
-        with open_archive(archive, create=False) as opened:
+        with open_archive(archive, create=False, reading=True) as opened:
             try:
                 result = export_archive(opened.conn, filters, fmt, destination, excel=excel)
             except BrokenPipeError:
@@ -668,7 +668,7 @@ def stats_command(
             since=parse_date_bound(since, "--since") if since else None,
             until=parse_date_bound(until, "--until") if until else None,
         )
-        with open_archive(archive, create=False) as opened:
+        with open_archive(archive, create=False, reading=True) as opened:
             stats = compute_stats(opened.conn, filters, top=top)
         if html is not None:
             _write_report(html, stats, title or f"civitai-vault: {opened.root.name}")

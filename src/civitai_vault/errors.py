@@ -15,10 +15,14 @@ class UsageError(ValueError):
     """The user asked for something that cannot be done as asked (exit 2)."""
 
 
+class ArchiveError(Exception):
+    """The archive cannot be used as asked; the message says why and what to do (exit 1)."""
+
+
 def describe_error(exc: BaseException) -> tuple[str, int]:
     from civitai_vault.api.errors import CivitaiError
 
-    if isinstance(exc, CivitaiError):
+    if isinstance(exc, CivitaiError | ArchiveError):
         return str(exc), 1
     if isinstance(exc, UsageError | ValueError):
         return str(exc), 2

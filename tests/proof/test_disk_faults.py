@@ -8,12 +8,14 @@ download is written or renamed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from civitai_emulator import EmulatorConfig, running_emulator
+from civitai_vault.web.reader import ArchiveReader
 
 from .conftest import assert_one_line_error, sync_args
 
@@ -73,6 +75,7 @@ def test_read_only_archive_is_one_line_and_untouched(
     refused = cli(*sync_args(archive, target, "--quiet"))
     line = assert_one_line_error(refused, 1)
     assert "read-only" in line and str(archive) in line
+    assert_readable_while_read_only(cli, archive, images=40)
     assert archive_snapshot(archive) == before
     assert archive_health(archive) == []
 
@@ -80,3 +83,25 @@ def test_read_only_archive_is_one_line_and_untouched(
     again = cli(*sync_args(archive, target, "--quiet"))
     assert again.returncode == 0, again.stderr
     assert archive_snapshot(archive) == archive_snapshot(clean_archive)
+
+
+def assert_readable_while_read_only(cli: Any, archive: Path, images: int) -> None:
+    """Reading commands work on an archive nobody can write (a backup, a read-only disk)."""
+    status = cli("status", "--archive", str(archive), "--json")
+    assert status.returncode == 0, status.stderr
+    assert sum(t["listed"] for t in json.loads(status.stdout)["targets"]) == images
+
+    exported = cli("export", "--archive", str(archive), "--format", "jsonl", "-o", "-")
+    assert exported.returncode == 0, exported.stderr
+    assert len(exported.stdout.splitlines()) == images
+
+    stats = cli("stats", "--archive", str(archive), "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["counts"]["images"] == images
+
+    gallery = ArchiveReader(archive)
+    try:
+        with gallery.connection() as conn:
+            assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == images
+    finally:
+        gallery.close()

@@ -37,6 +37,7 @@ from civitai_vault.analysis.availability import availability_summary
 from civitai_vault.analysis.prompts import ConceptCounter
 from civitai_vault.analysis.sql import query
 from civitai_vault.archive.queries import RecordFilter, where_clause
+from civitai_vault.archive.schema import connect_read_only
 
 DEFAULT_TOP = 25
 # Pairings shown per checkpoint in `loras_by_checkpoint`.
@@ -574,7 +575,7 @@ def _database_file(conn: sqlite3.Connection) -> str | None:
 
 
 def _prompt_concepts_from_file(path: str, scope: _Scope, top: int) -> dict[str, Any]:
-    reader = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    reader = connect_read_only(Path(path))
     try:
         reader.execute("PRAGMA busy_timeout = 10000")
         return _prompt_concepts(reader, scope, top)

@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from civitai_vault.archive.schema import DB_NAME, connect
+from civitai_vault.archive.schema import DB_NAME, connect, connect_read_only
 
 MEDIA_DIR = "media"
 
@@ -38,26 +38,41 @@ class Archive:
         self.close()
 
 
-def open_archive(root: Path | str, *, create: bool = True) -> Archive:
+def open_archive(root: Path | str, *, create: bool = True, reading: bool = False) -> Archive:
     """Open the archive at `root`, creating the folder and database when `create` is set.
 
     Raises FileNotFoundError when `create` is False and there is no archive there.
+    With `reading` (commands that only read), an archive that cannot be written
+    is opened read-only instead of refused.
     """
     root = Path(root).expanduser().resolve()
     if not create and not (root / DB_NAME).exists():
         raise FileNotFoundError(
             f"no archive at {root} (no {DB_NAME}); run `civitai-vault sync` first"
         )
-    (root / MEDIA_DIR).mkdir(parents=True, exist_ok=True)
+    try:
+        (root / MEDIA_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        if not reading:
+            raise
     try:
         conn = connect(root / DB_NAME)
     except sqlite3.OperationalError as exc:
         code = getattr(exc, "sqlite_errorcode", None)
         if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+            if reading and (root / DB_NAME).is_file():
+                return Archive(root=root, conn=_read_only(root / DB_NAME))
             # SQLite only says "unable to open database file"; the user needs to know where.
             raise _unwritable(root / DB_NAME) from None
         raise
     return Archive(root=root, conn=conn)
+
+
+def _read_only(db_path: Path) -> sqlite3.Connection:
+    try:
+        return connect_read_only(db_path)
+    except sqlite3.OperationalError:
+        raise _unwritable(db_path) from None
 
 
 def _unwritable(path: Path) -> OSError:

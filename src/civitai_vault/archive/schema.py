@@ -11,6 +11,8 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
+from civitai_vault.errors import ArchiveError
+
 DB_NAME = "vault.db"
 
 MIGRATIONS: tuple[str, ...] = (
@@ -224,15 +226,56 @@ def connect(db_path: Path) -> sqlite3.Connection:
     """Open (creating if needed) an archive database and migrate it to the current schema."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode = WAL")
-    # NORMAL is durable across application crashes in WAL mode; only a power
-    # cut can lose the last commits, never corrupt the file.
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 10000")
-    migrate(conn)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is durable across application crashes in WAL mode; only a power
+        # cut can lose the last commits, never corrupt the file.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 10000")
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
+    """Open an archive that cannot be written (a read-only disk, a backup, another user's).
+
+    `mode=ro` reads a WAL database when its `-shm` index exists or can be made;
+    on a read-only filesystem after a clean close neither holds, and SQLite
+    can only read the file as `immutable` (nothing else can change it there).
+    Raises ArchiveTooOld when the archive needs a schema upgrade, which writes.
+    """
+    conn = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            f"{db_path.as_uri()}?{flags}", uri=True, isolation_level=None, check_same_thread=False
+        )
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            break
+        except sqlite3.OperationalError:
+            conn.close()
+            conn = None
+    if conn is None:
+        raise sqlite3.OperationalError(f"cannot read {db_path}")
+    if version < len(MIGRATIONS):
+        conn.close()
+        raise ArchiveTooOld(db_path)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+class ArchiveTooOld(ArchiveError):
+    def __init__(self, db_path: Path) -> None:
+        super().__init__(
+            f"{db_path} was made by an older civitai-vault and needs upgrading, which needs "
+            "write access: make the folder writable (or copy it somewhere that is) and run again"
+        )
 
 
 def migrate(conn: sqlite3.Connection) -> None:

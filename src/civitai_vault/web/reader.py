@@ -1,9 +1,9 @@
 """Read-only database connections for the gallery, one per concurrent request.
 
 The gallery never writes to `vault.db`: every connection it hands out opens
-the file read-only (`mode=ro`) and is `query_only`, so a bug in a page can
-never damage the archive, and a sync may run at the same time (SQLite's WAL
-lets readers and one writer work together).
+the file read-only (`mode=ro`, or `immutable` on a read-only disk) and is
+`query_only`, so a bug in a page can never damage the archive, and a sync may
+run at the same time (SQLite's WAL lets readers and one writer work together).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from civitai_vault.archive import open_archive
+from civitai_vault.archive.schema import connect_read_only
 
 
 class ArchiveReader:
@@ -28,7 +29,7 @@ class ArchiveReader:
     """
 
     def __init__(self, root: Path | str) -> None:
-        with open_archive(root, create=False) as archive:
+        with open_archive(root, create=False, reading=True) as archive:
             self.root: Path = archive.root
             self.db_path: Path = archive.db_path
             self.media_dir: Path = archive.media_dir
@@ -73,14 +74,7 @@ class ArchiveReader:
     def _open(self) -> sqlite3.Connection:
         # check_same_thread=False: a connection is used by one request at a time,
         # but requests run on whichever worker thread is free.
-        conn = sqlite3.connect(
-            f"{self.db_path.as_uri()}?mode=ro",
-            uri=True,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA query_only = ON")
+        conn = connect_read_only(self.db_path)
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA cache_size = -32000")
         with self._lock:
