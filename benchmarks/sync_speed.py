@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
     parser.add_argument("--images", type=int, help="images for the throughput run")
     parser.add_argument("--memory-images", type=int, help="images for the memory run")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4, help="the sync default is 4")
     parser.add_argument("--latency-ms", type=float, default=50)
     args = parser.parse_args()
     images = args.images or (500 if args.quick else 2000)
