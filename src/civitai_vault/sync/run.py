@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from civitai_vault.api import CivitaiClient, Target
@@ -57,10 +60,27 @@ async def run_sync(
         download_workers=2 * client_settings.cdn_concurrency,
         page_size=options.page_size,
     )
-    with open_archive(settings.archive) as archive:
+    with open_archive(settings.archive) as archive, _prompt_event_loop():
         async with CivitaiClient(client_settings) as client:
             engine = SyncEngine(client, archive, options, reporter)
             try:
                 return await engine.run(targets)
             finally:
                 reporter.close()
+
+
+@contextmanager
+def _prompt_event_loop(interval: float = 0.001) -> Iterator[None]:
+    """Let the event loop take the GIL back within 1 ms instead of Python's 5.
+
+    Checking and embedding files runs on worker threads; when an API answer
+    arrives while one of them runs Python code, the loop waits for the switch
+    interval before it can read the answer, and every such wait holds an API
+    slot. At 8 requests in flight the default 5 ms cost about 3% of throughput.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, interval))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
