@@ -67,6 +67,26 @@ def test_compressed_bodies_are_decoded_once() -> None:
     assert response.json() == {"ok": True}
 
 
+def test_requests_go_through_the_proxy_the_environment_names(monkeypatch) -> None:
+    with HostileServer(lambda r: Reply(200, b"{}")) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        fetch("http://civitai.invalid/api/trpc/image.get?input=1")
+    assert proxy.requests[0].path == "http://civitai.invalid/api/trpc/image.get?input=1"
+
+
+def test_no_proxy_hosts_are_reached_directly(monkeypatch) -> None:
+    with (
+        HostileServer(lambda r: Reply(200, b"{}")) as proxy,
+        HostileServer(lambda r: Reply(200, b"direct")) as server,
+    ):
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert fetch(server.url).content == b"direct"
+    assert proxy.requests == []
+
+
 def test_a_refused_connection_is_a_connect_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -9,12 +9,14 @@ answered request waits to be read. Errors come back as httpx's own exception
 types, so callers keep one vocabulary.
 
 Cookies are never stored here (the client keeps its own jar, API host only),
-bodies are passed through undecoded (httpx decodes them), and URLs go out
-exactly as httpx encoded them.
+bodies are passed through undecoded (httpx decodes them), URLs go out exactly
+as httpx encoded them, and HTTP(S)_PROXY / NO_PROXY are honoured as httpx
+would (httpx stops reading them once it is given a transport).
 """
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -58,6 +60,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,  # httpx follows them, with its own rules
+                proxy=_proxy_for(request.url),
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),
@@ -80,6 +83,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _proxy_for(url: httpx.URL) -> str | None:
+    # Read here rather than with aiohttp's trust_env, which would also send ~/.netrc
+    # passwords to whatever host a request goes to (the image CDN included).
+    if urllib.request.proxy_bypass_environment(url.host):
+        return None
+    proxies = urllib.request.getproxies_environment()
+    return proxies.get(url.scheme) or proxies.get("all")
 
 
 class _ResponseBody(httpx.AsyncByteStream):
