@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fault_soak import cli_env, differences, problems, snapshot, sync_command
+from fault_soak import _readable_copy, cli_env, differences, problems, snapshot, sync_command
 
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
 from civitai_vault.media.verify import InvalidMedia, verify_file
@@ -116,10 +115,7 @@ def progress(archive: Path) -> tuple[int, int, int]:
     if not (archive / "vault.db").exists():
         return (0, 0, 0)
     with tempfile.TemporaryDirectory() as scratch:
-        for name in ("vault.db", "vault.db-wal"):
-            if (archive / name).exists():
-                (Path(scratch) / name).write_bytes((archive / name).read_bytes())
-        conn = sqlite3.connect(Path(scratch) / "vault.db")
+        conn = _readable_copy(archive, Path(scratch))
         try:
             listed, details = conn.execute(
                 "SELECT count(*), count(details_at) FROM images"

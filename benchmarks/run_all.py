@@ -150,8 +150,8 @@ def stats_rows(sizes: Sizes) -> list[Row]:
     ]
     rows = []
     for label, action in cases:
-        best, worst, *cpu = stats_speed.timed(action, 3)
-        cpu_note = f" (CPU {cpu[0]:.2f} s)" if cpu else ""
+        best, worst, cpu = stats_speed.timed(action, 3)
+        cpu_note = f" (CPU {cpu:.2f} s)"
         rows.append(
             Row(
                 "stats",

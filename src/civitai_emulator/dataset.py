@@ -46,11 +46,10 @@ first), `embedded_kind` ("a1111": PNG `parameters` text, "comfy": PNG `prompt` a
 from __future__ import annotations
 
 import random
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from civitai_emulator import vocabulary as vocab
@@ -478,23 +477,14 @@ class _ImageMap(Mapping[int, ImageRecord]):
 
     def __init__(self, dataset: Dataset) -> None:
         self._dataset = dataset
-        self._cache: OrderedDict[int, ImageRecord] = OrderedDict()
-        # The server thread and a test's thread read records at the same time.
-        self._lock = threading.Lock()
+        # lru_cache is thread-safe: the server thread and a test's thread read at once.
+        self._record = lru_cache(maxsize=RECORD_CACHE_SIZE)(self._build)
+
+    def _build(self, image_id: int) -> ImageRecord:
+        return make_record(self._dataset, self._dataset._core.index_of[image_id])
 
     def __getitem__(self, image_id: int) -> ImageRecord:
-        with self._lock:
-            record = self._cache.get(image_id)
-            if record is not None:
-                self._cache.move_to_end(image_id)
-                return record
-        index = self._dataset._core.index_of[image_id]
-        record = make_record(self._dataset, index)
-        with self._lock:
-            self._cache[image_id] = record
-            if len(self._cache) > RECORD_CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return record
+        return self._record(image_id)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._dataset._core.ids)

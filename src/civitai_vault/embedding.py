@@ -8,11 +8,10 @@ hash of the file as Civitai served it stays recorded beside it).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from civitai_vault.archive import Archive
-from civitai_vault.archive.queries import RecordFilter, iter_records
+from civitai_vault.archive.queries import iter_records
 from civitai_vault.archive.writer import transaction, update_file_after_embed
 from civitai_vault.media.embed import embed_metadata
 from civitai_vault.media.naming import safe_join
@@ -33,13 +32,11 @@ def embed_archive(
     archive: Archive,
     *,
     sidecars: bool = False,
-    filters: RecordFilter | None = None,
-    progress: Callable[[int], None] | None = None,
 ) -> EmbedSummary:
     summary = EmbedSummary()
     # Records are read first: writing while a read cursor is open on the same
     # connection would see half-updated rows.
-    records = [r for r in iter_records(archive.conn, filters) if r["file_path"]]
+    records = [r for r in iter_records(archive.conn, None) if r["file_path"]]
     for record in records:
         path = safe_join(archive.root, record["file_path"])
         if not path.is_file():
@@ -59,6 +56,4 @@ def embed_archive(
                 )
         if sidecars:
             write_sidecars(path, {**record, "sha256": result.sha256})
-        if progress:
-            progress(summary.files)
     return summary

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import copy_archive
 from typer.testing import CliRunner
 
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
@@ -49,15 +49,9 @@ def used_versions(synced_archive: Any) -> dict[int, set[int]]:
     return used
 
 
-def private_copy(synced_archive: Any, dest: Path) -> Path:
-    """check-models writes its answers into the archive: never into the shared one."""
-    shutil.copytree(synced_archive.path, dest)
-    return dest
-
-
 @pytest.fixture
 def archive(synced_archive, tmp_path) -> Path:
-    return private_copy(synced_archive, tmp_path / "archive")
+    return copy_archive(synced_archive, tmp_path / "archive")
 
 
 @pytest.fixture
@@ -189,7 +183,7 @@ def test_the_table_names_gone_models_with_their_archive_links(check, synced_arch
 
 def test_lookups_that_fail_are_reported_and_leave_the_cache_alone(synced_archive, tmp_path):
     """A server that keeps failing: every version is reported, none is cached as an answer."""
-    archive = private_copy(synced_archive, tmp_path / "archive")
+    archive = copy_archive(synced_archive, tmp_path / "archive")
     config = EmulatorConfig(seed=7, images=600, site_mode="red")
     with running_emulator(config) as emu, open_archive(archive, create=False) as opened:
         emu.set_faults(Faults(status_503=1.0, procedures=frozenset({PROCEDURE})))
@@ -210,7 +204,7 @@ def test_lookups_that_fail_are_reported_and_leave_the_cache_alone(synced_archive
 
 
 def test_server_errors_that_pass_are_retried(synced_archive, tmp_path):
-    archive = private_copy(synced_archive, tmp_path / "archive")
+    archive = copy_archive(synced_archive, tmp_path / "archive")
     config = EmulatorConfig(seed=7, images=600, site_mode="red")
     with running_emulator(config) as emu:
         emu.set_faults(Faults(status_500=1.0, procedures=frozenset({PROCEDURE}), limit=2))

@@ -555,16 +555,7 @@ def _start_prompt_concepts(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="civitai-vault-prompts")
     future = executor.submit(_prompt_concepts_from_file, path, scope, top)
     executor.shutdown(wait=False)
-
-    def result() -> dict[str, Any]:
-        try:
-            return future.result()
-        except sqlite3.Error:
-            # A second connection may be refused (say, a read-only folder without the
-            # WAL index): the caller's connection can always do it, only slower.
-            return _prompt_concepts(conn, scope, top)
-
-    return result
+    return future.result
 
 
 def _database_file(conn: sqlite3.Connection) -> str | None:

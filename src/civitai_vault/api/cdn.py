@@ -60,6 +60,17 @@ def media_extension(media_type: str | None, name: str | None = None) -> str:
     return suffix if suffix in IMAGE_EXTENSIONS else "jpeg"
 
 
+def image_url_or_none(image_base_url: str, item: Any) -> str | None:
+    """`image_url` for an API image object; None when its CDN id is missing or unusable,
+    so one odd image is reported on its own instead of stopping a run."""
+    if not item.url:
+        return None
+    try:
+        return image_url(image_base_url, item.url, item.name, item.type, int(item.id))
+    except ValueError:
+        return None
+
+
 def image_url(
     image_base_url: str,
     uuid: str,

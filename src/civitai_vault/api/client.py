@@ -39,7 +39,6 @@ from civitai_vault.api.errors import (
     ServerError,
     UnexpectedRedirect,
 )
-from civitai_vault.api.log_redaction import install_header_redaction
 from civitai_vault.api.models import (
     CivitaiModel,
     Collection,
@@ -65,7 +64,6 @@ from civitai_vault.api.wire import parse_retry_after as _retry_after
 __all__ = ["CivitaiClient", "Whoami"]
 
 log = logging.getLogger(__name__)
-install_header_redaction()  # httpcore's DEBUG log would otherwise show Set-Cookie values
 M = TypeVar("M", bound=CivitaiModel)
 MAX_REDIRECTS = 5
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from civitai_vault.api.cdn import image_url as build_image_url
+from civitai_vault.api.cdn import image_url_or_none
 from civitai_vault.api.client import CivitaiClient
 from civitai_vault.api.errors import NotFound
 from civitai_vault.api.models import (
@@ -337,13 +337,7 @@ class CivitaiImage:
             self.author_id = user.id
             self.author_deleted = user.deleted_at is not None
             self.author = None if self.author_deleted else user.username
-        if info.url:
-            try:
-                self.image_url = build_image_url(
-                    image_base_url, info.url, info.name, info.type, self.image_id
-                )
-            except ValueError:
-                self.image_url = None
+        self.image_url = image_url_or_none(image_base_url, info)
         if isinstance(info, ImageListItem) and info.base_model:
             self.base_model = info.base_model
 

@@ -16,9 +16,8 @@ from typing import Any
 
 from civitai_vault.records import EXPORT_FIELDS, IMAGE_COLUMN_FIELDS, RESOURCE_FIELDS
 
-_SCALAR_FIELDS = IMAGE_COLUMN_FIELDS
 # Only what records need: the raw JSON columns are large and records never show them.
-ROW_COLUMNS = ", ".join(["i.id", *(f"i.{name}" for name in _SCALAR_FIELDS)])
+ROW_COLUMNS = ", ".join(["i.id", *(f"i.{name}" for name in IMAGE_COLUMN_FIELDS)])
 
 SORTS = {
     "newest": "i.created_at DESC, i.id DESC",
@@ -189,7 +188,7 @@ def _record_from_row(
     tags: list[str],
     collections: list[int],
 ) -> dict[str, Any]:
-    record = {name: row[name] for name in _SCALAR_FIELDS}
+    record = {name: row[name] for name in IMAGE_COLUMN_FIELDS}
     record.update(
         image_id=row["id"],
         loras=loras,

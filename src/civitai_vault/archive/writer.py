@@ -20,7 +20,6 @@ from typing import Any
 from civitai_vault.records import IMAGE_COLUMN_FIELDS
 
 # Columns of `images` that come straight from the export record.
-RECORD_COLUMNS: tuple[str, ...] = IMAGE_COLUMN_FIELDS
 
 # What a listing page tells about an image before its details are fetched.
 LISTING_COLUMNS: tuple[str, ...] = (
@@ -212,7 +211,7 @@ def store_details(
     """Store an image's full record, resources, tags and raw answers, replacing older ones."""
     image_id = record["image_id"]
     stamp = now_iso()
-    columns = RECORD_COLUMNS
+    columns = IMAGE_COLUMN_FIELDS
     conn.execute(
         f"""INSERT INTO images (id, {", ".join(columns)}, image_json, generation_json,
                                 tags_json, details_at, first_seen_at, updated_at)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from civitai_vault.analysis.availability import model_version_row
-from civitai_vault.api.cdn import image_url
+from civitai_vault.api.cdn import image_url_or_none
 from civitai_vault.api.image_analysis import CivitaiImage, ResourceUse, resources_of
 from civitai_vault.api.models import GenerationData, ModelVersion, Post, VotableTag
 from civitai_vault.archive.writer import ModelVersionRow, ResourceRow, TagRow
@@ -44,20 +44,9 @@ def listing_record(item: Any, image_base_url: str) -> dict[str, Any]:
         post_id=item.post_id,
         author=getattr(user, "username", None),
         author_id=getattr(user, "id", None),
-        image_url=_file_url(item, image_base_url),
+        image_url=image_url_or_none(image_base_url, item),
     )
     return record
-
-
-def _file_url(item: Any, image_base_url: str) -> str | None:
-    """The CDN URL of the item's file; None (as `image --json` says) when its CDN id is unusable,
-    so one odd image is reported as failed instead of stopping the run."""
-    if not item.url:
-        return None
-    try:
-        return image_url(image_base_url, item.url, item.name, item.type, int(item.id))
-    except ValueError:
-        return None
 
 
 def build_image(
