@@ -250,3 +250,14 @@ def raw_meta(record: dict[str, Any]) -> dict[str, Any] | None:
     """The generation `meta` object of a record, decoded."""
     text = record.get("raw_meta_json")
     return json.loads(text) if text else None
+
+
+def collection_target_ids(conn: sqlite3.Connection) -> list[int]:
+    """Ids of the collections the archive has synced, from the targets' own columns."""
+    return [
+        int(row[0])
+        for row in conn.execute(
+            """SELECT DISTINCT source_id FROM targets
+               WHERE kind = 'collection' AND source_id IS NOT NULL ORDER BY 1"""
+        )
+    ]

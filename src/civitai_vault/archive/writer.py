@@ -109,12 +109,25 @@ class FileRow:
 
 
 def upsert_target(
-    conn: sqlite3.Connection, key: str, kind: str, ref: str, label: str | None
+    conn: sqlite3.Connection,
+    key: str,
+    kind: str,
+    ref: str,
+    label: str | None,
+    *,
+    source_id: int | None = None,
+    source_name: str | None = None,
+    filters: dict[str, str] | None = None,
 ) -> None:
+    """Record a target: its source kind, id or user name, and the filter it is synced with."""
     conn.execute(
-        """INSERT INTO targets (key, kind, ref, label) VALUES (?, ?, ?, ?)
-           ON CONFLICT(key) DO UPDATE SET label = coalesce(excluded.label, targets.label)""",
-        (key, kind, ref, label),
+        """INSERT INTO targets (key, kind, ref, label, source_id, source_name, filters_json)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET label = coalesce(excluded.label, targets.label),
+               source_id = coalesce(excluded.source_id, targets.source_id),
+               source_name = coalesce(excluded.source_name, targets.source_name),
+               filters_json = excluded.filters_json""",
+        (key, kind, ref, label, source_id, source_name, to_json(filters) if filters else None),
     )
 
 

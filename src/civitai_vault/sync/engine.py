@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
+from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
 from civitai_vault.archive.queries import get_record
 from civitai_vault.media.verify import InvalidMedia
+from civitai_vault.sources import SyncJob, Target
+from civitai_vault.sources.listings import Listing, open_listing
 from civitai_vault.sync import normalize
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
-from civitai_vault.sync.plan import SyncJob, plan_jobs
+from civitai_vault.sync.plan import plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
 from civitai_vault.sync.summary import RunSummary, TargetSummary
 from civitai_vault.sync.writer import BatchWriter
@@ -55,6 +57,8 @@ class _Work:
     needs_file: bool
     is_new: bool = False
     changed: bool = False
+    # Template fields the record does not hold: the target's collection id and name.
+    names: dict[str, Any] = field(default_factory=dict)
 
 
 class SyncEngine:
@@ -84,7 +88,7 @@ class SyncEngine:
         jobs = await plan_jobs(self.client, targets)
         try:
             for job in jobs:
-                summary.targets.append(await self._sync_job(job))
+                summary.targets.append(await self._sync_job_or_fail(job))
         finally:
             summary.seconds = time.monotonic() - started
             summary.api_requests = _stat(self.client, "api_requests")
@@ -109,12 +113,44 @@ class SyncEngine:
 
     # ------------------------------------------------------------ one target
 
+    async def _sync_job_or_fail(self, job: SyncJob) -> TargetSummary:
+        """One target; a failure that ends it (after retries) is its own, not the run's."""
+        try:
+            return await self._sync_job(job)
+        except CivitaiError as exc:
+            result = TargetSummary(key=job.key, label=job.label, error=f"stopped: {exc}")
+            self._finish_target(job, result, None)
+            return result
+
+    def _record_target(self, job: SyncJob) -> None:
+        user_kinds = ("user_images", "user_posts", "user_collections")
+        self._write_now(
+            lambda c: w.upsert_target(
+                c,
+                job.key,
+                job.kind,
+                job.ref,
+                job.label,
+                source_id=job.source_id,
+                source_name=job.ref if job.kind in user_kinds else None,
+                filters=job.filters.as_dict(),
+            )
+        )
+
     async def _sync_job(self, job: SyncJob) -> TargetSummary:
         result = TargetSummary(key=job.key, label=job.label)
         self.reporter.start_target(job.label)
-        self._write_now(
-            lambda c: w.upsert_target(c, job.key, job.kind, job.key.split(":", 1)[1], job.label)
-        )
+        self._record_target(job)
+        if job.error or job.skipped:
+            # Planning found it cannot (or need not) be walked: say so, walk nothing.
+            result.error = job.error
+            if job.skipped:
+                result.skipped = True
+                result.notes.append(job.skipped)
+            self._cache_planned_collection(job)
+            self._finish_target(job, result, None)
+            return result
+        self._cache_planned_collection(job)
         writer = BatchWriter(self.conn)
         writer.start()
         details_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
@@ -143,7 +179,7 @@ class SyncEngine:
 
     def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
         def finish(conn: Any) -> None:
-            if seen is not None and result.complete and job.kind != "image":
+            if seen is not None and result.complete and job.walk != "image":
                 result.removed = len(w.mark_removed_except(conn, job.key, seen))
             w.finish_target(
                 conn,
@@ -170,22 +206,16 @@ class SyncEngine:
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
     ) -> list[int] | None:
-        """Walk the listing; returns the ids seen when the listing was walked to its end."""
-        if job.kind == "image":
-            return await self._list_single_image(job, result, details_q, files_q, writer)
-        if job.collection_id is not None and not await self._can_read_collection(
-            job, result, writer
-        ):
-            return None
+        """Walk the job's listing; returns the ids seen when it was walked to its end."""
+        listing = open_listing(self.client, job, self.options.page_size)
+        pages = aiter(listing)
         seen: list[int] = []
-        pages = self.client.iter_image_pages(**job.listing, limit=self.options.page_size)
         try:
-            async for page in pages:
+            async for items in pages:
                 writer.raise_if_failed()
-                items = page.items
                 if self.options.limit is not None:
                     items = items[: max(0, self.options.limit - len(seen))]
-                works = await self._store_page(job, items, writer)
+                works = await self._store_page(job, items, writer, listing)
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -199,17 +229,38 @@ class SyncEngine:
                     result.limited = True
                     result.notes.append(f"stopped after --limit {self.options.limit} images")
                     return None
-                if stop_early and works:
+                if stop_early and works and not listing.foreign:
                     result.complete = True
                     result.notes.append("stopped at images already archived (newest first)")
                     return None
+        except NotFound:
+            if job.walk != "image":
+                raise
+            image_id = int(job.source_id or 0)
+            await writer.submit(lambda c: w.mark_gone(c, image_id))
+            result.gone += 1
+            result.error = (
+                f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
+            )
+            return None
         except CivitaiError as exc:
             result.error = f"listing stopped: {exc}"
+            if job.walk == "image":
+                image_id, reason = int(job.source_id or 0), str(exc)
+                await writer.submit(
+                    lambda c: w.record_failure(c, image_id, "listing", reason, job.key)
+                )
             return None
-        result.complete = _listing_complete(pages)
-        if not result.complete:
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]
+        result.complete = listing.complete
+        result.foreign = listing.foreign
+        result.notes.extend(listing.notes)
+        if job.walk == "image":
+            return seen
+        if not listing.complete and not listing.foreign:
             result.notes.append("the listing ended early (the server returned an empty page)")
-        elif not seen:
+        elif not seen and not listing.foreign:
             # Civitai answers a mistyped post id or user name with an empty listing.
             result.notes.append(
                 "Civitai listed no images here: check the id or name "
@@ -217,18 +268,13 @@ class SyncEngine:
             )
         return seen
 
-    async def _can_read_collection(
-        self, job: SyncJob, result: TargetSummary, writer: BatchWriter
-    ) -> bool:
-        found = await self.client.get_collection(int(job.collection_id or 0))
-        if found.collection is None:
-            result.error = self._unreadable_collection_message(int(job.collection_id or 0))
-            return False
-        collection = found.collection
-        if collection.name:
-            result.label = f"{collection.name} (collection {collection.id})"
+    def _cache_planned_collection(self, job: SyncJob) -> None:
+        """Keep what collection.getById said while planning (name, type, owner)."""
+        collection = job.context.get("collection")
+        if collection is None or collection.id is None:
+            return
         owner = getattr(collection, "user", None)
-        await writer.submit(
+        self._write_now(
             lambda c: w.cache_collection(
                 c,
                 int(collection.id),
@@ -241,48 +287,19 @@ class SyncEngine:
                 raw=collection.raw,
             )
         )
-        return True
 
-    def _unreadable_collection_message(self, collection_id: int) -> str:
-        if not self.client.signed_in:
-            return (
-                f"collection {collection_id} is private or does not exist, and you are not signed "
-                "in: run `civitai-vault login` (or pass --api-key) and try again"
-            )
-        return (
-            f"collection {collection_id} is private to another user or does not exist: your "
-            "login cannot read it (Civitai answers such collections as empty, not as an error)"
-        )
-
-    async def _list_single_image(
-        self,
-        job: SyncJob,
-        result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
-        files_q: asyncio.Queue[_Work | None],
-        writer: BatchWriter,
-    ) -> list[int] | None:
-        image_id = int(job.image_id or 0)
-        try:
-            info = await self.client.get_image(image_id)
-        except NotFound:
-            await writer.submit(lambda c: w.mark_gone(c, image_id))
-            result.gone += 1
-            result.error = (
-                f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
-            )
-            return None
-        works = await self._store_page(job, [info], writer)
-        result.listed = len(works)
-        for work in works:
-            await self._route(work, result, details_q, files_q)
-        result.complete = True
-        return [image_id]
-
-    async def _store_page(self, job: SyncJob, items: list[Any], writer: BatchWriter) -> list[_Work]:
+    async def _store_page(
+        self, job: SyncJob, items: list[Any], writer: BatchWriter, listing: Listing | None = None
+    ) -> list[_Work]:
         """Record a listing page and decide what each image still needs."""
         base_url = self.client.image_base_url
         works: list[_Work] = []
+        known = listing.generation if listing is not None else {}
+        collection = job.context.get("collection")
+        fields = {
+            "collection_id": job.collection_id,
+            "collection_name": getattr(collection, "name", None),
+        }
 
         def store(conn: Any) -> None:
             ids = [int(item.id) for item in items]
@@ -291,6 +308,18 @@ class SyncEngine:
                 record = normalize.listing_record(item, base_url)
                 changed = _listing_changed(conn, item)  # before the listing overwrites it
                 is_new = w.store_listing(conn, record, item.raw)
+                generation = known.get(int(item.id))
+                if generation is not None and (is_new or changed):
+                    # It came with its generation data (on-site generations): no call.
+                    image = normalize.build_image(item, generation, [], base_url)
+                    w.store_details(
+                        conn,
+                        image.record,
+                        resources=image.resources,
+                        tags=image.tags,
+                        raw={"listing": item.raw, "generation": generation.raw, "tags": []},
+                    )
+                    record = image.record
                 details_at, has_file = state.get(int(item.id), (None, False))
                 user = getattr(item, "user", None)
                 if user is not None and getattr(user, "id", None) is not None:
@@ -305,7 +334,7 @@ class SyncEngine:
                     image_id=int(item.id),
                     listing=item,
                     record=record,
-                    needs_details=is_new or details_at is None or changed,
+                    needs_details=generation is None and (is_new or details_at is None or changed),
                     needs_file=self.options.media and not has_file,
                     is_new=is_new,
                     changed=changed,
@@ -313,6 +342,7 @@ class SyncEngine:
                 if work.needs_file and not work.needs_details:
                     # Only the file is missing: name it from the full stored record.
                     work.record = get_record(conn, work.image_id) or record
+                work.names = {k: v for k, v in fields.items() if v is not None}
                 works.append(work)
             w.mark_listed(conn, job.key, ids)
 
@@ -426,7 +456,10 @@ class SyncEngine:
         while (work := await files_q.get()) is not None:
             try:
                 row = await fetch_file(
-                    self.client, self.archive.media_dir, work.record, self.options.files
+                    self.client,
+                    self.archive.media_dir,
+                    {**work.record, **work.names},
+                    self.options.files,
                 )
             except (CivitaiError, InvalidMedia) as exc:
                 result.fail(f"download: {exc}")

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from civitai_vault.api import CivitaiClient, Target
+from civitai_vault.api import CivitaiClient
 from civitai_vault.archive import open_archive
 from civitai_vault.config import CredentialStore, Settings
+from civitai_vault.sources import Target
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
 from civitai_vault.sync.progress import Reporter
 from civitai_vault.sync.summary import RunSummary
