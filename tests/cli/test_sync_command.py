@@ -254,7 +254,8 @@ def test_a_private_collection_without_a_login_says_to_log_in(cli, red_emulator, 
         ["bogus:1"],
         ["collection:abc"],
         ["https://example.com/collections/1"],
-        ["https://civitai.com/models/1"],
+        ["https://civitai.com/articles/1"],
+        ["https://civitai.com/collections/1?utm_source=x"],
         ["collection:1", "post:"],
         [],
         ["collection:1", "--concurrency", "0"],
@@ -286,12 +287,15 @@ def test_a_mistyped_file_name_template_is_refused_before_anything_is_fetched(red
     assert not archive.exists()
 
 
-@pytest.mark.parametrize("target", ["post:1", "https://civitai.com/user/no_such_user/images"])
-def test_a_target_with_nothing_to_list_says_so(red_cli, tmp_path, target):
-    """Civitai answers an unknown post or user with an empty listing, not an error."""
-    summary = sync_json(red_cli, tmp_path / "archive", target)
-    assert summary["targets"][0]["listed"] == 0
-    assert any("listed no images" in note for note in summary["targets"][0]["notes"])
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [("post:1", "post 1"), ("https://civitai.com/user/no_such_user/images", "'no_such_user'")],
+)
+def test_a_target_that_does_not_exist_is_an_error_naming_it(red_cli, tmp_path, target, named):
+    """Not "0 listed, complete": the post or user is looked up first (exit 1)."""
+    done = red_cli("sync", "--archive", str(tmp_path / "archive"), target)
+    assert done.code == 1
+    assert named in done.error_line
 
 
 def test_a_civitai_red_url_means_the_red_site(cli, red_emulator, tmp_path):

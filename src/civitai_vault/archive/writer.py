@@ -119,7 +119,12 @@ def upsert_target(
     source_name: str | None = None,
     filters: dict[str, str] | None = None,
 ) -> None:
-    """Record a target: its source kind, id or user name, and the filter it is synced with."""
+    """Record a target: its source kind, id or user name, and the filter it is synced with.
+
+    Without `source_id`, a numeric `ref` is taken as the id (`collection:5` has id 5).
+    """
+    if source_id is None and ref.isdigit():
+        source_id = int(ref)
     conn.execute(
         """INSERT INTO targets (key, kind, ref, label, source_id, source_name, filters_json)
            VALUES (?, ?, ?, ?, ?, ?, ?)

@@ -11,6 +11,7 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from civitai_vault.errors import TargetError
 from civitai_vault.sources.base import Site, Source, SyncJob, Target, register
 from civitai_vault.sources.filters import Filters, check_supported, filters_from_query
 
@@ -64,11 +65,15 @@ async def _creator(client: CivitaiClient, username: str) -> tuple[int, str]:
     return int(creator.id), creator.username or username
 
 
-class UserNotFound(LookupError):
+class TargetNotFound(TargetError):
+    """The post, model version, ... a target names does not exist (or is hidden from us)."""
+
+
+class UserNotFound(TargetNotFound):
     """A target names a user Civitai does not have: the run reports it and goes on."""
 
 
-class SourceRefused(LookupError):
+class SourceRefused(TargetError):
     """A target that cannot be archived as asked (no login, someone else's reactions, ...)."""
 
 
@@ -210,15 +215,10 @@ class PostSource(Source):
         try:
             post = await client.get_post(post_id)
         except NotFound:
-            return [
-                SyncJob(
-                    **base,
-                    label=f"post {post_id}",
-                    filters=target.filters,
-                    error=f"post {post_id} was not found on Civitai (deleted, unpublished, "
-                    "or not visible to you)",
-                )
-            ]
+            raise TargetNotFound(
+                f"post {post_id} was not found on Civitai (deleted, unpublished, or not "
+                "visible to you)"
+            ) from None
         owner = post.user
         title = f"{post.title} (post {post_id})" if post.title else f"post {post_id}"
         return [
@@ -453,14 +453,9 @@ class ModelVersionSource(Source):
         try:
             version = await client.get_model_version(version_id)
         except NotFound:
-            return [
-                SyncJob(
-                    **base,
-                    label=f"model version {version_id}",
-                    filters=target.filters,
-                    error=f"Civitai has no model version {version_id}: check the id",
-                )
-            ]
+            raise TargetNotFound(
+                f"Civitai has no model version {version_id}: check the id"
+            ) from None
         model = version.model
         name = " ".join(x for x in (getattr(model, "name", None), version.name) if x)
         listing: dict[str, Any] = {"modelVersionId": version_id, **feed_input(target.filters)}

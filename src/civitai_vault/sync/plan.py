@@ -21,27 +21,32 @@ PLANNING_ERRORS = (CivitaiError, UserNotFound, SourceRefused, UsageError)
 
 
 async def plan_jobs(client: CivitaiClient, targets: list[Target]) -> list[SyncJob]:
+    """Every target's jobs, each once. When no target could be planned at all (the
+    only target names a user that does not exist, say), that error is the run's."""
     jobs: list[SyncJob] = []
     keys: set[str] = set()
+    failures: list[BaseException] = []
     for target in targets:
-        for job in await _jobs_for(client, target):
+        try:
+            planned = await target.source.plan(client, target)
+        except PLANNING_ERRORS as exc:
+            failures.append(exc)
+            planned = [_failed(target, exc)]
+        for job in planned:
             if job.key not in keys:
                 keys.add(job.key)
                 jobs.append(job)
+    if failures and len(failures) == len(targets):
+        raise failures[0]
     return jobs
 
 
-async def _jobs_for(client: CivitaiClient, target: Target) -> list[SyncJob]:
-    try:
-        return await target.source.plan(client, target)
-    except PLANNING_ERRORS as exc:
-        return [
-            SyncJob(
-                kind=target.kind,
-                ref=target.ref,
-                label=str(target),
-                source_id=target.id,
-                filters=target.filters if isinstance(target.filters, Filters) else Filters(),
-                error=str(exc),
-            )
-        ]
+def _failed(target: Target, exc: BaseException) -> SyncJob:
+    return SyncJob(
+        kind=target.kind,
+        ref=target.ref,
+        label=str(target),
+        source_id=target.id,
+        filters=target.filters if isinstance(target.filters, Filters) else Filters(),
+        error=str(exc),
+    )
