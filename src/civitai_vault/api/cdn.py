@@ -92,6 +92,30 @@ def image_url(
     return f"{image_base_url.rstrip('/')}/{quote(uuid, safe='')}/{params}/{file_name}"
 
 
+# Since 2026-06 live clients fetch videos from the image cacher's B2 bucket
+# (gallery-dl gh#9421); `--video-base-url` / CIVITAI_VIDEO_BASE_URL change it.
+DEFAULT_VIDEO_BASE_URL = "https://image-b2.civitai.com/file/civitai-media-cache"
+
+
+def video_urls(
+    first_url: str, image_base_url: str, video_base_url: str, uuid: str | None, image_id: int
+) -> list[str]:
+    """Where to look for a video's real bytes, in order, when an address serves a still.
+
+    The listing's own address first, then the video origin
+    (`<video base>/<uuid>/original`), then the CDN's full-quality transcode
+    (`transcode=true,original=true,quality=100`): civitai-api.md, first section.
+    A uuid that is already a full URL (on-site generations) has no other origin.
+    """
+    urls = [first_url]
+    if uuid and not uuid.startswith(("http://", "https://")) and "/" not in uuid:
+        key = quote(uuid, safe="")
+        urls.append(f"{video_base_url.rstrip('/')}/{key}/original")
+        params = "transcode=true,original=true,quality=100"
+        urls.append(f"{image_base_url.rstrip('/')}/{key}/{params}/{int(image_id)}.mp4")
+    return list(dict.fromkeys(urls))
+
+
 @dataclass(frozen=True)
 class Download:
     """A finished download: bytes written, the type the CDN claimed, where it came from."""
