@@ -19,10 +19,14 @@ class ArchiveError(Exception):
     """The archive cannot be used as asked; the message says why and what to do (exit 1)."""
 
 
+class Failure(Exception):
+    """Something was tried and did not work; the message says what to do (exit 1)."""
+
+
 def describe_error(exc: BaseException) -> tuple[str, int]:
     from civitai_vault.api.errors import CivitaiError
 
-    if isinstance(exc, CivitaiError | ArchiveError):
+    if isinstance(exc, CivitaiError | ArchiveError | Failure):
         return str(exc), 1
     if isinstance(exc, UsageError | ValueError):
         return str(exc), 2

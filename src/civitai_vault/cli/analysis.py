@@ -59,8 +59,8 @@ def stats_command(
     else:
         from civitai_vault.analysis.text import stats_renderables
 
-        for part in stats_renderables(stats):
-            console.print(part)
+        for part in stats_renderables(stats, top=top):
+            console.print(part, crop=False)  # links stay whole (clickable)
     if html is not None:
         err_console.print(f"Report written to {html}", markup=False, highlight=False)
 
@@ -135,7 +135,7 @@ def check_models_command(
         print_json(result.as_dict())
     else:
         for part in check_renderables(result, show_available=show_all):
-            console.print(part)
+            console.print(part, crop=False)  # links stay whole (clickable)
     if result.failures:
         version_id, reason = min(result.failures.items())
         fail(
