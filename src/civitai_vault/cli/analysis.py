@@ -66,24 +66,13 @@ def stats_command(
 
 
 def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
-    """Write the HTML report whole or not at all (temporary name, then rename)."""
-    import os
-    import tempfile
-
+    """Write the HTML report whole or not at all; errors name `path`, not a temporary file."""
     from civitai_vault.analysis.report import render_report
+    from civitai_vault.export.output import atomic_file
 
     page = render_report(stats, title)
-    path = path.expanduser()
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, flag="--html") as out:
+        out.write(page.encode("utf-8"))
 
 
 @command("check-models")
