@@ -256,7 +256,6 @@ def serve(
         print("Point civitai-vault at it with:")
         print(f"  export CIVITAI_BASE_URL={emu.base_url}")
         print(f"  export CIVITAI_IMAGE_BASE_URL={emu.image_base_url}")
-        print(f"  export CIVITAI_VIDEO_BASE_URL={emu.video_base_url}")
         print(f"  export CIVITAI_API_KEY={emu.api_key}")
         print("Press Ctrl+C to stop.", flush=True)
         try:
