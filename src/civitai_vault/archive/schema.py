@@ -219,6 +219,11 @@ MIGRATIONS: tuple[str, ...] = (
         ON image_resources(kind, name COLLATE NOCASE, image_id);
     CREATE INDEX target_items_live ON target_items(target_key, removed_at, image_id);
     """,
+    # 3: seeds beyond SQLite's 64-bit INTEGER (ComfyUI's run to 2^64-1), kept as
+    # their decimal digits; `seed` is NULL for those (archive/values.py).
+    """
+    ALTER TABLE images ADD COLUMN seed_exact TEXT;
+    """,
 )
 
 
