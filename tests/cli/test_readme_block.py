@@ -76,7 +76,8 @@ class Shell:
             try:
                 line = self.lines.get(timeout=timeout)
             except Empty:
-                raise AssertionError(f"{command!r} gave no answer; so far:\n{''.join(out)}")
+                so_far = "".join(out)
+                raise AssertionError(f"{command!r} gave no answer; so far:\n{so_far}") from None
             if line.startswith(MARK):
                 return int(line.split()[1]), "".join(out)
             out.append(line)
