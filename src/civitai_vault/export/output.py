@@ -38,18 +38,18 @@ def atomic_file(path: Path, flag: str = "-o") -> Iterator[BinaryIO]:
     try:
         with handle:
             yield handle
-            handle.flush()
-            # On disk before the rename, so a crash cannot leave an empty file under the name.
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private (0600); an export should get the usual mode.
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        if exc.filename in (None, str(temp), temp):
+            try:
+                handle.flush()
+                # On disk before the rename, so a crash cannot leave an empty file under it.
+                os.fsync(handle.fileno())
+            except OSError as exc:
+                raise OutputError(path, exc, flag) from None
+        try:
+            # mkstemp makes the file private (0600); an export should get the usual mode.
+            os.chmod(temp, 0o666 & ~_umask())
+            os.replace(temp, path)
+        except OSError as exc:
             raise OutputError(path, exc, flag) from None
-        raise
     except BaseException:
         with contextlib.suppress(OSError):
             temp.unlink()
