@@ -231,7 +231,9 @@ class PictureMaker:
 
     def encoded(self, picture: Image.Image, fmt: str, exif: bytes | None = None) -> bytes:
         out = io.BytesIO()
-        options = {"quality": 88} if fmt == "JPEG" else {"quality": 80, "method": 0}
+        options: dict[str, int | bytes] = (
+            {"quality": 88} if fmt == "JPEG" else {"quality": 80, "method": 0}
+        )
         if exif:
             options["exif"] = exif
         picture.save(out, fmt, **options)

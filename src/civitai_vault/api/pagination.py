@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +99,7 @@ class ImagePages(AsyncIterator[ImagePage]):
     async def aclose(self) -> None:
         await self._iterator.aclose()
 
-    async def _walk(self) -> AsyncIterator[ImagePage]:
+    async def _walk(self) -> AsyncGenerator[ImagePage, None]:
         cursor: Any = None
         pages_without_news = 0
         while True:
