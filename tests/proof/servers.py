@@ -45,6 +45,7 @@ class Reply:
 Answer = Callable[[Request], Reply]
 # More than any test needs and less than a runaway: every streamed body stops here.
 MAX_STREAMED = 4 * 1024**3
+PIECE = 16 * 1024
 
 
 def endless(chunk: bytes, start: bytes = b"") -> Iterator[bytes]:
@@ -88,24 +89,24 @@ class HostileServer:
                 self.end_headers()
                 if self.command == "HEAD":
                     return
-                if reply.chunks is None:
-                    self.wfile.write(reply.body)
-                    server.sent += len(reply.body)
-                    return
-                self._stream(reply)
-
-            def _stream(self, reply: Reply) -> None:
+                chunks = [reply.body] if reply.chunks is None else reply.chunks
                 try:
-                    for chunk in reply.chunks or ():
+                    for chunk in chunks:
                         if reply.pause:
                             time.sleep(reply.pause)
-                        self.wfile.write(chunk)
-                        self.wfile.flush()
-                        server.sent += len(chunk)
+                        self._write(chunk)
                         if server.closing:
                             return
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client hung up: what a limit is for
+
+            def _write(self, data: bytes) -> None:
+                # Small pieces, counted as each is sent: `sent` stays within one piece of
+                # what really left this process, even when the client hangs up half-way.
+                for start in range(0, len(data), PIECE):
+                    piece = data[start : start + PIECE]
+                    self.wfile.write(piece)
+                    server.sent += len(piece)
 
             do_GET = do_POST = do_HEAD = _serve
 

@@ -17,6 +17,7 @@ so the header's size is checked here, with the limit the user chose.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,6 +38,9 @@ from civitai_vault.media.detect import (
 )
 
 SNIFF_SIZE = 4096
+# Pillow warns (on stderr, once) when opening an image past its own threshold; the
+# size is checked here against the user's limit instead, and refused with a reason.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class InvalidMedia(Exception):
@@ -156,10 +160,14 @@ def _check_pixels(image: Image.Image, max_pixels: int) -> None:
     width, height = image.size
     if width * height > max_pixels:
         raise InvalidMedia(
-            f"the image is {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} "
-            f"megapixels), more than the {max_pixels / 1e6:,.0f} megapixel limit; "
+            f"the image is {width:,} x {height:,} pixels ({_mpx(width * height)} "
+            f"megapixels), more than the {_mpx(max_pixels)} megapixel limit; "
             f"raise it with {FLAGS['image_pixels']} if it is expected"
         )
+
+
+def _mpx(pixels: int) -> str:
+    return f"{pixels / 1e6:,.1f}".removesuffix(".0")
 
 
 def _check_video_decodes(path: Path, media: MediaType) -> None:
