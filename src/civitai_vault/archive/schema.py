@@ -230,6 +230,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE targets ADD COLUMN hidden INTEGER;
     ALTER TABLE target_items ADD COLUMN removed_levels INTEGER;
     """,
+    # 4: seeds beyond SQLite's 64-bit INTEGER (ComfyUI's run to 2^64-1), kept as
+    # their decimal digits; `seed` is NULL for those (archive/values.py).
+    """
+    ALTER TABLE images ADD COLUMN seed_exact TEXT;
+    """,
 )
 
 
