@@ -219,6 +219,10 @@ MIGRATIONS: tuple[str, ...] = (
         ON image_resources(kind, name COLLATE NOCASE, image_id);
     CREATE INDEX target_items_live ON target_items(target_key, removed_at, image_id);
     """,
+    # 3: `sampler:` searches read a narrow index, not the wide image rows.
+    """
+    CREATE INDEX images_sampler ON images(sampler);
+    """,
 )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -159,8 +160,15 @@ def _install_error_pages(app: FastAPI, gallery: Gallery) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_query(request: Request, exc: RequestValidationError) -> Response:
         if wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            errors = jsonable_encoder(exc.errors(), exclude={"ctx", "url"})
+            return JSONResponse({"detail": errors}, status_code=400)
         return answer(request, 400, describe_validation(exc.errors()))
+
+    @app.exception_handler(OverflowError)
+    async def too_large(request: Request, exc: OverflowError) -> Response:
+        # A number the database cannot hold names nothing in it (a safety net: the
+        # parameters are bounded where they are declared).
+        return answer(request, 400, "A number in this address is too large.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -6,13 +6,13 @@ import random
 import sqlite3
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from civitai_vault.web.detail import GENERATION_FIELDS, IMAGE_FIELDS, load_detail
 from civitai_vault.web.facets import FACET_TITLES, SIDEBAR_TOP, collection_name, facet_label
 from civitai_vault.web.files import file_for_image, find_media_file
-from civitai_vault.web.params import SearchParams
+from civitai_vault.web.params import MAX_ID, SearchParams
 from civitai_vault.web.search import count_matches, search
 from civitai_vault.web.stats import stats_charts
 from civitai_vault.web.thumbs import SIZES, ThumbnailError
@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 Params = Annotated[SearchParams, Query()]
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+ImageId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 def gallery_of(request: Request) -> Gallery:
@@ -72,7 +73,7 @@ def facets_fragment(request: Request, params: Params) -> Response:
 
 
 @router.get("/images/{image_id}")
-def image_detail(request: Request, image_id: int, params: Params) -> Response:
+def image_detail(request: Request, image_id: ImageId, params: Params) -> Response:
     gallery = gallery_of(request)
     with gallery.connection() as conn:
         detail = load_detail(conn, gallery.root, image_id)
@@ -132,7 +133,7 @@ def media_file(request: Request, file_path: str) -> Response:
 
 @router.get("/thumbs/{image_id}")
 def thumbnail(
-    request: Request, image_id: int, size: Literal["grid", "poster"] = "grid"
+    request: Request, image_id: ImageId, size: Literal["grid", "poster"] = "grid"
 ) -> Response:
     gallery = gallery_of(request)
     with gallery.connection() as conn:
