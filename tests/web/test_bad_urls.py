@@ -1,4 +1,4 @@
-"""Numbers no archive can hold, and other malformed values, in the gallery's URLs: 400, never 500."""
+"""Numbers no archive can hold, and other malformed values, in gallery URLs: 400, never 500."""
 
 from __future__ import annotations
 

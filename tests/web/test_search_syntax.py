@@ -1,4 +1,4 @@
-"""The search box's syntax (`-word`, `OR`, `"phrase"`, `field:value`) over the JSON API and the grid."""
+"""The search box's syntax (`-word`, `OR`, `"phrase"`, `field:value`) over the API and the grid."""
 
 from __future__ import annotations
 
@@ -11,18 +11,28 @@ import pytest
 
 from civitai_vault.archive import open_archive
 from civitai_vault.archive.search import parse_query
-from civitai_vault.archive.writer import ResourceRow, TagRow, store_details, store_listing, transaction
+from civitai_vault.archive.writer import (
+    ResourceRow,
+    TagRow,
+    store_details,
+    store_listing,
+    transaction,
+)
 from civitai_vault.records import empty_record
 from civitai_vault.web.server import running_gallery
 
 # id: (prompt, sampler, base model, checkpoint, LoRA, tags, author)
+# fmt: off
 IMAGES = {
     1: ("a cat on a sofa", "Euler a", "SDXL 1.0", "Juggernaut XL", None, ["cat"], "alice"),
     2: ("a red fox in snow", "DPM++ 2M Karras", "SD 1.5", "DreamShaper", "FoxLora", ["fox"], "bob"),
-    3: ("a cat and a fox, red hair", "Euler", "Pony", "Pony Diffusion V6 XL", "detail", ["cat", "fox"], "alice"),
-    4: ("a dog, hair red", "DDIM", "SDXL 1.0", "Juggernaut XL", "detail", ["dog", "long hair"], "carol"),
+    3: ("a cat and a fox, red hair", "Euler", "Pony", "Pony Diffusion V6 XL", "detail",
+        ["cat", "fox"], "alice"),
+    4: ("a dog, hair red", "DDIM", "SDXL 1.0", "Juggernaut XL", "detail",
+        ["dog", "long hair"], "carol"),
     5: ("(masterpiece:1.2) 50% off_sale", None, None, None, None, [], "dave_x"),
 }
+# fmt: on
 TAG_IDS = {"cat": 1, "fox": 2, "dog": 3, "long hair": 4}
 
 
