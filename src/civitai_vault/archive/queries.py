@@ -56,7 +56,7 @@ class RecordFilter:
 
 
 def _as_id(text: str) -> int | None:
-    """"123" -> 123; a name, or a number SQLite cannot hold (2**63 and up), -> None."""
+    """`"123"` -> 123; a name, or a number SQLite cannot hold (2**63 and up), -> None."""
     if not (text.isascii() and text.isdigit()):
         return None
     number = int(text)

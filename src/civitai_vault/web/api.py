@@ -125,9 +125,7 @@ def list_images(
 
 
 @router.get("/images/{image_id}", response_model=ExportRecord, summary="One image")
-def get_image(
-    request: Request, image_id: Annotated[int, Path(ge=0, le=MAX_ID)]
-) -> JSONResponse:
+def get_image(request: Request, image_id: Annotated[int, Path(ge=0, le=MAX_ID)]) -> JSONResponse:
     with gallery_of(request).connection() as conn:
         records = records_for_ids(conn, [image_id])
     if not records:

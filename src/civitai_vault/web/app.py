@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -102,12 +102,18 @@ class Gallery:
         ).start()
 
 
-def create_app(archive_root: Path | str, *, listen_host: str = "127.0.0.1") -> FastAPI:
+def create_app(
+    archive_root: Path | str,
+    *,
+    listen_host: str = "127.0.0.1",
+    allow_hosts: Iterable[str] = (),
+) -> FastAPI:
     """The gallery for the archive at `archive_root`.
 
     Raises FileNotFoundError when there is no archive there. `listen_host` is
-    the address the server will listen on: requests naming another host are
-    refused (see `security`).
+    the address the server will listen on: requests naming another host than
+    it, this machine's loopback names or one of `allow_hosts` are refused
+    (see `security`).
     """
     reader = ArchiveReader(archive_root)
     gallery = Gallery(
@@ -134,7 +140,9 @@ def create_app(archive_root: Path | str, *, listen_host: str = "127.0.0.1") -> F
         lifespan=lifespan,
     )
     app.state.gallery = gallery
-    app.add_middleware(SecurityMiddleware, allowed_hosts=allowed_hosts_for(listen_host))
+    app.add_middleware(
+        SecurityMiddleware, allowed_hosts=allowed_hosts_for(listen_host, allow_hosts)
+    )
     # Added last, so it runs first and times everything, refusals included.
     app.add_middleware(ServerTimingMiddleware)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
