@@ -1,8 +1,9 @@
 """Thumbnails of hostile files and rows: small memory, nothing written outside the archive.
 
-Memory is measured by the gallery process itself (its peak resident size from
-`getrusage`), in a subprocess of its own so that nothing else in the test run
-counts.
+Memory is measured by the gallery process itself: its peak resident size
+(`VmHWM` in /proc/self/status, the kernel's count for this process's memory
+since it started; `getrusage` would also count what the parent had when it
+forked), in a subprocess of its own so that nothing else in the test run counts.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def add_image(conn: sqlite3.Connection, root: Path, image_id: int, data: bytes, 
 
 
 MEASURE = """
-import json, resource, sys
+import json, re, sys
 import httpx
 from civitai_vault.web.server import running_gallery
 
@@ -85,8 +86,9 @@ ids = json.loads(sys.argv[2])
 with running_gallery(sys.argv[1]) as url, httpx.Client(base_url=url, timeout=120) as http:
     answers = {i: (r.status_code, r.headers["content-type"], len(r.content))
                for i in ids for r in [http.get(f"/thumbs/{i}")]}
-print(json.dumps({"peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "answers": answers}))
+with open("/proc/self/status") as status:
+    peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
+print(json.dumps({"peak_kb": peak_kb, "answers": answers}))
 """
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from civitai_vault.archive.gallery import tag_filter
 from civitai_vault.archive.queries import RecordFilter
 
 Sort = Literal["newest", "oldest", "id", "id_asc", "random"]
@@ -41,9 +42,6 @@ DATE_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 # SQLite stores integers in 64 bits: a larger id in a URL can name nothing.
 MAX_ID = 2**63 - 1
 ArchiveId = Annotated[int, Field(ge=0, le=MAX_ID)]
-
-TAG_CONDITION = """i.id IN (SELECT it.image_id FROM image_tags it
-    WHERE it.tag_id IN (SELECT t.id FROM tags t WHERE t.name = ? COLLATE NOCASE))"""
 
 
 class SearchParams(BaseModel):
@@ -108,10 +106,8 @@ class SearchParams(BaseModel):
         return RecordFilter(
             q=self.q,
             collection=self.collection,
-            # The same condition as RecordFilter.tag, written so that SQLite always
-            # looks the tag up first and then reads only its images: with some
-            # table statistics it would otherwise walk every (tag, image) pair.
-            extra_where=[(TAG_CONDITION, [self.tag])] if self.tag else [],
+            # RecordFilter.tag's condition, spelled for the gallery's indexes.
+            extra_where=[tag_filter(self.tag)] if self.tag else [],
             model=self.model,
             lora=self.lora,
             base_model=self.base_model,
