@@ -130,11 +130,13 @@ def finish_target(
     complete: bool,
     note: str | None,
     label: str | None = None,
+    hidden: int | None = None,
 ) -> None:
     conn.execute(
         """UPDATE targets SET last_run_at = ?, listed = ?, new = ?, updated = ?, failed = ?,
-           gone = ?, complete = ?, note = ?, label = coalesce(?, label) WHERE key = ?""",
-        (now_iso(), listed, new, updated, failed, gone, int(complete), note, label, key),
+           gone = ?, complete = ?, note = ?, label = coalesce(?, label), hidden = ?
+           WHERE key = ?""",
+        (now_iso(), listed, new, updated, failed, gone, int(complete), note, label, hidden, key),
     )
 
 
@@ -150,29 +152,71 @@ def mark_listed(conn: sqlite3.Connection, target_key: str, image_ids: Iterable[i
     )
 
 
+@dataclass(frozen=True)
+class Removals:
+    """What a complete listing said about the target's images it did not show."""
+
+    removed: list[int]  # newly flagged: the listing could have shown them
+    hidden: int  # not shown, but the listing could not have (the site hides their level)
+    repaired: int  # flags an earlier listing set wrongly (it could not have shown them either)
+
+
 def mark_removed_except(
-    conn: sqlite3.Connection, target_key: str, seen_ids: Sequence[int]
-) -> list[int]:
-    """Flag the target's images that a complete listing no longer shows; returns their ids."""
+    conn: sqlite3.Connection, target_key: str, seen_ids: Sequence[int], levels: int = 31
+) -> Removals:
+    """Flag the target's images that a complete listing showing `levels` no longer shows.
+
+    Only images the listing could have shown are flagged (their NSFW level
+    shares a bit with `levels`, or is unknown). A flag set by a listing that
+    could not have shown the image either (or by a version that did not record
+    what its listing could show) is cleared: nothing says the image left.
+    """
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_now (image_id INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM seen_now")
     conn.executemany("INSERT OR IGNORE INTO seen_now VALUES (?)", [(i,) for i in seen_ids])
-    rows = conn.execute(
-        """SELECT image_id FROM target_items
-           WHERE target_key = ? AND removed_at IS NULL
-             AND image_id NOT IN (SELECT image_id FROM seen_now)""",
-        (target_key,),
-    ).fetchall()
-    removed = [row[0] for row in rows]
+    unseen = """FROM target_items ti LEFT JOIN images i ON i.id = ti.image_id
+                WHERE ti.target_key = ? AND ti.image_id NOT IN (SELECT image_id FROM seen_now)"""
+    listable = "(coalesce(i.nsfw_level, 0) = 0 OR (i.nsfw_level & ?) != 0)"
+    removed = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT ti.image_id {unseen} AND ti.removed_at IS NULL AND {listable}",
+            (target_key, levels),
+        )
+    ]
+    hidden = conn.execute(
+        f"SELECT count(*) {unseen} AND ti.removed_at IS NULL AND NOT {listable}",
+        (target_key, levels),
+    ).fetchone()[0]
+    wrongly = [
+        row[0]
+        for row in conn.execute(
+            f"""SELECT ti.image_id {unseen} AND ti.removed_at IS NOT NULL AND NOT {listable}
+                AND (ti.removed_levels IS NULL
+                     OR (coalesce(i.nsfw_level, 0) & ti.removed_levels) = 0)""",
+            (target_key, levels),
+        )
+    ]
+    stamp = now_iso()
     conn.executemany(
-        "UPDATE target_items SET removed_at = ? WHERE target_key = ? AND image_id = ?",
-        [(now_iso(), target_key, image_id) for image_id in removed],
+        """UPDATE target_items SET removed_at = ?, removed_levels = ?
+           WHERE target_key = ? AND image_id = ?""",
+        [(stamp, levels, target_key, image_id) for image_id in removed],
+    )
+    conn.executemany(
+        """UPDATE target_items SET removed_at = NULL, removed_levels = NULL
+           WHERE target_key = ? AND image_id = ?""",
+        [(target_key, image_id) for image_id in wrongly],
     )
     conn.execute("DELETE FROM seen_now")
-    return removed
+    return Removals(removed, int(hidden) + len(wrongly), len(wrongly))
 
 
-# ------------------------------------------------------------------ images
+def record_listing_site(conn: sqlite3.Connection, key: str, site: str, levels: int) -> None:
+    """Remember which site a target was listed on and which levels that listing could show."""
+    conn.execute(
+        "UPDATE targets SET site = ?, listing_levels = ? WHERE key = ?", (site, levels, key)
+    )
 
 
 def store_listing(conn: sqlite3.Connection, record: dict[str, Any], listing_raw: Any) -> bool:

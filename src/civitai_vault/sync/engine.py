@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
+from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
 from civitai_vault.archive.queries import get_record
@@ -142,9 +143,13 @@ class SyncEngine:
         return result
 
     def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
+        levels = listing_levels(signed_in=self.client.signed_in, site=self.client.site)
+
         def finish(conn: Any) -> None:
             if seen is not None and result.complete and job.kind != "image":
-                result.removed = len(w.mark_removed_except(conn, job.key, seen))
+                removals = w.mark_removed_except(conn, job.key, seen, levels)
+                result.removed, result.hidden = len(removals.removed), removals.hidden
+                w.record_listing_site(conn, job.key, self.client.site, levels)
             w.finish_target(
                 conn,
                 job.key,
@@ -156,6 +161,7 @@ class SyncEngine:
                 complete=result.complete,
                 note=result.error or "; ".join(result.notes) or None,
                 label=result.label,
+                hidden=result.hidden,
             )
 
         self._write_now(finish)
@@ -441,6 +447,7 @@ class SyncEngine:
                 result.fail(f"download: {exc.strerror or exc}")
             else:
                 result.downloaded += 1
+                result.downloaded_bytes += row.served_size
                 await writer.submit(lambda c, i=work.image_id, r=row: w.store_file(c, i, r))
             self.reporter.advance("downloads")
 
