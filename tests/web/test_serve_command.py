@@ -72,8 +72,11 @@ def test_serve_on_a_busy_port_says_so_in_one_line(mini_archive):
 def test_serve_answers_only_the_host_names_it_is_given(mini_archive):
     port = free_port()
     process = subprocess.Popen(
-        [*SERVE, "--archive", str(mini_archive.path), "--port", str(port)]
-        + ["--allow-host", "gallery.test", "--allow-host", "10.1.2.3"],
+        [
+            *SERVE,
+            *("--archive", str(mini_archive.path), "--port", str(port)),
+            *("--allow-host", "gallery.test", "--allow-host", "10.1.2.3"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
