@@ -13,11 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-<<<<<<< HEAD
 from civitai_vault.archive.search import query_condition
-=======
 from civitai_vault.archive.values import seed_from_columns
->>>>>>> main
 from civitai_vault.records import EXPORT_FIELDS, IMAGE_COLUMN_FIELDS, RESOURCE_FIELDS
 
 # Only what records need: the raw JSON columns are large and records never show them.
