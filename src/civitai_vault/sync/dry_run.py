@@ -61,7 +61,7 @@ async def _listed_ids(client: CivitaiClient, job: SyncJob, limit: int | None) ->
         return [int(job.image_id or 0)]
     ids: list[int] = []
     async for page in client.iter_image_pages(**job.listing, limit=PAGE_SIZE):
-        ids.extend(int(item.id) for item in page.items)
+        ids.extend(item.id for item in page.items if item.id is not None)
         if limit is not None and len(ids) >= limit:
             return ids[:limit]
     return ids
