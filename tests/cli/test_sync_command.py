@@ -300,6 +300,15 @@ def test_a_target_that_does_not_exist_is_an_error_naming_it(red_cli, tmp_path, t
     assert named in done.error_line
 
 
+def test_an_unknown_user_is_an_error_that_names_them(red_cli, tmp_path):
+    """image.getInfinite answers a username it does not know with 404 "User not found"."""
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--json", "--rate", "0",
+                   "https://civitai.com/user/no_such_user/images")  # fmt: skip
+    assert done.code == 1
+    assert "no_such_user" in done.error_line and "not found" in done.error_line
+
+
 def test_a_civitai_red_url_means_the_red_site(cli, red_emulator, tmp_path):
     """Without --site, a URL on civitai.red is synced as civitai.red: R and X included."""
     user = cli.pointing_at(red_emulator, signed_in=True)

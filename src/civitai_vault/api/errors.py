@@ -8,13 +8,16 @@ redacted of any credential the client holds before it is stored).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "AccessDenied",
     "BadRequest",
     "CivitaiError",
+    "ForbiddenHost",
     "InsecureBaseURL",
+    "KeyRejected",
+    "LimitExceeded",
     "LoginRequired",
     "MalformedResponse",
     "NetworkError",
@@ -70,7 +73,10 @@ class CivitaiError(Exception):
             detail = f"{detail}: {self.server_message}" if detail else self.server_message
         detail = f" ({detail})" if detail else ""
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-        return f"{self.what}{detail}{tries}; {self.advice}"
+        return f"{self.what}{detail}{tries}; {self._advice()}"
+
+    def _advice(self) -> str:
+        return self.advice
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.procedure!r}, status={self.status!r})"
@@ -82,6 +88,20 @@ class LoginRequired(CivitaiError):
     advice = (
         "sign in with `civitai-vault login` (an API key from civitai.com/user/account works "
         "best); if you are signed in, the key or token has expired: log in again"
+    )
+
+
+class KeyRejected(CivitaiError):
+    """401 to a request that carried an API key: Civitai does not accept the key.
+
+    Live, an unknown key is answered 401 "Please use the public API instead"
+    (the Origin gate, which only a valid key skips), not as anonymous
+    (civitai-api.md, first section); a plain UNAUTHORIZED means the same.
+    """
+
+    advice = (
+        "the key is mistyped, expired or revoked: create a new one at "
+        "civitai.com/user/account and run `civitai-vault login --force`"
     )
 
 
@@ -154,6 +174,30 @@ class UnexpectedRedirect(CivitaiError):
 
     advice = (
         "credentials are never sent to another host; if that host is right, pass it as --base-url"
+    )
+
+
+class LimitExceeded(CivitaiError):
+    """An answer or file went past one of the client's limits (`limits.Limits`).
+
+    Never retried: the same request brings the same answer. `setting` names
+    the flag that raises the limit.
+    """
+
+    def __init__(self, what: str, *, setting: str, **context: Any) -> None:
+        super().__init__(what, **context)
+        self.setting = setting
+
+    def _advice(self) -> str:
+        return f"the rest goes on; if this is expected, raise the limit with {self.setting}"
+
+
+class ForbiddenHost(CivitaiError):
+    """A file address (or a redirect) pointed away from the configured image hosts."""
+
+    advice = (
+        "files are only fetched from the image hosts you configured (--image-base-url, "
+        "--video-base-url); nothing was requested there"
     )
 
 

@@ -230,7 +230,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE targets ADD COLUMN hidden INTEGER;
     ALTER TABLE target_items ADD COLUMN removed_levels INTEGER;
     """,
-    # 4: a target's source in columns of its own (kind was there; now its id, its
+    # 4: seeds beyond SQLite's 64-bit INTEGER (ComfyUI's run to 2^64-1), kept as
+    # their decimal digits; `seed` is NULL for those (archive/values.py).
+    """
+    ALTER TABLE images ADD COLUMN seed_exact TEXT;
+    """,
+    # 5: `sampler:` searches read a narrow index, not the wide image rows.
+    """
+    CREATE INDEX images_sampler ON images(sampler);
+    """,
+    # 6: a target's source in columns of its own (kind was there; now its id, its
     # user name and its filter), so nothing splits 'collection:12' keys again.
     # A collection synced with and without a filter is one collection.
     """

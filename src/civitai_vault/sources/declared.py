@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from civitai_vault.errors import TargetError
 from civitai_vault.sources.base import Site, Source, SyncJob, Target, register
@@ -104,14 +104,18 @@ async def collection_job(
 ) -> SyncJob:
     """A collection's job from collection.getById: its name, its type, whether we may read it."""
     found = await client.get_collection(collection_id)
-    base = {"kind": "collection", "ref": str(collection_id), "source_id": collection_id}
+    base: dict[str, Any] = {
+        "kind": "collection",
+        "ref": str(collection_id),
+        "source_id": collection_id,
+    }
     collection = found.collection
     if collection is None:
         return SyncJob(
             **base,
             label=f"collection {collection_id}",
             filters=filters,
-            error=_unreadable_collection(client, collection_id),
+            error=await _unreadable_collection(client, collection_id),
         )
     label = (
         f"{collection.name} (collection {collection_id})"
@@ -133,7 +137,7 @@ async def collection_job(
             skipped=message if skip_non_images else None,
             error=None if skip_non_images else message,
         )
-    walk = "posts" if collection.type == "Post" else "images"
+    walk: Literal["images", "posts"] = "posts" if collection.type == "Post" else "images"
     return SyncJob(
         **base,
         label=label,
@@ -144,7 +148,14 @@ async def collection_job(
     )
 
 
-def _unreadable_collection(client: CivitaiClient, collection_id: int) -> str:
+async def _unreadable_collection(client: CivitaiClient, collection_id: int) -> str:
+    if client.signed_in and not (await client.whoami()).signed_in:
+        # An expired session reads as anonymous: the collection is not to blame.
+        return (
+            f"collection {collection_id} could not be read because Civitai did not accept "
+            "your login (the key or session token is wrong or expired): run "
+            "`civitai-vault login --force`"
+        )
     if not client.signed_in:
         return (
             f"collection {collection_id} is private or does not exist, and you are not signed "
@@ -211,7 +222,7 @@ class PostSource(Source):
         from civitai_vault.api import NotFound
 
         post_id = int(target.id or 0)
-        base = {"kind": "post", "ref": str(post_id), "source_id": post_id}
+        base: dict[str, Any] = {"kind": "post", "ref": str(post_id), "source_id": post_id}
         try:
             post = await client.get_post(post_id)
         except NotFound:
@@ -449,7 +460,7 @@ class ModelVersionSource(Source):
         from civitai_vault.api import NotFound
 
         version_id = int(target.id or 0)
-        base = {"kind": cls.kind, "ref": str(version_id), "source_id": version_id}
+        base: dict[str, Any] = {"kind": cls.kind, "ref": str(version_id), "source_id": version_id}
         try:
             version = await client.get_model_version(version_id)
         except NotFound:
@@ -485,7 +496,7 @@ class GeneratedSource(Source):
     needs_login = True
     checks = ("signed in",)
     filters = frozenset({"type", "since", "until"})
-    query: Mapping[str, str | None] = MappingProxyType({})
+    query = MappingProxyType({})
 
     @classmethod
     async def plan(cls, client: CivitaiClient, target: Target) -> list[SyncJob]:

@@ -42,6 +42,7 @@ class Listing:
         self.foreign = 0
         self.outside = 0
         self.notes: list[str] = []
+        self.stop_reason: str | None = None  # why a walk ended early, when the pager knows
         # Generation data that came with the listing (on-site generations): no
         # image.getGenerationData for these.
         self.generation: dict[int, GenerationData] = {}
@@ -49,9 +50,8 @@ class Listing:
     def __aiter__(self) -> AsyncIterator[list[Any]]:
         return self._walk()
 
-    async def _walk(self) -> AsyncIterator[list[Any]]:
+    def _walk(self) -> AsyncIterator[list[Any]]:
         raise NotImplementedError
-        yield []  # pragma: no cover
 
     # ------------------------------------------------------------ what belongs
 
@@ -111,6 +111,7 @@ class ImageFeed(Listing):
         pages = self.image_pages(dict(self.job.listing))
         async for page in pages:
             yield self.keep(page.items)
+        self.stop_reason = getattr(pages, "stop_reason", None)
         self.verdict(bool(pages.ended_normally))
 
 
@@ -208,13 +209,11 @@ class GeneratedFeed(Listing):
 
     def _images_of(self, workflow: dict[str, Any]) -> list[ImageListItem]:
         found = []
-        workflow_meta = (
-            workflow.get("metadata") if isinstance(workflow.get("metadata"), dict) else {}
-        )
+        workflow_meta: dict[str, Any] = _dict(workflow.get("metadata"))
         for step in _dicts(workflow.get("steps")):
-            step_meta = step.get("metadata") if isinstance(step.get("metadata"), dict) else {}
-            params = step_meta.get("params") or (workflow_meta or {}).get("params") or {}
-            resources = step_meta.get("resources") or (workflow_meta or {}).get("resources") or []
+            step_meta = _dict(step.get("metadata"))
+            params = step_meta.get("params") or workflow_meta.get("params") or {}
+            resources = step_meta.get("resources") or workflow_meta.get("resources") or []
             for blob in _dicts(step.get("images")):
                 item = self._item(workflow, step, blob, params if isinstance(params, dict) else {})
                 if item is None:
@@ -344,6 +343,10 @@ def _midnight(day: Any, next_day: bool = False) -> Any:
 
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start + timedelta(days=1) if next_day else start
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:

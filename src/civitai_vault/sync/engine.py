@@ -14,6 +14,7 @@ import errno
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
 from civitai_vault.archive.queries import get_record
+from civitai_vault.archive.values import IMAGE_ERRORS, fits_int64, storable
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sources import SyncJob, Target
 from civitai_vault.sources.listings import Listing, open_listing
@@ -30,7 +32,7 @@ from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
 from civitai_vault.sync.summary import RunSummary, TargetSummary
-from civitai_vault.sync.writer import BatchWriter
+from civitai_vault.sync.writer import BatchWriter, OnFailure
 
 # Listing pages as large as Civitai allows: a re-run costs one request per 200 images.
 PAGE_SIZE = 200
@@ -77,6 +79,9 @@ class SyncEngine:
         self.conn = archive.conn
         self.known_posts: set[int] = set()
         self.known_versions: set[int] = set()
+        # Cached objects (posts, model versions, collections) the archive could not
+        # store: said once at the end; the images that use them are archived.
+        self.cache_notes: dict[str, None] = {}
 
     # ------------------------------------------------------------ the run
 
@@ -96,6 +101,7 @@ class SyncEngine:
             summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.api_seconds = float(getattr(self.client.stats, "api_seconds", 0.0))
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
+            summary.notes.extend(self.cache_notes)
             if self.client.site_is_green:
                 summary.notes.append(
                     "civitai.com hides R and X images even when you are signed in; "
@@ -142,16 +148,15 @@ class SyncEngine:
         result = TargetSummary(key=job.key, label=job.label)
         self.reporter.start_target(job.label)
         self._record_target(job)
+        self._cache_planned_collection(job)
         if job.error or job.skipped:
             # Planning found it cannot (or need not) be walked: say so, walk nothing.
             result.error = job.error
             if job.skipped:
                 result.skipped = True
                 result.notes.append(job.skipped)
-            self._cache_planned_collection(job)
             self._finish_target(job, result, None)
             return result
-        self._cache_planned_collection(job)
         writer = BatchWriter(self.conn)
         writer.start()
         details_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
@@ -214,16 +219,18 @@ class SyncEngine:
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
     ) -> list[int] | None:
-        """Walk the job's listing; returns the ids seen when it was walked to its end."""
+        """Walk the job's listing (any source); returns the ids seen when walked to its end."""
         listing = open_listing(self.client, job, self.options.page_size)
         pages = aiter(listing)
         seen: list[int] = []
+        listed_ids: set[int] = set()
         try:
-            async for items in pages:
+            async for page_items in pages:
                 writer.raise_if_failed()
+                items = _first_sightings(page_items, listed_ids)
                 if self.options.limit is not None:
                     items = items[: max(0, self.options.limit - len(seen))]
-                works = await self._store_page(job, items, writer, listing)
+                works = await self._store_page(job, items, writer, result, listing)
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -267,7 +274,8 @@ class SyncEngine:
         if job.walk == "image":
             return seen
         if not listing.complete and not listing.foreign:
-            result.notes.append("the listing ended early (the server returned an empty page)")
+            why = listing.stop_reason or "the server returned an empty page"
+            result.notes.append(f"the listing ended early ({why})")
         elif not seen and not listing.foreign:
             # Civitai answers a mistyped post id or user name with an empty listing.
             result.notes.append(
@@ -297,65 +305,99 @@ class SyncEngine:
         )
 
     async def _store_page(
-        self, job: SyncJob, items: list[Any], writer: BatchWriter, listing: Listing | None = None
+        self,
+        job: SyncJob,
+        items: list[Any],
+        writer: BatchWriter,
+        result: TargetSummary,
+        listing: Listing | None = None,
     ) -> list[_Work]:
-        """Record a listing page and decide what each image still needs."""
-        base_url = self.client.image_base_url
+        """Record a listing page and decide what each image still needs.
+
+        An item the archive cannot store fails alone, with its reason; the page goes on.
+        """
         works: list[_Work] = []
         known = listing.generation if listing is not None else {}
         collection = job.context.get("collection")
-        fields = {
+        names = {
             "collection_id": job.collection_id,
             "collection_name": getattr(collection, "name", None),
         }
+        names = {k: v for k, v in names.items() if v is not None}
 
-        def store(conn: Any) -> None:
+        def store(conn: Any) -> list[str]:
             ids = [int(item.id) for item in items]
-            state = _stored_state(conn, ids, self.archive.root)
+            state = _stored_state(conn, [i for i in ids if fits_int64(i)], self.archive.root)
+            failures: list[str] = []
             for item in items:
-                record = normalize.listing_record(item, base_url)
-                changed = _listing_changed(conn, item)  # before the listing overwrites it
-                is_new = w.store_listing(conn, record, item.raw)
-                generation = known.get(int(item.id))
-                if generation is not None and (is_new or changed):
-                    # It came with its generation data (on-site generations): no call.
-                    image = normalize.build_image(item, generation, [], base_url)
-                    w.store_details(
-                        conn,
-                        image.record,
-                        resources=image.resources,
-                        tags=image.tags,
-                        raw={"listing": item.raw, "generation": generation.raw, "tags": []},
-                    )
-                    record = image.record
-                details_at, has_file = state.get(int(item.id), (None, False))
-                user = getattr(item, "user", None)
-                if user is not None and getattr(user, "id", None) is not None:
-                    w.cache_user(
-                        conn,
-                        int(user.id),
-                        user.username,
-                        _iso(getattr(user, "deleted_at", None)),
-                        user.raw,
-                    )
-                work = _Work(
-                    image_id=int(item.id),
-                    listing=item,
-                    record=record,
-                    needs_details=generation is None and (is_new or details_at is None or changed),
-                    needs_file=self.options.media and not has_file,
-                    is_new=is_new,
-                    changed=changed,
-                )
-                if work.needs_file and not work.needs_details:
-                    # Only the file is missing: name it from the full stored record.
-                    work.record = get_record(conn, work.image_id) or record
-                work.names = {k: v for k, v in fields.items() if v is not None}
-                works.append(work)
-            w.mark_listed(conn, job.key, ids)
+                try:
+                    with w.savepoint(conn):
+                        work = self._store_item(conn, item, state, known.get(int(item.id)))
+                        work.names = names
+                        works.append(work)
+                        w.clear_failure(conn, int(item.id), "listing")
+                except IMAGE_ERRORS as exc:
+                    reason = f"listing: {exc}"
+                    failures.append(reason)
+                    with contextlib.suppress(*IMAGE_ERRORS):  # an id that is itself unstorable
+                        w.record_failure(conn, int(item.id), "listing", reason, job.key)
+            w.mark_listed(conn, job.key, [work.image_id for work in works])
+            return failures
 
-        await writer.call(store)
+        for reason in await writer.call(store):
+            result.fail(reason)
         return works
+
+    def _store_item(
+        self,
+        conn: Any,
+        item: Any,
+        state: dict[int, tuple[str | None, bool]],
+        generation: Any = None,
+    ) -> _Work:
+        """Store one listing item; the work it still needs (details, file).
+
+        An item that came with its generation data (an on-site generation) has its
+        details stored right here: there is no image.getGenerationData for it.
+        """
+        storable("image id", int(item.id))  # checked first: every query below binds it
+        base_url = self.client.image_base_url
+        record = normalize.listing_record(item, base_url)
+        changed = _listing_changed(conn, item)  # before the listing overwrites it
+        is_new = w.store_listing(conn, record, item.raw)
+        if generation is not None and (is_new or changed or state.get(int(item.id)) is None):
+            image = normalize.build_image(item, generation, [], base_url)
+            w.store_details(
+                conn,
+                image.record,
+                resources=image.resources,
+                tags=image.tags,
+                raw={"listing": item.raw, "generation": generation.raw, "tags": []},
+            )
+            record = image.record
+        details_at, has_file = state.get(int(item.id), (None, False))
+        user = getattr(item, "user", None)
+        if user is not None and getattr(user, "id", None) is not None:
+            w.cache_user(
+                conn,
+                int(user.id),
+                user.username,
+                _iso(getattr(user, "deleted_at", None)),
+                user.raw,
+            )
+        work = _Work(
+            image_id=int(item.id),
+            listing=item,
+            record=record,
+            needs_details=generation is None and (is_new or details_at is None or changed),
+            needs_file=self.options.media and not has_file,
+            is_new=is_new,
+            changed=changed,
+        )
+        if work.needs_file and not work.needs_details:
+            # Only the file is missing: name it from the full stored record.
+            work.record = get_record(conn, work.image_id) or record
+        return work
 
     async def _route(
         self,
@@ -385,16 +427,21 @@ class SyncEngine:
     ) -> None:
         while (work := await details_q.get()) is not None:
             try:
-                await self._fetch_details(work, writer)
+                fails = self._image_failure(job, result, work.image_id, "details")
+                await self._fetch_details(work, writer, fails)
             except NotFound:
                 result.gone += 1
-                await writer.submit(lambda c, i=work.image_id: w.mark_gone(c, i))
+                await writer.submit(partial(w.mark_gone, image_id=work.image_id))
                 work.needs_file = False
             except CivitaiError as exc:
                 result.fail(str(exc))
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "details", e, job.key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="details",
+                        reason=str(exc),
+                        target_key=job.key,
                     )
                 )
                 work.needs_file = False
@@ -403,7 +450,9 @@ class SyncEngine:
                 self.reporter.add_total("downloads", 1)
                 await files_q.put(work)
 
-    async def _fetch_details(self, work: _Work, writer: BatchWriter) -> None:
+    async def _fetch_details(
+        self, work: _Work, writer: BatchWriter, fails: OnFailure | None = None
+    ) -> None:
         generation, tags = await asyncio.gather(
             self.client.get_generation_data(work.image_id),
             self.client.get_votable_tags(work.image_id),
@@ -423,7 +472,8 @@ class SyncEngine:
                     "generation": generation.raw,
                     "tags": [t.raw for t in tags],
                 },
-            )
+            ),
+            fails,
         )
 
     async def _cache_post(self, post_id: int | None, writer: BatchWriter) -> None:
@@ -435,7 +485,9 @@ class SyncEngine:
         except CivitaiError:
             return  # a hidden or deleted post does not stop the image
         row = normalize.post_row(post)
-        await writer.submit(lambda c: w.cache_post(c, post_id, **row))
+        await writer.submit(
+            lambda c: w.cache_post(c, post_id, **row), self._cache_failure(f"post {post_id}")
+        )
 
     async def _cache_versions(self, version_ids: list[int], writer: BatchWriter) -> None:
         for version_id in version_ids:
@@ -450,7 +502,10 @@ class SyncEngine:
             except CivitaiError:
                 self.known_versions.discard(version_id)  # try again next run
                 continue
-            await writer.submit(lambda c, r=row, x=raw: w.cache_model_version(c, r, x))
+            await writer.submit(
+                partial(w.cache_model_version, row=row, raw=raw),
+                self._cache_failure(f"model version {version_id}"),
+            )
 
     # ------------------------------------------------------------ files
 
@@ -472,8 +527,12 @@ class SyncEngine:
             except (CivitaiError, InvalidMedia) as exc:
                 result.fail(f"download: {exc}")
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "download", e, job.key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="download",
+                        reason=str(exc),
+                        target_key=job.key,
                     )
                 )
             except OSError as exc:
@@ -483,8 +542,35 @@ class SyncEngine:
             else:
                 result.downloaded += 1
                 result.downloaded_bytes += row.served_size
-                await writer.submit(lambda c, i=work.image_id, r=row: w.store_file(c, i, r))
+                await writer.submit(
+                    partial(w.store_file, image_id=work.image_id, file=row),
+                    self._image_failure(job, result, work.image_id, "download"),
+                )
             self.reporter.advance("downloads")
+
+    # ------------------------------------------------------------ unstorable values
+
+    def _image_failure(
+        self, job: SyncJob, result: TargetSummary, image_id: int, stage: str
+    ) -> OnFailure:
+        """A write of this image failed alone: a failure row with the reason, counted."""
+        prefix = "download: " if stage == "download" else ""
+
+        def record(conn: Any, exc: BaseException) -> None:
+            w.record_failure(conn, image_id, stage, f"{prefix}{exc}", job.key)
+
+        def report(exc: BaseException) -> None:
+            if stage == "download":
+                result.downloaded -= 1
+            result.fail(f"{prefix}{exc}")
+
+        return OnFailure(record, report)
+
+    def _cache_failure(self, what: str) -> OnFailure:
+        def report(exc: BaseException) -> None:
+            self.cache_notes[f"{what} could not be archived: {exc}"] = None
+
+        return OnFailure(lambda conn, exc: None, report)
 
 
 # ---------------------------------------------------------------- helpers
@@ -501,6 +587,22 @@ async def _stop_workers(queue: asyncio.Queue[Any], tasks: list[asyncio.Task[None
 async def _close_quietly(writer: BatchWriter) -> None:
     with contextlib.suppress(BaseException):  # the original error is the one to report
         await writer.close()
+
+
+def _first_sightings(items: list[Any], listed_ids: set[int]) -> list[Any]:
+    """The items this listing shows for the first time, in order.
+
+    An image that appears twice (on one page, or again on a later one) is
+    fetched, downloaded and written once: twice would race two downloads onto
+    one temporary file and count it twice.
+    """
+    fresh = []
+    for item in items:
+        if item.id is None or int(item.id) in listed_ids:
+            continue
+        listed_ids.add(int(item.id))
+        fresh.append(item)
+    return fresh
 
 
 def _listing_complete(pages: Any) -> bool:
