@@ -55,3 +55,16 @@ def test_readme_table_says_which_is_which():
     table = readme.split("| exit code |", 1)[1].split("\n\n", 1)[0]
     assert "| 2 |" in table and "| 1 |" in table and "| 0 |" in table
     assert "not found" in table and "unknown option" in table
+
+
+def test_an_unreachable_base_url_fails_at_once_with_one_clear_line(cli, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = cli("whoami", "--base-url", f"http://127.0.0.1:{port}", "--api-key", "k" * 32)
+    assert done.code == 1
+    line = done.error_line
+    assert "Civitai (127.0.0.1) could not be reached" in line and "--base-url" in line
+    assert "attempts" not in line  # tried once, not retried with back-off for half a minute

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from civitai_vault.api import CivitaiClient, Target
 from civitai_vault.archive import open_archive, remove_new_archive
