@@ -166,6 +166,7 @@ class Dataset:
         collection_names.update(_add_typed_collections(self))
         self.generations: list[GenerationRecord] = build_generations(self)
         self._by_versions: dict[frozenset[int], list[int]] = {}
+        self.post_metrics_cache: dict[int, dict[str, int]] = {}  # see posts.post_metrics
         gallery = self.model_versions[self._gallery_versions[0]]
         self.named: dict[str, Any] = {
             **collection_names,
