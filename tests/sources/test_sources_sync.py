@@ -197,7 +197,6 @@ def test_my_generations_with_their_files_from_the_generators_host(tmp_path, emu)
     assert len(stored) == target["listed"]
     assert all(prompt for prompt, _ in stored)
     assert all((tmp_path / path).is_file() for _, path in stored)
-    assert emu.count(procedure="image.getGenerationData") == 0 or True  # none for these
     assert emu.count(listener="generator") >= target["listed"]
 
 
@@ -243,7 +242,7 @@ def test_a_persistent_500_on_one_image_leaves_the_others_archived(tmp_path) -> N
         emu.set_faults(Faults(persistent_500_images=frozenset({broken})))
         summary = sync(tmp_path, emu, [f"image:{broken}", f"image:{fine}"])
     bad, good = summary["targets"]
-    assert not bad["ok"] and "500" in (bad["error"] or "") or "server" in (bad["error"] or "")
+    assert not bad["ok"] and str(broken) in bad["key"] and bad["error"]
     assert good["ok"] and good["listed"] == 1
     assert rows(tmp_path, "SELECT image_id, stage FROM failures") == [(broken, "listing")]
     assert not summary["ok"]
