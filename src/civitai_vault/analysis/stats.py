@@ -35,6 +35,7 @@ from typing import Any
 
 from civitai_vault.analysis.availability import availability_summary
 from civitai_vault.analysis.prompts import ConceptCounter
+from civitai_vault.analysis.results import Stats
 from civitai_vault.analysis.sql import query
 from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.schema import connect_read_only
@@ -111,7 +112,7 @@ RESOURCES = "image_resources r NOT INDEXED"
 
 def compute_stats(
     conn: sqlite3.Connection, f: RecordFilter | None = None, *, top: int = DEFAULT_TOP
-) -> dict[str, Any]:
+) -> Stats:
     """Everything `civitai-vault stats` shows, for the images `f` selects (all by default).
 
     The result holds only str, int, float, bool, None, lists and dicts. Top

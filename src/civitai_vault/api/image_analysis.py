@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from civitai_vault.api.cdn import image_url_or_none
 from civitai_vault.api.client import CivitaiClient
-from civitai_vault.api.errors import NotFound
+from civitai_vault.api.errors import NotFound, ServerError
 from civitai_vault.api.models import (
     GenerationData,
     ImageInfo,
@@ -454,6 +454,21 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _script_settings(
+    session_token: str | None,
+    api_key: str | None,
+    site: str | None,
+    base_url: str | None,
+    image_base_url: str | None,
+) -> ClientSettings:
+    from civitai_vault.config import load_settings
+
+    settings = load_settings(site=site, base_url=base_url, image_base_url=image_base_url)
+    if session_token or api_key:
+        settings = replace(settings, api_key=api_key, token=session_token, session_store=None)
+    return settings.client_settings()
+
+
 # ---------------------------------------------------------------- async entry point
 
 
@@ -502,10 +517,26 @@ class CivitaiAPI:
     _instance_lock = threading.Lock()
 
     def __init__(
-        self, settings: ClientSettings | None = None, session_token: str | None = None
+        self,
+        session_token: str | ClientSettings | None = None,
+        *,
+        api_key: str | None = None,
+        settings: ClientSettings | None = None,
+        site: str | None = None,
+        base_url: str | None = None,
+        image_base_url: str | None = None,
     ) -> None:
+        """`CivitaiAPI(session_token)`, `CivitaiAPI(api_key=...)`, or `CivitaiAPI(settings=...)`.
+
+        Where Civitai is (`site`, `base_url`, `image_base_url`) comes from the
+        arguments, else the environment, else the config file `login` wrote.
+        Credentials given here are the only ones used; without any, those of
+        the environment or config file are.
+        """
+        if isinstance(session_token, ClientSettings):  # CivitaiAPI(settings), as before
+            settings, session_token = session_token, None
         if settings is None:
-            settings = ClientSettings(token=session_token)
+            settings = _script_settings(session_token, api_key, site, base_url, image_base_url)
         self.settings = settings
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -520,9 +551,7 @@ class CivitaiAPI:
         """The shared instance, configured like the command line (flags aside)."""
         with cls._instance_lock:
             if cls._instance is None:
-                from civitai_vault.config import load_settings
-
-                cls._instance = cls(load_settings().client_settings())
+                cls._instance = cls()
             return cls._instance
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -582,6 +611,32 @@ class CivitaiAPI:
 
     def check_resources(self, resources: Iterable[ResourceUse]) -> dict[int, ModelAvailability]:
         return self._run(check_resources(self._client, list(resources)))
+
+    def iter_collection_images(
+        self, collection_id: int, *, sort: str = "Newest"
+    ) -> Iterator[dict[str, Any]]:
+        """Every image of a collection (`image.getInfinite` items as dicts), page by page.
+
+        Each image comes once, whatever the server does at page boundaries. A
+        listing the server cut short (its statement timeout answers an empty
+        page) raises ServerError at the end rather than passing for complete.
+        """
+        pages = self._client.iter_image_pages(collection_id=collection_id, sort=sort)
+        try:
+            while True:
+                try:
+                    page = self._run(pages.__anext__())
+                except StopAsyncIteration:
+                    break
+                for item in page.items:
+                    yield item.raw
+        finally:
+            self._run(pages.aclose())
+        if pages.ended_normally is False:
+            raise ServerError(
+                f"the listing of collection {collection_id} ended early",
+                procedure="image.getInfinite",
+            )
 
     def fetch_image(self, image_id: int, *, check_models: bool = True) -> CivitaiImage:
         """The whole single-image flow in one call."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,6 @@ from civitai_vault.cli.options import (
     QuietOption,
     RateOption,
 )
-
-if TYPE_CHECKING:
-    from civitai_vault.api.targets import Target
 
 
 @command("sync")
@@ -56,26 +53,20 @@ def sync_command(
     connection: Connection,
 ) -> None:
     """Archive images and everything Civitai knows about them; re-runs fetch only what is new."""
-    import asyncio
-
     from civitai_vault.render import print_run_summary
-    from civitai_vault.sync.engine import SyncOptions
-    from civitai_vault.sync.files import FileOptions
     from civitai_vault.sync.progress import make_reporter
-    from civitai_vault.sync.run import Pace, run_sync
 
-    parsed = parse_targets(targets or [])
-    settings = connection.settings(archive, parsed)
-    options = SyncOptions(
+    summary = connection.vault(archive).sync(
+        targets or [],
         media=not no_media,
+        embed=not no_embed,
+        sidecars=sidecars,
+        template=template,
         limit=limit,
-        files=FileOptions(
-            template=template, embed=not no_embed, sidecar_txt=sidecars, sidecar_json=sidecars
-        ),
-    )
-    reporter = make_reporter(quiet=quiet or output.json, console=err_console)
-    summary = asyncio.run(
-        run_sync(settings, parsed, options, Pace(rate, concurrency, cdn_rate), reporter)
+        rate=rate,
+        concurrency=concurrency,
+        cdn_rate=cdn_rate,
+        progress=make_reporter(quiet=quiet or output.json, console=err_console),
     )
     if output.json:
         print_json(summary.as_dict())
@@ -88,28 +79,13 @@ def sync_command(
         fail(f"{failed[0].label}: {failed[0].problem}{more}", 1)
 
 
-def parse_targets(texts: list[str]) -> list[Target]:
-    """The targets named on the command line; at least one."""
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.errors import UsageError
-
-    if not texts:
-        raise UsageError(
-            "name at least one target: a collection URL, collection:N, post:N, "
-            "image:N, /user/NAME/images, or me"
-        )
-    return [parse_target(text) for text in texts]
-
-
 @command("status")
 def status_command(archive: ArchiveOption = DEFAULT_ARCHIVE, *, output: Output) -> None:
     """What the archive holds: per target, the last run, and what is still missing."""
-    from civitai_vault.archive import open_archive
-    from civitai_vault.archive.status import archive_status
     from civitai_vault.render import print_status
+    from civitai_vault.vault import Vault
 
-    with open_archive(archive, create=False, reading=True) as opened:
-        status = archive_status(opened.conn)
+    status = Vault(archive).status()
     if output.json:
         print_json(status)
     else:
