@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from civitai_vault.analysis.sql import query
 from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.writer import ModelVersionRow, cache_model_version, transaction
+from civitai_vault.sync.normalize import version_row
+from civitai_vault.vocabulary import archive_model_url, model_url
 
 if TYPE_CHECKING:
     from civitai_vault.api.models import ModelVersion
@@ -33,42 +35,12 @@ UNCHECKED = "unchecked"
 DEFAULT_MAX_AGE = timedelta(days=7)
 DEFAULT_CONCURRENCY = 4
 
-CIVITAI_SITE = "https://civitai.com"
-ARCHIVE_SITE = "https://civitaiarchive.com"
 
 
 # ----------------------------------------------------------- cache rows
 
 
-def model_version_row(version: ModelVersion) -> ModelVersionRow:
-    """The cache row for a version Civitai answered for (classed by the API layer's rule)."""
-    from civitai_vault.api.image_analysis import availability_of
 
-    model = version.model
-    return ModelVersionRow(
-        id=int(version.id or 0),
-        availability=availability_of(version),
-        name=version.name,
-        model_id=model.id if model else None,
-        model_name=model.name if model else None,
-        model_type=model.type if model else None,
-        base_model=version.base_model,
-        version_status=version.status,
-        model_status=model.status if model else None,
-    )
-
-
-def civitai_url(model_id: int | None, version_id: int) -> str | None:
-    if model_id is None:
-        return None
-    return f"{CIVITAI_SITE}/models/{model_id}?modelVersionId={version_id}"
-
-
-def archive_url(model_id: int | None) -> str | None:
-    """Where civitaiarchive.com keeps copies of models Civitai no longer offers."""
-    if model_id is None:
-        return None
-    return f"{ARCHIVE_SITE}/models/{model_id}"
 
 
 # ------------------------------------------------------------------- usage
@@ -94,8 +66,8 @@ class UsedVersion:
     archive_url: str | None = None
 
     def __post_init__(self) -> None:
-        self.civitai_url = civitai_url(self.model_id, self.model_version_id)
-        self.archive_url = archive_url(self.model_id) if self.availability in GONE else None
+        self.civitai_url = model_url(self.model_id, self.model_version_id)
+        self.archive_url = archive_model_url(self.model_id) if self.availability in GONE else None
 
     @property
     def gone(self) -> bool:
@@ -313,7 +285,7 @@ async def check_models(
                 return
             else:
                 # The answer is about the id we asked for, whatever id it carries.
-                row, raw = replace(model_version_row(version), id=version_id), version.raw
+                row, raw = replace(version_row(version), id=version_id), version.raw
         with transaction(conn):
             cache_model_version(conn, row, raw)
 

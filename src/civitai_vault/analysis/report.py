@@ -23,8 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from civitai_vault.analysis import charts
-from civitai_vault.analysis.availability import CIVITAI_SITE
 from civitai_vault.analysis.results import Stats
+from civitai_vault.vocabulary import model_url
 
 # Styles for the fragment's classes. The report inlines them; the gallery can
 # serve them from its own stylesheet. Charts stay legible without them.
@@ -256,12 +256,7 @@ def _checkpoints(items: list[dict[str, Any]]) -> Section:
     return _bars(
         "Checkpoints",
         [(item["name"], item["count"]) for item in items],
-        links=[
-            f"{CIVITAI_SITE}/models/{item['model_id']}"
-            if item.get("model_id") is not None
-            else None
-            for item in items
-        ],
+        links=[model_url(item.get("model_id")) for item in items],
     )
 
 

@@ -39,6 +39,7 @@ from civitai_vault.analysis.results import Stats
 from civitai_vault.analysis.sql import query
 from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.schema import connect_read_only
+from civitai_vault.vocabulary import NSFW_LABELS
 
 DEFAULT_TOP = 25
 # Pairings shown per checkpoint in `loras_by_checkpoint`.
@@ -47,15 +48,6 @@ CHECKPOINTS_WITH_LORAS = 10
 # Over a longer span images are counted per month, else per day.
 DAILY_SPAN_DAYS = 62
 
-NSFW_LABELS: dict[int, str] = {
-    0: "Unrated",
-    1: "PG",
-    2: "PG-13",
-    4: "R",
-    8: "X",
-    16: "XXX",
-    32: "Blocked",
-}
 # Named aspect ratios, portrait first; a size within 4% of one gets its name.
 NAMED_RATIOS: tuple[tuple[str, float], ...] = tuple(
     (f"{w}:{h}", w / h)

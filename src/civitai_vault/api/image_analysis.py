@@ -11,7 +11,7 @@ users' scripts keep working:
     image.author, image.image_url, image.tags, [l["name"] for l in image.loras]
 
 Async code uses `fetch_image_analysis(client, image_id)` instead, and
-`CivitaiImage.to_record()` gives the export record (DESIGN.md).
+`CivitaiImage.to_record()` gives the export record (`civitai_vault.records`).
 
 Model availability: each resource's model version is looked up; a version
 Civitai cannot find is "not_found", one whose model or version was deleted is
@@ -43,6 +43,7 @@ from civitai_vault.api.models import (
 )
 from civitai_vault.api.settings import DEFAULT_IMAGE_BASE_URL, ClientSettings
 from civitai_vault.records import EXPORT_FIELDS, iso_utc
+from civitai_vault.vocabulary import archive_model_url, model_url, resource_kind
 
 __all__ = [
     "CivitaiAPI",
@@ -57,11 +58,6 @@ __all__ = [
 Availability = Literal["available", "deleted", "unpublished", "not_found"]
 T = TypeVar("T")
 
-ARCHIVE_MODEL_URL = "https://civitaiarchive.com/models/{model_id}"
-CIVITAI_MODEL_URL = "https://civitai.com/models/{model_id}"
-LORA_TYPES = {"lora", "locon", "lycoris", "dora", "loha", "lokr"}
-EMBEDDING_TYPES = {"textualinversion", "embedding", "embed", "ti"}
-CHECKPOINT_TYPES = {"checkpoint", "model"}
 
 
 # ---------------------------------------------------------------- model availability
@@ -83,14 +79,15 @@ class ModelAvailability:
 
     @property
     def civitai_url(self) -> str | None:
-        return CIVITAI_MODEL_URL.format(model_id=self.model_id) if self.model_id else None
+        # The seed's answer links the model, not the version.
+        return model_url(self.model_id) if self.model_id else None
 
     @property
     def archive_url(self) -> str | None:
         """Where a deleted model may still be found (only for deleted models)."""
         if self.availability != "deleted" or not self.model_id:
             return None
-        return ARCHIVE_MODEL_URL.format(model_id=self.model_id)
+        return archive_model_url(self.model_id)
 
     def as_dict(self) -> dict[str, Any]:
         """The seed's answer shape, plus `availability`."""
@@ -165,16 +162,6 @@ class ResourceUse:
         }
 
 
-def _kind(model_type: Any) -> str:
-    text = str(model_type or "").replace(" ", "").lower()
-    if text in LORA_TYPES:
-        return "lora"
-    if text in EMBEDDING_TYPES:
-        return "embedding"
-    if text in CHECKPOINT_TYPES:
-        return "checkpoint"
-    return text or "unknown"
-
 
 def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
     """The resources Civitai resolved, or (when it resolved none) those the meta names.
@@ -205,7 +192,7 @@ def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
 
 def _from_resource(resource: Resource) -> ResourceUse:
     return ResourceUse(
-        kind=_kind(resource.model_type),
+        kind=resource_kind(resource.model_type),
         name=resource.model_name,
         weight=resource.strength,
         model_id=resource.model_id,
@@ -224,7 +211,7 @@ def _from_meta_entry(entry: dict[str, Any]) -> ResourceUse:
             return None
 
     return ResourceUse(
-        kind=_kind(entry.get("type")),
+        kind=resource_kind(entry.get("type")),
         name=entry.get("modelName") if isinstance(entry.get("modelName"), str) else None,
         weight=number("weight", float),
         model_id=number("modelId", int),
@@ -372,7 +359,7 @@ class CivitaiImage:
         return [a for a in self.model_availability.values() if a.availability == "deleted"]
 
     def to_record(self) -> dict[str, Any]:
-        """The export record: exactly DESIGN.md's fields, in order, None for unknown."""
+        """The export record: exactly `EXPORT_FIELDS`, in order, None for unknown."""
         values: dict[str, Any] = {
             "image_id": self.image_id,
             "image_url": self.image_url,

@@ -67,24 +67,11 @@ def stats_command(
 
 
 def _write_report(path: Path, stats: Stats, title: str) -> None:
-    """Write the HTML report whole or not at all (temporary name, then rename)."""
-    import os
-    import tempfile
-
+    """Write the HTML report whole or not at all (`atomic_write_text`)."""
     from civitai_vault.analysis.report import render_report
+    from civitai_vault.atomic import atomic_write_text
 
-    page = render_report(stats, title)
-    path = path.expanduser()
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path.expanduser(), render_report(stats, title))
 
 
 @command("check-models")

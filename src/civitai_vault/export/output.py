@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
+from civitai_vault.atomic import atomic_writer
 from civitai_vault.errors import UsageError
 
 
@@ -19,7 +17,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """Write to a temporary file beside `path`, renamed over it only when the block succeeds.
 
     An error or interrupt removes the temporary file and leaves whatever was at
-    `path` before untouched: there is never a half-written export.
+    `path` before untouched: there is never a half-written export (`atomic_writer`).
     """
     path = Path(path)
     if path.is_dir():
@@ -27,29 +25,8 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     folder = path.parent
     if not folder.is_dir():
         raise UsageError(f"folder {folder} does not exist; create it or choose another -o")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed on success
-        mode="wb", dir=folder, prefix=f".{path.name}.", suffix=".part", delete=False
-    )
-    temp = Path(handle.name)
-    try:
-        with handle:
-            yield cast(BinaryIO, handle)
-            handle.flush()
-            # On disk before the rename, so a crash cannot leave an empty file under the name.
-            os.fsync(handle.fileno())
-        # mkstemp makes the file private (0600); an export should get the usual mode.
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with atomic_writer(path) as stream:
+        yield stream
 
 
 def stdout_stream(*, binary_format: bool, stream: BinaryIO | None = None) -> BinaryIO:
