@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -29,24 +29,41 @@ PRIVATE_MODE = 0o600
 
 @contextlib.contextmanager
 def atomic_writer(
-    path: str | Path, *, private: bool = False, durable: bool = True
+    path: str | Path,
+    *,
+    private: bool = False,
+    durable: bool = True,
+    fail: Callable[[OSError], Exception] | None = None,
 ) -> Iterator[BinaryIO]:
     """A binary stream whose bytes appear at `path` only if the block ends without error.
 
     `durable` also flushes the file and its folder to the disk before and after
     the rename, so that a power cut cannot leave an empty file under the name
-    (a cache that can be rebuilt may skip it).
+    (a cache that can be rebuilt may skip it). `fail` turns an OSError of the
+    writing itself (creating, flushing, renaming; not the block's own) into the
+    error to raise, so that it can name `path` rather than the temporary file.
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise (fail(exc) if fail else exc) from None
     try:
         with os.fdopen(handle, "wb") as stream:
             yield cast(BinaryIO, stream)
-            stream.flush()
-            if durable:
-                os.fsync(stream.fileno())
-        os.chmod(temporary, _mode_for(path, private))
-        os.replace(temporary, path)
+            try:
+                stream.flush()
+                if durable:
+                    os.fsync(stream.fileno())
+            except OSError as exc:
+                raise (fail(exc) if fail else exc) from None
+        try:
+            os.chmod(temporary, _mode_for(path, private))
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise (fail(exc) if fail else exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)

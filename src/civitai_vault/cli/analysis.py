@@ -60,18 +60,20 @@ def stats_command(
     else:
         from civitai_vault.analysis.text import stats_renderables
 
-        for part in stats_renderables(stats):
-            console.print(part)
+        for part in stats_renderables(stats, top=top):
+            console.print(part, crop=False)  # links stay whole (clickable)
     if html is not None:
         err_console.print(f"Report written to {html}", markup=False, highlight=False)
 
 
 def _write_report(path: Path, stats: Stats, title: str) -> None:
-    """Write the HTML report whole or not at all (`atomic_write_text`)."""
+    """Write the HTML report whole or not at all; errors name `path`, not a temporary file."""
     from civitai_vault.analysis.report import render_report
-    from civitai_vault.atomic import atomic_write_text
+    from civitai_vault.export.output import atomic_file
 
-    atomic_write_text(path.expanduser(), render_report(stats, title))
+    page = render_report(stats, title)
+    with atomic_file(path, flag="--html") as out:
+        out.write(page.encode("utf-8"))
 
 
 @command("check-models")
@@ -112,7 +114,7 @@ def check_models_command(
         print_json(result.as_dict())
     else:
         for part in check_renderables(result, show_available=show_all):
-            console.print(part)
+            console.print(part, crop=False)  # links stay whole (clickable)
     if result.failures:
         version_id, reason = min(result.failures.items())
         fail(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,22 +17,40 @@ from civitai_vault.cli.options import (
     RateOption,
 )
 
+if TYPE_CHECKING:
+    from civitai_vault.api.targets import Target
+    from civitai_vault.config import Settings
+    from civitai_vault.sync.run import Pace
+
 
 @command("sync")
 def sync_command(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Civitai URLs, collection:N, post:N, image:N, or me.", show_default=False
+            help="Civitai URLs, collection:N, post:N, image:N, or me; none: every target the "
+            "archive holds.",
+            show_default=False,
         ),
     ] = None,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
-    no_media: Annotated[bool, typer.Option("--no-media", help="Metadata only; no files.")] = False,
-    no_embed: Annotated[
-        bool, typer.Option("--no-embed", help="Keep files byte-identical to Civitai's.")
-    ] = False,
+    media: Annotated[
+        bool,
+        typer.Option("--media/--no-media", help="Download the files (--no-media: metadata only)."),
+    ] = True,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed/--no-embed",
+            help="Write the generation data into the files (--no-embed: byte-identical to "
+            "Civitai's).",
+        ),
+    ] = True,
     sidecars: Annotated[
-        bool, typer.Option("--sidecars", help="Also write <file>.txt (A1111) and <file>.json.")
+        bool,
+        typer.Option(
+            "--sidecars/--no-sidecars", help="Also write <file>.txt (A1111) and <file>.json."
+        ),
     ] = False,
     template: Annotated[
         str, typer.Option("--template", help="File name template under media/.")
@@ -47,19 +66,37 @@ def sync_command(
         float | None,
         typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List what a sync would fetch (walks the listings only; writes nothing).",
+        ),
+    ] = False,
     quiet: QuietOption = False,
     *,
     output: Output,
     connection: Connection,
 ) -> None:
-    """Archive images and everything Civitai knows about them; re-runs fetch only what is new."""
+    """Archive images and everything Civitai knows about them; re-runs fetch only what is new.
+
+    Without targets, every target the archive already holds is brought up to date.
+    """
     from civitai_vault.render import print_run_summary
     from civitai_vault.sync.progress import make_reporter
+    from civitai_vault.sync.run import Pace
+    from civitai_vault.vault import parse_targets
 
+    parsed = parse_targets(targets) if targets else archived_targets(archive)
+    if dry_run:
+        settings = connection.settings(archive, parsed)
+        pace = Pace(rate, concurrency, cdn_rate)
+        _print_dry_run(settings, parsed, pace, media=media, limit=limit, as_json=output.json)
+        return
     summary = connection.vault(archive).sync(
-        targets or [],
-        media=not no_media,
-        embed=not no_embed,
+        parsed,
+        media=media,
+        embed=embed,
         sidecars=sidecars,
         template=template,
         limit=limit,
@@ -77,6 +114,67 @@ def sync_command(
         failed = [t for t in summary.targets if not t.ok]
         more = f" (and {len(failed) - 1} more targets)" if len(failed) > 1 else ""
         fail(f"{failed[0].label}: {failed[0].problem}{more}", 1)
+
+
+def archived_targets(archive: Path) -> list[Target]:
+    """Every target the archive holds (`sync` without targets refreshes them all)."""
+    from civitai_vault.api.targets import Target, parse_target
+    from civitai_vault.archive import open_archive
+    from civitai_vault.archive.status import target_keys
+    from civitai_vault.errors import UsageError
+
+    try:
+        with open_archive(archive, create=False, reading=True) as opened:
+            keys = target_keys(opened.conn)
+    except FileNotFoundError:
+        keys = []
+    if not keys:
+        raise UsageError(
+            f"no targets to refresh: {archive} holds none yet; name one, e.g. "
+            "`civitai-vault sync me` or a collection URL"
+        )
+    targets = []
+    for key in keys:
+        kind, _, ref = key.partition(":")
+        if kind == "user_images":
+            targets.append(Target("user_images", username=ref))
+        else:
+            targets.append(parse_target(key))
+    return targets
+
+
+def _print_dry_run(
+    settings: Settings,
+    targets: list[Target],
+    pace: Pace,
+    *,
+    media: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    import asyncio
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from civitai_vault.sync.dry_run import plan_sync
+
+    planned = asyncio.run(plan_sync(settings, targets, pace, media=media, limit=limit))
+    if as_json:
+        print_json([p.as_dict() for p in planned])
+    else:
+        table = Table(title="a sync would fetch (dry run: nothing was written)")
+        for column in ("target", "listed", "new", "details", "files"):
+            table.add_column(column, justify="left" if column == "target" else "right")
+        for p in planned:
+            table.add_row(Text(p.label), str(p.listed), str(p.new), str(p.details), str(p.files))
+        console.print(table)
+        for p in planned:
+            if p.error:
+                console.print(Text(f"{p.label}: {p.error}", style="bold red"), soft_wrap=True)
+    errors = [p for p in planned if p.error]
+    if errors:
+        fail(f"{errors[0].label}: {errors[0].error}", 1)
 
 
 @command("status")

@@ -9,23 +9,28 @@ from pathlib import Path
 from typing import BinaryIO
 
 from civitai_vault.atomic import atomic_writer
-from civitai_vault.errors import UsageError
+from civitai_vault.errors import OutputError, UsageError
 
 
 @contextmanager
-def atomic_file(path: Path) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, flag: str = "-o") -> Iterator[BinaryIO]:
     """Write to a temporary file beside `path`, renamed over it only when the block succeeds.
 
     An error or interrupt removes the temporary file and leaves whatever was at
-    `path` before untouched: there is never a half-written export (`atomic_writer`).
+    `path` before untouched: there is never a half-written export. Every error
+    names `path` (never the temporary name) and the `flag` that chose it.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_dir():
-        raise UsageError(f"{path} is a folder; give a file name with -o")
+        raise UsageError(f"{path} is a folder; give a file name with {flag}")
     folder = path.parent
     if not folder.is_dir():
-        raise UsageError(f"folder {folder} does not exist; create it or choose another -o")
-    with atomic_writer(path) as stream:
+        raise UsageError(f"folder {folder} does not exist; create it or choose another {flag}")
+
+    def fail(exc: OSError) -> Exception:
+        return OutputError(path, exc, flag)
+
+    with atomic_writer(path, fail=fail) as stream:
         yield stream
 
 
