@@ -82,3 +82,13 @@ def image_states(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[bo
         ):
             states[row[0]] = (bool(row[1]), row[2])
     return states
+
+
+def most_used_checkpoints(conn: sqlite3.Connection, limit: int) -> list[tuple[str, int]]:
+    """(checkpoint name, images) of the `limit` checkpoints most images used."""
+    rows = conn.execute(
+        """SELECT model, count(*) AS n FROM images WHERE model IS NOT NULL
+           GROUP BY model ORDER BY n DESC LIMIT ?""",
+        (limit,),
+    )
+    return [(row[0], row[1]) for row in rows]
