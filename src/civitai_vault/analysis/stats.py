@@ -36,9 +36,9 @@ from typing import Any
 from civitai_vault.analysis.availability import availability_summary
 from civitai_vault.analysis.prompts import ConceptCounter
 from civitai_vault.analysis.results import Stats
-from civitai_vault.analysis.sql import query
 from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.schema import connect_read_only
+from civitai_vault.archive.sql import query
 from civitai_vault.vocabulary import NSFW_LABELS
 
 DEFAULT_TOP = 25
