@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
@@ -157,8 +157,12 @@ class Vault:
         max_age: timedelta = timedelta(days=7),
         rate: float | None = None,
         concurrency: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> CheckResult:
-        """Which model versions the archived images used are still on Civitai (cached)."""
+        """Which model versions the archived images used are still on Civitai (cached).
+
+        `progress(done, total)` is called as look-ups finish.
+        """
         from civitai_vault.analysis.availability import check_archive_models
         from civitai_vault.archive import open_archive
 
@@ -170,6 +174,7 @@ class Vault:
                     self.settings.client_settings(**pace),
                     refresh=refresh,
                     max_age=max_age,
+                    on_progress=progress,
                 )
             )
 
