@@ -118,8 +118,8 @@ def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
         add("i.type = ?", f.type)
     if f.image_ids:
         add(f"i.id IN ({', '.join('?' for _ in f.image_ids)})", *f.image_ids)
-    for sql, values in f.extra_where:
-        add(sql, *values)
+    for sql, extra in f.extra_where:
+        add(sql, *extra)
     return (" AND ".join(parts) or "1"), params
 
 
