@@ -231,7 +231,7 @@ class PostSource(Source):
                 "visible to you)"
             ) from None
         owner = post.user
-        title = f"{post.title} (post {post_id})" if post.title else f"post {post_id}"
+        title = f"post {post_id}"
         return [
             SyncJob(
                 **base,
