@@ -59,7 +59,7 @@ async def _creator(client: CivitaiClient, username: str) -> tuple[int, str]:
     creator = await client.get_creator(username=username)
     if creator is None or creator.id is None or creator.deleted_at is not None:
         raise UserNotFound(
-            f"Civitai has no user named {username!r} (deleted, or never existed): "
+            f"user {username!r} was not found on Civitai (deleted, or never existed): "
             "check the name in the URL"
         )
     return int(creator.id), creator.username or username
