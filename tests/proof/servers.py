@@ -38,6 +38,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    more_headers: list[tuple[str, str]] = field(default_factory=list)  # repeated ones
     chunks: Iterable[bytes] | None = None  # streamed instead of `body`, without a length
     pause: float = 0.0  # seconds before each chunk
 
@@ -79,7 +80,7 @@ class HostileServer:
                 server.requests.append(request)
                 reply = server.answer(request)
                 self.send_response(reply.status)
-                for name, value in reply.headers.items():
+                for name, value in [*reply.headers.items(), *reply.more_headers]:
                     self.send_header(name, value)
                 if reply.chunks is None:
                     self.send_header("Content-Length", str(len(reply.body)))
