@@ -19,6 +19,7 @@ import struct
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,7 +222,7 @@ def test_the_pixel_limit_is_checked_before_decoding(tmp_path, huge_png):
     path.write_bytes(huge_png)
     tracemalloc.start()
     try:
-        with pytest.raises(InvalidMedia, match=r"more than the 89\.5 megapixel limit"):
+        with pytest.raises(InvalidMedia, match="more than the 90 megapixel limit"):
             verify_file(path, len(huge_png))
         with pytest.raises(InvalidMedia, match="more than the 100 megapixel limit"):
             verify_file(path, len(huge_png), max_pixels=100_000_000)
@@ -423,3 +424,44 @@ def test_collections_of_a_user_stop_when_cursors_go_round(emu):
 
         found = asyncio.run(list_them())
     assert len(calls) == 3 and len(found) == 3
+
+
+# ---------------------------------------------------------------- flags, environment, file
+
+
+@pytest.mark.parametrize("where", ["flag", "env", "settings file"])
+def test_the_real_command_takes_the_file_limit_from_flag_environment_or_file(
+    emu, cli_for, tmp_path, where
+):
+    victim = listed_images(emu)[2]
+    hit = is_file_of(emu, victim)
+    bad = Reply(200, chunks=png_signature_then(bytes(64 * 1024)))
+    with Stage(emu, cdn=lambda request: bad if hit(request) else None) as stage:
+        key_path = emu.image_base_url.split("/", 3)[3]
+        env = {
+            "CIVITAI_BASE_URL": stage.api.url,
+            "CIVITAI_IMAGE_BASE_URL": f"{stage.cdn.url}/{key_path}",
+        }
+        extra: list[str] = []
+        if where == "flag":
+            extra = ["--max-file-mb", "2"]
+        elif where == "env":
+            env["CIVITAI_VAULT_MAX_FILE_MB"] = "2"
+        cli = cli_for(emu, **env)
+        if where == "settings file":
+            config = Path(cli.env["CIVITAI_VAULT_CONFIG_DIR"])
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "settings.toml").write_text("max_file_mb = 2\n")
+        done = cli(*sync_args(tmp_path / "a", demo(emu), "--quiet", *extra))
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "larger than the 2 MB limit" in lines[0] and "--max-file-mb" in lines[0]
+    files = archived(tmp_path / "a")
+    assert files[victim] is None and sum(1 for f in files.values() if f) == len(files) - 1
+
+
+def test_a_limit_of_zero_is_a_usage_error(emu, cli_for, tmp_path):
+    done = cli_for(emu)(*sync_args(tmp_path / "a", demo(emu), "--max-pages", "0"))
+    assert done.returncode == 2
+    assert "max_pages (--max-pages, from the flag) must be more than 0" in done.stderr
