@@ -31,6 +31,7 @@ from civitai_vault.api.auth import SessionCookies
 from civitai_vault.api.cdn import CdnDownloader, Download, cookieless_jar
 from civitai_vault.api.errors import (
     CivitaiError,
+    KeyRejected,
     LimitExceeded,
     LoginRequired,
     MalformedResponse,
@@ -404,6 +405,8 @@ class CivitaiClient:
             value = decode_response(raw, self.settings.limits)
         except CivitaiError as exc:
             self._redact(exc)
+            if exc.status == 401 and self.settings.api_key:
+                raise _key_rejected(exc) from None
             overloaded = isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503)
             if overloaded and self._pacer.slow_down(sent_in_round):
                 self.stats.slowdowns += 1
@@ -474,6 +477,15 @@ class CivitaiClient:
         for secret in secrets:
             if exc.server_message and secret in exc.server_message:
                 exc.server_message = exc.server_message.replace(secret, "[redacted]")
+
+
+def _key_rejected(exc: CivitaiError) -> KeyRejected:
+    return KeyRejected(
+        "Civitai rejected your API key",
+        procedure=exc.procedure,
+        status=exc.status,
+        server_message=exc.server_message,
+    )
 
 
 def _plain(headers: httpx.Headers) -> dict[str, str]:

@@ -16,6 +16,7 @@ __all__ = [
     "CivitaiError",
     "ForbiddenHost",
     "InsecureBaseURL",
+    "KeyRejected",
     "LimitExceeded",
     "LoginRequired",
     "MalformedResponse",
@@ -87,6 +88,20 @@ class LoginRequired(CivitaiError):
     advice = (
         "sign in with `civitai-vault login` (an API key from civitai.com/user/account works "
         "best); if you are signed in, the key or token has expired: log in again"
+    )
+
+
+class KeyRejected(CivitaiError):
+    """401 to a request that carried an API key: Civitai does not accept the key.
+
+    Live, an unknown key is answered 401 "Please use the public API instead"
+    (the Origin gate, which only a valid key skips), not as anonymous
+    (civitai-api.md, first section); a plain UNAUTHORIZED means the same.
+    """
+
+    advice = (
+        "the key is mistyped, expired or revoked: create a new one at "
+        "civitai.com/user/account and run `civitai-vault login --force`"
     )
 
 

@@ -21,16 +21,34 @@ def serve_command(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="A host name (or address) others use to reach the gallery, e.g. "
+            "nas.local; repeat for more. Requests naming any other host are refused, "
+            "so a web page cannot read the archive through a name of its own.",
+        ),
+    ] = None,
 ) -> None:
     """Browse, search and read the archive in a web browser, offline."""
     import contextlib
 
+    from civitai_vault.web.security import WILDCARD_ADDRESSES
     from civitai_vault.web.server import is_loopback, serve
 
+    allowed = allow_host or []
     if not is_loopback(host):
         err_console.print(
             f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this "
             "address can see the whole archive, without a password",
+            highlight=False,
+        )
+    if host in WILDCARD_ADDRESSES and not allowed:
+        err_console.print(
+            "note: other machines must name this one with --allow-host NAME "
+            "(the name or address they use); until then only this machine is answered",
             highlight=False,
         )
 
@@ -41,13 +59,19 @@ def serve_command(
 
     # Ctrl+C is how a gallery ends: not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        serve(archive, host=host, port=port, on_ready=ready)
+        serve(archive, host=host, port=port, on_ready=ready, allow_hosts=allowed)
     console.print("Gallery stopped.")
 
 
 @command("emulator")
 def emulator_command(
-    port: Annotated[int, typer.Option(help="API port (the CDN listens on the next one).")] = 8765,
+    port: Annotated[
+        int,
+        typer.Option(
+            envvar="CIVITAI_EMULATOR_PORT",
+            help="API port (the CDN listens on the next one; 0: any free ports).",
+        ),
+    ] = 8765,
     seed: Annotated[int, typer.Option(help="Dataset seed: the same seed, the same data.")] = 1,
     images: Annotated[int, typer.Option(help="Images in the dataset.")] = 600,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

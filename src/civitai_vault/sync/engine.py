@@ -14,6 +14,7 @@ import errno
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -233,9 +234,10 @@ class SyncEngine:
     async def _can_read_collection(
         self, job: SyncJob, result: TargetSummary, writer: BatchWriter
     ) -> bool:
-        found = await self.client.get_collection(int(job.collection_id or 0))
+        collection_id = int(job.collection_id or 0)
+        found = await self.client.get_collection(collection_id)
         if found.collection is None:
-            result.error = self._unreadable_collection_message(int(job.collection_id or 0))
+            result.error = await self._unreadable_collection_message(collection_id)
             return False
         collection = found.collection
         if collection.name:
@@ -244,7 +246,7 @@ class SyncEngine:
         await writer.submit(
             lambda c: w.cache_collection(
                 c,
-                int(collection.id),
+                collection_id,
                 name=collection.name,
                 description=getattr(collection, "description", None),
                 owner_id=getattr(owner, "id", None),
@@ -257,7 +259,14 @@ class SyncEngine:
         )
         return True
 
-    def _unreadable_collection_message(self, collection_id: int) -> str:
+    async def _unreadable_collection_message(self, collection_id: int) -> str:
+        if self.client.signed_in and not (await self.client.whoami()).signed_in:
+            # An expired session reads as anonymous: the collection is not to blame.
+            return (
+                f"collection {collection_id} could not be read because Civitai did not accept "
+                "your login (the key or session token is wrong or expired): run "
+                "`civitai-vault login --force`"
+            )
         if not self.client.signed_in:
             return (
                 f"collection {collection_id} is private or does not exist, and you are not signed "
@@ -385,13 +394,17 @@ class SyncEngine:
                 await self._fetch_details(work, writer, fails)
             except NotFound:
                 result.gone += 1
-                await writer.submit(lambda c, i=work.image_id: w.mark_gone(c, i))
+                await writer.submit(partial(w.mark_gone, image_id=work.image_id))
                 work.needs_file = False
             except CivitaiError as exc:
                 result.fail(str(exc))
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "details", e, job.key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="details",
+                        reason=str(exc),
+                        target_key=job.key,
                     )
                 )
                 work.needs_file = False
@@ -453,7 +466,7 @@ class SyncEngine:
                 self.known_versions.discard(version_id)  # try again next run
                 continue
             await writer.submit(
-                lambda c, r=row, x=raw: w.cache_model_version(c, r, x),
+                partial(w.cache_model_version, row=row, raw=raw),
                 self._cache_failure(f"model version {version_id}"),
             )
 
@@ -474,8 +487,12 @@ class SyncEngine:
             except (CivitaiError, InvalidMedia) as exc:
                 result.fail(f"download: {exc}")
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "download", e, job.key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="download",
+                        reason=str(exc),
+                        target_key=job.key,
                     )
                 )
             except OSError as exc:
@@ -486,7 +503,7 @@ class SyncEngine:
                 result.downloaded += 1
                 result.downloaded_bytes += row.served_size
                 await writer.submit(
-                    lambda c, i=work.image_id, r=row: w.store_file(c, i, r),
+                    partial(w.store_file, image_id=work.image_id, file=row),
                     self._image_failure(job, result, work.image_id, "download"),
                 )
             self.reporter.advance("downloads")
