@@ -126,7 +126,11 @@ def test_the_readme_block_and_the_demo_suggestions_run_as_printed(tmp_path: Path
     )
     shell = Shell(repo, env)
     try:
-        code, out = shell.run("exec 2>&1; command -v civitai-vault || echo none on the PATH")
+        # Job control, so a command sent to the background gets Ctrl+C's SIGINT as it
+        # would in a terminal (a script's background jobs otherwise ignore it).
+        code, out = shell.run(
+            "exec 2>&1; set -m; command -v civitai-vault || echo none on the PATH"
+        )
         assert out.strip().endswith("none on the PATH"), out
 
         block = readme_block()

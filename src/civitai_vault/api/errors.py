@@ -154,9 +154,14 @@ class MalformedResponse(CivitaiError):
 
 
 class NetworkError(CivitaiError):
-    """No usable HTTP answer: connection refused or dropped, DNS, timeouts."""
+    """No usable HTTP answer: connection refused or dropped, DNS, timeouts.
+
+    `unreachable`: the connection failed before the host had answered anything
+    (a wrong --base-url, no network); such an error is not retried.
+    """
 
     retryable = True
+    unreachable = False
     advice = "check your internet connection (and --base-url), then run again to continue"
 
 

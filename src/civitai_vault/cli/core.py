@@ -116,7 +116,24 @@ def command(name: str, **settings: Any) -> Callable[[F], F]:
 def main() -> None:
     """The `civitai-vault` entry point."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except BrokenPipeError:  # `civitai-vault export - | head` is fine
         sys.stderr.close()
         sys.exit(0)
+    except Exception as exc:
+        # A usage error of the command line itself (an unknown option, a missing value):
+        # one line, exit 2, as for any other bad input. Typer bundles its own click, so
+        # its errors are known by what they carry, not by class.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        context = getattr(exc, "ctx", None)
+        where = getattr(context, "command_path", None) or "civitai-vault"
+        err_console.print(
+            f"[bold red]error:[/] {exc.format_message()}; see `{where} -h`",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -136,6 +136,7 @@ class SyncEngine:
         ]
         try:
             seen = await self._list(job, result, details_q, files_q, writer)
+            self.reporter.listing_done()
             await _stop_workers(details_q, detail_tasks)
             await _stop_workers(files_q, file_tasks)
             await writer.close()
@@ -146,6 +147,7 @@ class SyncEngine:
             await _close_quietly(writer)
             raise
         self._finish_target(job, result, seen)
+        self.reporter.finish_target(result)
         return result
 
     def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
