@@ -128,3 +128,23 @@ def test_retry_after_is_honoured_up_to_its_cap() -> None:
     wait = make_wait(base=0.001, cap=0.01, retry_after_cap=5.0)
     assert wait(State(1, RateLimited("x", status=429, retry_after=2.0))) >= 2.0  # type: ignore[arg-type]
     assert wait(State(1, RateLimited("x", status=429, retry_after=900.0))) == 5.0  # type: ignore[arg-type]
+
+
+def test_a_wait_for_the_pace_of_two_seconds_or_more_is_said(monkeypatch, caplog):
+    """After push-back the pace can fall below one request in two seconds: say so."""
+    clock = FakeClock()
+    pacer = AdaptivePacer(0.25, clock=clock)  # one request every 4 s
+
+    async def sleep(seconds: float) -> None:  # simulated time: the wait passes at once
+        clock.now += seconds
+
+    monkeypatch.setattr("civitai_vault.api.pacing.asyncio.sleep", sleep)
+    caplog.set_level("INFO", logger="civitai_vault.waits")
+
+    async def two() -> None:
+        await pacer.wait()
+        await pacer.wait()
+
+    asyncio.run(two())
+    notices = [r.getMessage() for r in caplog.records if r.name == "civitai_vault.waits"]
+    assert notices == ["waiting 4 s for the pace (0.25 requests/s as set)"]

@@ -55,7 +55,7 @@ from civitai_vault.api.models import (
     UserCollection,
     VotableTag,
 )
-from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.pacing import WAIT_NOTICE_SECONDS, AdaptivePacer, wait_log
 from civitai_vault.api.pagination import ImagePages
 from civitai_vault.api.retry import is_retryable, make_wait
 from civitai_vault.api.settings import ClientSettings
@@ -70,10 +70,6 @@ from civitai_vault.api.wire import LONG_INPUT, RawResponse, decode_response, enc
 from civitai_vault.api.wire import parse_retry_after as _retry_after
 
 __all__ = ["CivitaiClient", "Whoami"]
-
-# Every wait longer than this is said (progress shows this logger's lines).
-WAIT_NOTICE_SECONDS = 2.0
-wait_log = logging.getLogger("civitai_vault.waits")
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=CivitaiModel)
