@@ -76,7 +76,9 @@ class Vault:
         image_base_url: str | None = None,
         api_key: str | None = None,
         token: str | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> None:
+        self._limits = limits  # limit flags by setting key (`api.limits.LIMIT_SETTINGS`)
         self._given: _Connection = {
             "site": site,
             "base_url": base_url,
@@ -89,7 +91,7 @@ class Vault:
     @functools.cached_property
     def settings(self) -> Settings:
         """Read when first needed: reading the archive needs neither config file nor login."""
-        return load_settings(archive=self._path, **self._given)
+        return load_settings(archive=self._path, limits=self._limits, **self._given)
 
     @property
     def path(self) -> Path:

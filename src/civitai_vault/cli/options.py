@@ -166,7 +166,11 @@ class Connection(SiteOptions, Limits):
             image_base_url=self.image_base_url,
             api_key=self.api_key,
             token=self.token,
+            limits=self.limit_flags(),
         )
+
+    def limit_flags(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(Limits)}
 
     def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
         """Flags > environment > the config file `login` wrote > defaults.
@@ -187,7 +191,7 @@ class Connection(SiteOptions, Limits):
             image_base_url=self.image_base_url,
             api_key=self.api_key,
             token=self.token,
-            limits={field.name: getattr(self, field.name) for field in dataclasses.fields(Limits)},
+            limits=self.limit_flags(),
         )
 
 
