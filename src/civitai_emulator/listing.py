@@ -79,7 +79,7 @@ def _database_path(dataset: Dataset, request: ListingRequest) -> dict[str, Any]:
     next_cursor: Any = UNDEFINED
     if len(rows) > limit:
         next_cursor = rows.pop()
-    return _page(dataset, rows, next_cursor, params, in_collection, from_index=False)
+    return _page(dataset, rows, next_cursor, request, in_collection, from_index=False)
 
 
 def _candidates(dataset: Dataset, request: ListingRequest) -> tuple[list[int] | None, bool]:
@@ -171,7 +171,7 @@ def _random_page(
         popped = rows.pop()
         key, image_id = sort_key(popped)
         next_cursor = f"{seed}:{key}:{image_id}"
-    return _page(dataset, rows, next_cursor, params, True, from_index=False)
+    return _page(dataset, rows, next_cursor, request, True, from_index=False)
 
 
 def _random_cursor(cursor: Any) -> tuple[int, tuple[int, int]]:
@@ -202,7 +202,7 @@ def _index_path(dataset: Dataset, request: ListingRequest, order_cache: dict) ->
     next_cursor: Any = UNDEFINED
     if offset + limit < len(visible):
         next_cursor = f"{offset + limit}|{snapshot}"
-    return _page(dataset, rows, next_cursor, params, False, from_index=True)
+    return _page(dataset, rows, next_cursor, request, False, from_index=True)
 
 
 def _index_cursor(cursor: Any) -> tuple[int, int]:
@@ -291,17 +291,24 @@ def _page(
     dataset: Dataset,
     rows: list[int],
     next_cursor: Any,
-    params: dict[str, Any],
+    request: ListingRequest,
     in_collection: bool,
     from_index: bool,
 ) -> dict[str, Any]:
+    params = request.params
     include = list(params.get("include") or [])
     if params.get("withMeta"):
         include.append("meta")
     if params.get("withTags"):
         include.append("tags")
+    owner = request.viewer is not None and request.viewer.id == dataset.owner.id
     items = [
-        shapes.listing_item(dataset, dataset.images[image_id], include, in_collection, from_index)
+        shapes.listing_item(
+            dataset, dataset.images[image_id], include, in_collection, from_index, owner
+        )
         for image_id in rows
     ]
-    return {"nextCursor": next_cursor, "items": items}
+    page: dict[str, Any] = {"nextCursor": next_cursor, "items": items}
+    if from_index:
+        page["source"] = "meili"  # getAllImagesIndex names the search backend that answered
+    return page

@@ -84,7 +84,9 @@ def image_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
 def tag_votable(ctx: CallContext, params: dict[str, Any]) -> Any:
     if params["type"] != "image" or not ctx.dataset.has_image(params["id"]):
         return []
-    return shapes.votable_tags(ctx.dataset, ctx.dataset.images[params["id"]], params["take"])
+    owner = ctx.user is not None and ctx.user.id == ctx.dataset.owner.id
+    record = ctx.dataset.images[params["id"]]
+    return shapes.votable_tags(ctx.dataset, record, params["take"], owner)
 
 
 def tag_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
