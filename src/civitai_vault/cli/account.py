@@ -1,0 +1,122 @@
+"""Commands about your Civitai account: collections, login, logout, whoami."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from civitai_vault.cli.core import command, console, fail, print_json
+from civitai_vault.cli.options import Connection, Output, SiteOptions
+
+if TYPE_CHECKING:
+    from civitai_vault.account import Credentials
+
+
+@command("collections")
+def collections_command(*, output: Output, connection: Connection) -> None:
+    """Your collections on Civitai, private ones included (needs `login`)."""
+    import asyncio
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from civitai_vault.account import list_collections
+
+    rows = asyncio.run(list_collections(connection.settings()))
+    if output.json:
+        print_json(rows)
+        return
+    table = Table(title="your collections")
+    for column in ("id", "name", "type", "privacy", "target"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            Text(row["name"] or ""),
+            row["type"] or "",
+            row["read"] or "",
+            f"collection:{row['id']}",
+        )
+    console.print(table)
+
+
+@command("login")
+def login_command(
+    # No envvar here: `login` saves what it is given, not what the environment holds.
+    api_key: Annotated[str | None, typer.Option("--api-key", help="A Civitai API key.")] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="The session cookie value (civ-token).")
+    ] = None,
+    cookies: Annotated[
+        Path | None,
+        typer.Option("--cookies", help="A Netscape cookies.txt exported from your browser."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a saved login.")] = False,
+    *,
+    where: SiteOptions,
+) -> None:
+    """Save an API key or session token (checked against Civitai first; file mode 0600)."""
+    import asyncio
+
+    from civitai_vault.account import Credentials, login, read_cookies_file
+    from civitai_vault.config import CredentialStore
+
+    store = CredentialStore()
+    saved = store.load()
+    if (saved.get("api_key") or saved.get("token")) and not force:
+        fail("a login is already saved; run `civitai-vault login --force` to replace it", 2)
+    if cookies is not None:
+        credentials = Credentials(token=read_cookies_file(cookies))
+    elif api_key or token:
+        credentials = Credentials(api_key=api_key, token=token)
+    else:
+        credentials = _ask_credentials()
+    who = asyncio.run(login(store, credentials, where.site, where.base_url, where.image_base_url))
+    name = who.username or f"user {who.user_id}" if who.user_id else "your account"
+    console.print(
+        f"Signed in as {name} on {who.site_label}; saved to {store.path}", highlight=False
+    )
+
+
+def _ask_credentials() -> Credentials:
+    from civitai_vault.account import Credentials, looks_like_session_token
+
+    if not sys.stdin.isatty():
+        fail(
+            "no credential given: pass --api-key, --token or --cookies (nothing to ask on a pipe)",
+            2,
+        )
+    secret = typer.prompt("Civitai API key or session token", hide_input=True).strip()
+    if looks_like_session_token(secret):
+        return Credentials(token=secret)
+    return Credentials(api_key=secret)
+
+
+@command("logout")
+def logout_command() -> None:
+    """Forget the saved API key and session token."""
+    from civitai_vault.config import CredentialStore
+
+    store = CredentialStore()
+    if store.clear_credentials():
+        console.print(f"Removed the saved login from {store.path}", highlight=False)
+    else:
+        console.print("No login was saved.")
+
+
+@command("whoami")
+def whoami_command(*, output: Output, connection: Connection) -> None:
+    """Who Civitai thinks you are, on which site, and whether R/X images are visible there."""
+    import asyncio
+    import dataclasses
+
+    from civitai_vault.account import whoami
+
+    who = asyncio.run(whoami(connection.settings()))
+    if output.json:
+        print_json(dataclasses.asdict(who))
+        return
+    console.print(who.sentence(), highlight=False)

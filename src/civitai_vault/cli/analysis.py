@@ -1,0 +1,144 @@
+"""Commands that analyse the archive: stats, check-models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from civitai_vault.cli.core import command, console, err_console, fail, print_json
+from civitai_vault.cli.options import (
+    DEFAULT_ARCHIVE,
+    ArchiveOption,
+    Connection,
+    Filters,
+    Output,
+    RateOption,
+)
+
+STATS_HELP = """Statistics over the archived images: counts; the checkpoints, LoRAs (with \
+the weights they were used at), embeddings, base models, samplers, tags and authors \
+used most; steps, CFG, clip skip, sizes and aspect ratios; the NSFW mix; images over \
+time; which LoRAs go with which checkpoints; the words and phrases prompts use most \
+(A1111 weights, [ ], <lora:...> and BREAK understood); and which models Civitai no \
+longer offers, as the last check-models found (stats itself never goes online).
+
+--json prints all of it as data; --html FILE also writes one self-contained page of \
+charts that opens offline, on a phone too. Filters select images as in export.
+"""
+
+
+@command("stats", help=STATS_HELP)
+def stats_command(
+    *,
+    output: Output,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", dir_okay=False, help="Also write a self-contained HTML report to FILE."
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title of the HTML report.")] = None,
+    top: Annotated[
+        int, typer.Option("--top", min=1, max=10_000, help="Entries in each top list.")
+    ] = 25,
+    filters: Filters,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+) -> None:
+    from civitai_vault.analysis.stats import compute_stats
+    from civitai_vault.archive import open_archive
+
+    record_filter = filters.record_filter()
+    with open_archive(archive, create=False, reading=True) as opened:
+        stats = compute_stats(opened.conn, record_filter, top=top)
+    if html is not None:
+        _write_report(html, stats, title or f"civitai-vault: {opened.root.name}")
+    if output.json:
+        print_json(stats)
+    else:
+        from civitai_vault.analysis.text import stats_renderables
+
+        for part in stats_renderables(stats):
+            console.print(part)
+    if html is not None:
+        err_console.print(f"Report written to {html}", markup=False, highlight=False)
+
+
+def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
+    """Write the HTML report whole or not at all (temporary name, then rename)."""
+    import os
+    import tempfile
+
+    from civitai_vault.analysis.report import render_report
+
+    page = render_report(stats, title)
+    path = path.expanduser()
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
+    )
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(page)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@command("check-models")
+def check_models_command(
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask Civitai again even where the cache is fresh.")
+    ] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List available versions too, not only gone ones.")
+    ] = False,
+    max_age: Annotated[
+        float,
+        typer.Option("--max-age", min=0, help="Days a cached answer stays fresh."),
+    ] = 7,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", min=1, max=16, help="Look-ups in flight (4).")
+    ] = None,
+    rate: RateOption = None,
+    *,
+    output: Output,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    connection: Connection,
+) -> None:
+    """Which model versions your archived images used are still on Civitai.
+
+    Each version is looked up with modelVersion.getById and classed as available,
+    deleted (model or version), unpublished, or not_found; answers are cached in the
+    archive for --max-age days. Gone ones get a civitaiarchive.com link.
+    """
+    import asyncio
+    from datetime import timedelta
+
+    from civitai_vault.analysis.availability import check_archive_models
+    from civitai_vault.analysis.text import check_renderables
+    from civitai_vault.archive import open_archive
+
+    settings = connection.settings(archive)
+    pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
+    with open_archive(archive, create=False) as opened:
+        result = asyncio.run(
+            check_archive_models(
+                opened.conn,
+                settings.client_settings(**pace),
+                refresh=refresh,
+                max_age=timedelta(days=max_age),
+            )
+        )
+    if output.json:
+        print_json(result.as_dict())
+    else:
+        for part in check_renderables(result, show_available=show_all):
+            console.print(part)
+    if result.failures:
+        version_id, reason = min(result.failures.items())
+        fail(
+            f"{len(result.failures)} model versions could not be checked (version "
+            f"{version_id}: {reason}); run the same command again to retry them"
+        )

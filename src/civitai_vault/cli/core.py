@@ -1,0 +1,92 @@
+"""The Typer application, its consoles, and `command`: how every command is registered.
+
+`command` does what each command used to repeat: it runs the body under one
+guard that turns known errors into one line on stderr and an exit code (2 for
+bad usage or input, 1 for a failure, 130 for Ctrl+C), and it expands the option
+groups of `options.py` a command asks for into their flags.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from civitai_vault.cli.options import expand_option_groups
+
+app = typer.Typer(
+    name="civitai-vault",
+    help="Archive your Civitai images with every piece of generation data, then search, "
+    "browse, analyse and export them locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """End the command with one line on stderr and exit code `code`."""
+    err_console.print(
+        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
+    )
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    """What --json prints: the data, indented, non-ASCII text as is."""
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def run_guarded(action: Callable[[], None]) -> None:
+    """Run a command body, turning known errors into one line and an exit code."""
+    from civitai_vault.errors import describe_error
+
+    try:
+        action()
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        fail("interrupted; run the same command again to continue where it stopped", 130)
+    except Exception as exc:
+        message, code = describe_error(exc)
+        fail(message, code)
+
+
+def command(name: str, **settings: Any) -> Callable[[F], F]:
+    """Register `name` on the app: its body guarded, its option groups expanded.
+
+    A parameter annotated with a group of `options.py` (`connection: Connection`,
+    `filters: Filters`, `output: Output`) becomes that group's flags on the
+    command line and arrives as one object.
+    """
+
+    def register(func: F) -> F:
+        expanded = expand_option_groups(func)
+
+        @functools.wraps(expanded)
+        def guarded(**values: Any) -> None:
+            run_guarded(lambda: expanded(**values))
+
+        app.command(name, **settings)(guarded)
+        return func
+
+    return register
+
+
+def main() -> None:
+    """The `civitai-vault` entry point."""
+    try:
+        app()
+    except BrokenPipeError:  # `civitai-vault export - | head` is fine
+        sys.stderr.close()
+        sys.exit(0)

@@ -1,0 +1,77 @@
+"""`export`: the archive as JSON, JSONL, CSV or Parquet."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from civitai_vault.cli.core import command, err_console
+from civitai_vault.cli.options import DEFAULT_ARCHIVE, ArchiveOption, Filters
+
+EXPORT_HELP = """Export archived images with their generation data as JSON, JSONL, CSV or Parquet.
+
+Every format has the same fields in the same order (image_id, image_url, ..., \
+loras, embeddings, tags, collections, file_path, sha256, raw_meta_json); missing \
+values are null, an empty cell in CSV. Output streams at constant memory; a file \
+appears only when complete. -o - (or no -o) writes to stdout.
+
+CSV: UTF-8 with standard quoting (line breaks, quotes and commas stay inside quoted \
+cells). tags and collections are joined with "|", a "|" or backslash inside a name \
+escaped with a backslash: df["tags"].str.split("|") reads them back. loras and \
+embeddings are JSON arrays of objects (name, weight, model_id, model_version_id, \
+version_name, base_model), as in the JSON export: json.loads(cell). --excel adds a \
+byte-order mark and prefixes ' to text that Excel would run as a formula.
+
+Parquet: typed columns (int64 ids and counts, double cfg_scale and weights, \
+timestamp (us, UTC) dates, list of string tags, list of int64 collections, list of \
+struct loras and embeddings), zstd, row groups of 10,000 records; reads in pandas, \
+pyarrow and DuckDB.
+"""
+
+
+@command("export", help=EXPORT_HELP)
+def export_command(
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="json, jsonl, csv or parquet (default: from the -o extension, else jsonl).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="File to write; '-' or none for stdout."),
+    ] = None,
+    excel: Annotated[
+        bool, typer.Option("--excel", help="CSV for Excel: byte-order mark, formulas defused.")
+    ] = False,
+    *,
+    filters: Filters,
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+) -> None:
+    import os
+
+    from civitai_vault.archive import open_archive
+    from civitai_vault.errors import UsageError
+    from civitai_vault.export import FORMATS, export_archive, format_for_path
+
+    destination = None if output in (None, "-") else Path(output)
+    fmt = (format or format_for_path(destination) or "jsonl").lower()
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    if excel and fmt != "csv":
+        raise UsageError("--excel applies to CSV only; add --format csv")
+    record_filter = filters.record_filter()
+    with open_archive(archive, create=False, reading=True) as opened:
+        try:
+            result = export_archive(opened.conn, record_filter, fmt, destination, excel=excel)
+        except BrokenPipeError:
+            # The reader stopped early (`| head`): fine, and nothing more to say.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+    err_console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)

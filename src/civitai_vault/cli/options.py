@@ -1,0 +1,216 @@
+"""Options shared by several commands: one declaration each.
+
+A single shared flag is an `Annotated` alias (`ArchiveOption`, `QuietOption`).
+Flags that travel together are a group: a frozen dataclass whose fields are
+the flags. A command asks for a group by a parameter annotated with it:
+
+    @command("whoami")
+    def whoami_command(output: Output, connection: Connection) -> None: ...
+
+and `expand_option_groups` (called by `command`) puts the group's flags in the
+command's signature at that place, then hands the command one object. To give
+every command of a group a new flag, add a field to the group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+
+import typer
+
+if TYPE_CHECKING:
+    from civitai_vault.api.targets import Target
+    from civitai_vault.archive.queries import RecordFilter
+    from civitai_vault.config import Settings
+
+DEFAULT_ARCHIVE = Path("./civitai-archive")
+
+ArchiveOption = Annotated[
+    Path,
+    typer.Option(
+        "--archive",
+        envvar="CIVITAI_VAULT_ARCHIVE",
+        help="Archive folder (holds vault.db and media/).",
+        show_default=True,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+RateOption = Annotated[
+    float | None,
+    typer.Option("--rate", min=0, help="API requests per second, 0 = unlimited (2)."),
+]
+
+SiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--site",
+        envvar="CIVITAI_SITE",
+        help="com (civitai.com) or red (civitai.red).",
+        show_default="com",
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--base-url", envvar="CIVITAI_BASE_URL", help="Civitai's URL (overrides --site)."),
+]
+ImageBaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--image-base-url", envvar="CIVITAI_IMAGE_BASE_URL", help="Image CDN URL."),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="CIVITAI_API_KEY", help="Civitai API key.", show_default=False
+    ),
+]
+TokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="CIVITAI_TOKEN", help="Session cookie value.", show_default=False
+    ),
+]
+
+
+class OptionGroup:
+    """Marks a dataclass whose fields are command-line flags (see the module docstring)."""
+
+    is_option_group: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class Output(OptionGroup):
+    """--json: data on stdout instead of the rendered text."""
+
+    json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False
+
+
+@dataclass(frozen=True)
+class SiteOptions(OptionGroup):
+    """Which Civitai: --site, --base-url, --image-base-url."""
+
+    site: SiteOption = None
+    base_url: BaseUrlOption = None
+    image_base_url: ImageBaseUrlOption = None
+
+
+@dataclass(frozen=True)
+class Connection(SiteOptions):
+    """Which Civitai and who you are there: every command that goes online takes these."""
+
+    api_key: ApiKeyOption = None
+    token: TokenOption = None
+
+    def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
+        """Flags > environment > the config file `login` wrote > defaults.
+
+        A civitai.red URL among `targets` means civitai.red, unless --site (or
+        CIVITAI_SITE) says otherwise.
+        """
+        from civitai_vault.config import load_settings
+
+        site = self.site
+        if not site and any(target.site == "red" for target in targets):
+            site = "red"
+        return load_settings(
+            archive=archive,
+            site=site,
+            base_url=self.base_url,
+            image_base_url=self.image_base_url,
+            api_key=self.api_key,
+            token=self.token,
+        )
+
+
+@dataclass(frozen=True)
+class Filters(OptionGroup):
+    """Which archived images: the same filters for export and stats."""
+
+    collection: Annotated[
+        int | None, typer.Option("--collection", help="Only images in this collection id.")
+    ] = None
+    tag: Annotated[str | None, typer.Option("--tag", help="Only images with this tag.")] = None
+    model: Annotated[
+        str | None, typer.Option("--model", help="Checkpoint name, model id or version id.")
+    ] = None
+    lora: Annotated[
+        str | None, typer.Option("--lora", help="LoRA name, model id or version id.")
+    ] = None
+    base_model: Annotated[
+        str | None, typer.Option("--base-model", help="Base model, e.g. 'SDXL 1.0', 'Pony'.")
+    ] = None
+    author: Annotated[str | None, typer.Option("--author", help="Author's username.")] = None
+    since: Annotated[
+        str | None, typer.Option("--since", help="Created on or after (YYYY[-MM[-DD[THH:MM]]]).")
+    ] = None
+    until: Annotated[
+        str | None, typer.Option("--until", help="Created up to and including (2024-05: all May).")
+    ] = None
+
+    def record_filter(self) -> RecordFilter:
+        """The archive's filter; a malformed date is a UsageError naming its flag."""
+        from civitai_vault.archive.queries import RecordFilter
+        from civitai_vault.export import parse_date_bound
+
+        values = dataclasses.asdict(self)
+        for flag in ("since", "until"):
+            if values[flag]:
+                values[flag] = parse_date_bound(values[flag], f"--{flag}")
+        return RecordFilter(**values)
+
+
+def _is_group(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, OptionGroup)
+
+
+def _group_parameters(group: type[OptionGroup]) -> list[inspect.Parameter]:
+    hints = typing.get_type_hints(group, include_extras=True)
+    return [
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=hints[field.name],
+            default=field.default,
+        )
+        for field in dataclasses.fields(group)  # type: ignore[arg-type]
+    ]
+
+
+def expand_option_groups(func: Callable[..., None]) -> Callable[..., None]:
+    """`func` with each option-group parameter replaced by the group's flags.
+
+    The returned function takes the flags as keyword arguments, builds each
+    group from its own, and calls `func`. Without groups, `func` itself.
+    """
+    signature = inspect.signature(func, eval_str=True)
+    groups: dict[str, type[OptionGroup]] = {}
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if _is_group(parameter.annotation):
+            groups[parameter.name] = parameter.annotation
+            parameters += _group_parameters(parameter.annotation)
+        else:
+            parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    if not groups:
+        return func
+    fields = {name: [p.name for p in _group_parameters(g)] for name, g in groups.items()}
+
+    @functools.wraps(func)
+    def expanded(**values: Any) -> None:
+        for name, group in groups.items():
+            values[name] = group(**{flag: values.pop(flag) for flag in fields[name]})
+        func(**values)
+
+    expanded.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    expanded.__annotations__ = _annotations(parameters, signature.return_annotation)
+    return expanded
+
+
+def _annotations(parameters: Sequence[inspect.Parameter], result: Any) -> dict[str, Any]:
+    return {**{p.name: p.annotation for p in parameters}, "return": result}

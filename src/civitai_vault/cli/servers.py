@@ -1,0 +1,61 @@
+"""Commands that serve until Ctrl+C: serve (the gallery) and emulator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from civitai_vault.cli.core import command, console, err_console
+from civitai_vault.cli.options import DEFAULT_ARCHIVE, ArchiveOption
+
+
+@command("serve")
+def serve_command(
+    archive: ArchiveOption = DEFAULT_ARCHIVE,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. Any other than 127.0.0.1 lets others on the network "
+            "see the archive: there is no password."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Browse, search and read the archive in a web browser, offline."""
+    import contextlib
+
+    from civitai_vault.web.server import is_loopback, serve
+
+    if not is_loopback(host):
+        err_console.print(
+            f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this "
+            "address can see the whole archive, without a password",
+            highlight=False,
+        )
+
+    def ready(url: str) -> None:
+        console.print(
+            f"Gallery of {archive} at {url}  (Ctrl+C to stop)", highlight=False, soft_wrap=True
+        )
+
+    # Ctrl+C is how a gallery ends: not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(archive, host=host, port=port, on_ready=ready)
+    console.print("Gallery stopped.")
+
+
+@command("emulator")
+def emulator_command(
+    port: Annotated[int, typer.Option(help="API port (the CDN listens on the next one).")] = 8765,
+    seed: Annotated[int, typer.Option(help="Dataset seed: the same seed, the same data.")] = 1,
+    images: Annotated[int, typer.Option(help="Images in the dataset.")] = 600,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    site_mode: Annotated[
+        str, typer.Option(help="green (civitai.com) or red (civitai.red).")
+    ] = "green",
+) -> None:
+    """Run the bundled Civitai emulator (API and image CDN) for trying the tool offline."""
+    from civitai_emulator import serve
+
+    serve(port=port, seed=seed, images=images, host=host, site_mode=site_mode)
