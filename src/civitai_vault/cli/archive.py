@@ -46,9 +46,25 @@ def sync_command(
         int | None, typer.Option("--concurrency", min=1, max=64, help="Requests in flight (4).")
     ] = None,
     rate: RateOption = None,
+    calls_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--calls-per-second",
+            min=0,
+            help="API procedure calls per second, counted inside batches, 0 = unlimited (100).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, max=200, help="Calls per batched request, 1 = unbatched (50)."
+        ),
+    ] = None,
     cdn_rate: Annotated[
         float | None,
-        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
+        typer.Option(
+            "--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (unlimited)."
+        ),
     ] = None,
     quiet: QuietOption = False,
     *,
@@ -75,7 +91,13 @@ def sync_command(
     )
     reporter = make_reporter(quiet=quiet or output.json, console=err_console)
     summary = asyncio.run(
-        run_sync(settings, parsed, options, Pace(rate, concurrency, cdn_rate), reporter)
+        run_sync(
+            settings,
+            parsed,
+            options,
+            Pace(rate, concurrency, cdn_rate, calls_per_second, batch_size),
+            reporter,
+        )
     )
     if output.json:
         print_json(summary.as_dict())
