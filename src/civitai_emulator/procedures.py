@@ -145,7 +145,7 @@ def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 def collection_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
     """Public collections, newest first (non-moderators never see others', §3.9)."""
-    limit = min(max(int(params.get("limit") or 50), 1), 200)
+    limit = int(params["limit"])
     user_id = params.get("userId")
     public = sorted(
         (

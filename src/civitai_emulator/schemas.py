@@ -55,8 +55,11 @@ class Number(Schema):
     integer: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    coerce: bool = False  # z.coerce.number(): Number(input) first
 
     def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        if self.coerce:
+            value = _js_number(value)
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if not is_number or (isinstance(value, float) and not math.isfinite(value)):
             issues.append(_invalid_type("number", value, path))
@@ -69,6 +72,25 @@ class Number(Schema):
         if self.maximum is not None and value > self.maximum:
             issues.append(_bound("too_big", "maximum", "<=", self.maximum, path))
         return int(value) if self.integer else value
+
+
+def _js_number(value: Any) -> Any:
+    """JavaScript's Number(value), for the inputs JSON can carry."""
+    if isinstance(value, bool):
+        return int(value)
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0
+        try:
+            return int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            return math.nan
+    if isinstance(value, int | float):
+        return value
+    return math.nan
 
 
 def _bound(code: str, key: str, sign: str, limit: float, path: Path) -> dict[str, Any]:
@@ -86,6 +108,7 @@ def _bound(code: str, key: str, sign: str, limit: float, path: Path) -> dict[str
 @dataclass
 class String(Schema):
     pattern: str | None = None
+    message: str | None = None  # a custom regex message, as .regex(re, message) sets
 
     def parse(self, value: Any, path: Path, issues: Issues) -> Any:
         if not isinstance(value, str):
@@ -100,7 +123,7 @@ class String(Schema):
                     "format": "regex",
                     "pattern": shown,
                     "path": path,
-                    "message": f"Invalid string: must match pattern {shown}",
+                    "message": self.message or f"Invalid string: must match pattern {shown}",
                 }
             )
         return value
@@ -197,6 +220,12 @@ def validate(schema: Schema, value: Any) -> Any:
 
 # ------------------------------------------------------- the procedures' inputs
 
+# src/shared/zod/username.schema.ts (civitai/civitai @ ebed6616)
+USERNAME = String(
+    pattern=r"^[A-Za-z0-9_]*$",
+    message='The "username" field can only contain letters, numbers, and _.',
+)
+
 ID = Object({"id": Number()})
 
 IMAGE_GET = Object({"id": Number(), "withoutPost": Boolean().optional()})
@@ -236,7 +265,7 @@ IMAGE_GET_INFINITE = Object(
         "modelId": Number().optional(),
         "modelVersionId": Number().optional(),
         "userId": Number().optional(),
-        "username": String().optional(),
+        "username": USERNAME.optional(),
         "imageId": Number().optional(),
         "ids": _numbers,
         "tags": _numbers,
@@ -286,9 +315,10 @@ ALL_USER_COLLECTIONS = Object(
     }
 )
 
+# base.schema.ts infiniteQuerySchema: `z.coerce.number().min(1).max(200).default(20)`.
 COLLECTIONS_INFINITE = Object(
     {
-        "limit": Number(integer=True).optional(50),
+        "limit": Number(minimum=1, maximum=200, coerce=True).optional(20),
         "cursor": Number().optional(),
         "userId": Number().optional(),
         "sort": Enum(("Most Followers", "Newest")).optional("Newest"),
@@ -297,7 +327,7 @@ COLLECTIONS_INFINITE = Object(
 
 GET_CREATOR = Object(
     {
-        "username": String(pattern=r"^[A-Za-z0-9_]*$").optional(),
+        "username": USERNAME.optional(),
         "id": Number().optional(),
         "leaderboardId": String().optional(),
     }

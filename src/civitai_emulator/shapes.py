@@ -381,13 +381,24 @@ def post_detail(dataset: Dataset, post: PostRecord) -> dict[str, Any]:
         "user": user_summary(dataset.users.get(post.user_id), post.user_id),
         "publishedAt": _copy(post.published_at),
         "availability": "Public",
-        "tags": [],
+        "tags": post_tags(dataset, post),
         "collectionId": None,
         "wasPublished": True,
         "unpublishedAt": None,
         "unpublishedBy": None,
         "parentModelId": None,
     }
+
+
+def post_tags(dataset: Dataset, post: PostRecord) -> list[dict[str, Any]]:
+    """The tags the poster gave the post, `{id, name, isCategory}` (post.selector.ts): here
+    the two best tags of its first image; a Label tag stands for a category."""
+    first = dataset.images[post.image_ids[0]]
+    best = list(first.tag_scores)[:2]
+    return [
+        {"id": tag.id, "name": tag.name, "isCategory": tag.type == "Label"}
+        for tag in (dataset.tags[tag_id] for tag_id in best)
+    ]
 
 
 def collection_permissions(

@@ -233,7 +233,7 @@ class TrpcEndpoint:
             if procedure is None:
                 raise TRPCError("NOT_FOUND", f'No procedure found on path "{path}"')
             self._check_method(request.method, procedure, path)
-            if not env.session.via_api_key and not env.origin_ok:
+            if env.session.rejected_key or (not env.session.via_api_key and not env.origin_ok):
                 raise TRPCError("UNAUTHORIZED", PUBLIC_API_ONLY)
             if not scope_allows(env.session, procedure.scope):
                 raise TRPCError("FORBIDDEN", SCOPE_MISSING)

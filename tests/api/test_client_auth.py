@@ -103,6 +103,15 @@ def test_wrong_key_is_not_signed_in(emu: Any, helpers: Any) -> None:
     assert not me.signed_in
 
 
+def test_a_rejected_key_is_named_as_such(emu: Any, helpers: Any) -> None:
+    # Civitai answers an unknown key with its "use the public API" 401, whatever the
+    # Origin: the message must say the key was rejected, not blame the site.
+    with pytest.raises(LoginRequired) as caught:
+        helpers.call(lambda c: c.get_image(emu.dataset.image_ids[0]), auth=None, api_key="nope")
+    message = str(caught.value)
+    assert "rejected your API key" in message and "civitai-vault login" in message
+
+
 def test_credentials_never_in_errors_or_repr(emu: Any, helpers: Any) -> None:
     settings = helpers.settings("key")
     client = CivitaiClient(settings)

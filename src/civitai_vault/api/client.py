@@ -40,6 +40,7 @@ from civitai_vault.api.errors import (
     MalformedResponse,
     NetworkError,
     NotFound,
+    OriginRejected,
     RateLimited,
     ServerError,
     UnexpectedRedirect,
@@ -452,7 +453,7 @@ class CivitaiClient:
             value = decode_response(raw)
         except CivitaiError as exc:
             self._feedback(exc, sent_in)
-            raise
+            raise self._explain(exc) from None
         self._speed_up()
         return value
 
@@ -466,12 +467,12 @@ class CivitaiClient:
             outcome = decode_batch_response(raw, procedures)
         except CivitaiError as exc:
             self._feedback(exc, sent_in)
-            raise
+            raise self._explain(exc) from None
         for result in outcome:
             if isinstance(result, CivitaiError):
                 self._redact(result)
         self._speed_up()
-        return outcome
+        return [self._explain(r) if isinstance(r, CivitaiError) else r for r in outcome]
 
     async def _exchange(
         self,
@@ -518,6 +519,22 @@ class CivitaiClient:
             slowed = self._call_pacer.slow_down(sent_in[1]) or slowed
             if slowed:
                 self.stats.slowdowns += 1
+
+    def _explain(self, exc: CivitaiError) -> CivitaiError:
+        """Civitai refuses an unknown API key with its "use the public API" 401 (live probes
+        of 2026-07 and 2026-09, civitai-api.md first section): with a key set, that
+        answer means the key was rejected, not that the call came from the wrong site."""
+        if isinstance(exc, OriginRejected) and self.settings.api_key:
+            rejected = LoginRequired(
+                "Civitai rejected your API key",
+                procedure=exc.procedure,
+                status=exc.status,
+                server_message=exc.server_message,
+                retry_after=exc.retry_after,
+            )
+            rejected.attempts = exc.attempts
+            return rejected
+        return exc
 
     def _speed_up(self) -> None:
         self._pacer.speed_up()

@@ -62,9 +62,7 @@ def sync_command(
     ] = None,
     cdn_rate: Annotated[
         float | None,
-        typer.Option(
-            "--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (unlimited)."
-        ),
+        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (unlimited)."),
     ] = None,
     quiet: QuietOption = False,
     *,
