@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from civitai_emulator import auth
+from civitai_emulator import auth, signin
 from civitai_emulator.cdn import AssetRequest, Cdn, content_type_of
 from civitai_emulator.config import EmulatorConfig
 from civitai_emulator.dataset import Dataset
@@ -130,7 +130,9 @@ class EmulatorState:
         if incoming.path.startswith(TRPC_PREFIX):
             await self._trpc(incoming, receive, send)
             return
-        if incoming.path in ("/", "/index.html") and incoming.method in ("GET", "HEAD"):
+        if incoming.path == signin.LOGIN_PATH and incoming.method in ("GET", "HEAD", "POST"):
+            status, headers, body = self._sign_in(incoming)
+        elif incoming.path in ("/", "/index.html") and incoming.method in ("GET", "HEAD"):
             status, headers, body = (
                 200,
                 [("content-type", "text/html; charset=utf-8")],
@@ -264,6 +266,14 @@ class EmulatorState:
         else:
             body = json_bytes(error_body(error_for(paths[0]), paths[0], use_devalue))
         return TrpcResponse(status, body, headers)
+
+    def _sign_in(self, incoming: _Incoming) -> signin.Answer:
+        if incoming.method != "POST":
+            return signin.login_page(incoming.query_string)
+        https = auth.request_is_https(incoming.headers, incoming.scheme)
+        return signin.submit_login(
+            incoming.body, https=https, credentials=self.credentials, dataset=self.dataset
+        )
 
     def _home_page(self) -> bytes:
         dataset = self.dataset

@@ -52,6 +52,7 @@ class Credentials:
     session_token: str
     legacy_token: str
     device_id: str
+    password: str  # the owner's, for the sign-in page (signin.py)
 
     @classmethod
     def for_seed(cls, seed: int) -> Credentials:
@@ -68,6 +69,7 @@ class Credentials:
                 [legacy_header, "", secret("iv", 16), secret("jwe", 64), secret("tag", 22)]
             ),
             device_id=secret("device", 24),
+            password=secret("password", 16),
         )
 
 

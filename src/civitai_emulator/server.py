@@ -56,6 +56,11 @@ class Emulator:
         return self.state.credentials.legacy_token
 
     @property
+    def password(self) -> str:
+        """The owner's password on the sign-in page at /login."""
+        return self.state.credentials.password
+
+    @property
     def dataset(self) -> Dataset:
         return self.state.dataset
 
@@ -234,6 +239,7 @@ def serve(
         print(f"  API  {emu.base_url}   (tRPC at {emu.base_url}/api/trpc/<procedure>)")
         print(f"  CDN  {emu.image_base_url}")
         print(f"  signed-in user: {emu.dataset.owner.username}")
+        print(f"  sign-in page: {emu.base_url}/login (password {emu.password})")
         print("Point civitai-vault at it with:")
         print(f"  export CIVITAI_BASE_URL={emu.base_url}")
         print(f"  export CIVITAI_IMAGE_BASE_URL={emu.image_base_url}")

@@ -1,7 +1,8 @@
 """Settings and stored credentials.
 
 Each setting comes from, in order: a command-line flag, the environment, the
-config file that `civitai-vault login` writes, then the default:
+settings file (`settings.toml`, see `settings_file`), the credential file that
+`civitai-vault login` writes, then the default:
 
 | setting          | environment              | default                                  |
 |------------------|--------------------------|------------------------------------------|
@@ -30,6 +31,7 @@ from typing import Any
 
 from civitai_vault.api.auth import SECURE_PREFIX
 from civitai_vault.api.settings import SITE_URLS, ClientSettings
+from civitai_vault.settings_file import SettingsFile
 
 __all__ = ["CONFIG_FILE_NAME", "CredentialStore", "Settings", "config_dir", "load_settings"]
 
@@ -121,8 +123,10 @@ def load_settings(
     token: str | None = None,
     environ: Mapping[str, str] | None = None,
     store: CredentialStore | None = None,
+    settings_file: SettingsFile | None = None,
 ) -> Settings:
-    """Settings from flags (the arguments) > environment > config file > defaults.
+    """Settings from flags (the arguments) > environment > settings file > the
+    credential file `login` wrote > defaults.
 
     An empty string counts as "not given", so `CIVITAI_TOKEN=` does not
     hide a stored token. Invalid values are reported by ClientSettings when
@@ -131,6 +135,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     store = store or CredentialStore(environ=env)
     stored = store.load()
+    preferences = settings_file if settings_file is not None else SettingsFile(environ=env)
     flags = {
         "archive": str(archive) if archive is not None else None,
         "site": site,
@@ -145,6 +150,7 @@ def load_settings(
         for source, value in (
             ("flag", flags[key]),
             ("env", env.get(env_name)),
+            ("settings", preferences.values.get(key)),
             ("config", stored.get(key)),
         ):
             if isinstance(value, str) and value.strip():

@@ -19,7 +19,19 @@ from civitai_vault.sync.summary import RunSummary
 
 def print_run_summary(console: Console, summary: RunSummary) -> None:
     table = Table(title="sync summary", show_lines=False)
-    for column in ("target", "listed", "new", "updated", "failed", "removed", "gone", "complete"):
+    columns = (
+        "target",
+        "listed",
+        "new",
+        "updated",
+        "downloaded",
+        "failed",
+        "removed",
+        "hidden",
+        "gone",
+        "complete",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "target" else "right")
     for t in summary.targets:
         complete = "[green]yes[/]" if t.complete else "[red]no[/]"
@@ -28,8 +40,10 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             str(t.listed),
             str(t.new),
             str(t.updated),
+            f"{t.downloaded} ({format_bytes(t.downloaded_bytes)})" if t.downloaded else "0",
             _red_if(t.failed),
             str(t.removed),
+            str(t.hidden),
             str(t.gone),
             complete,
         )
@@ -45,11 +59,20 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         console.print(Text(f"note: {note}", style="yellow"))
     console.print(
         Text(
-            f"{summary.api_requests} API requests, "
-            f"{summary.bytes_downloaded / 1e6:.1f} MB downloaded in {summary.seconds:.1f} s",
+            f"{summary.api_requests} API requests, {summary.cdn_requests} downloads "
+            f"({format_bytes(summary.bytes_downloaded)}) in {summary.seconds:.1f} s",
             style="dim",
         )
     )
+
+
+def format_bytes(size: float) -> str:
+    """1234567 -> "1.2 MB": decimal units, as download tools print them."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
 
 
 def _red_if(count: int) -> str:
@@ -75,7 +98,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
     )
     table = Table(title="targets", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("target", no_wrap=True)
-    for column in ("images", "removed", "new", "failed"):
+    for column in ("images", "removed", "hidden", "new", "failed"):
         table.add_column(column, justify="right")
     table.add_column("complete")
     table.add_column("last run (UTC)", no_wrap=True)
@@ -84,6 +107,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
             Text(t["target"]),
             str(t["images"]),
             str(t["removed"]),
+            str(t.get("hidden") or 0),
             str(t["new"] if t["new"] is not None else ""),
             str(t["failed"] if t["failed"] is not None else ""),
             {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[t["complete"]],

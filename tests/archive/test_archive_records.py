@@ -109,7 +109,7 @@ def test_filters_and_removal(tmp_path):
         assert count_images(conn, RecordFilter(q='") OR *')) == 0  # no syntax error
         assert count_images(conn, RecordFilter(base_model="sdxl 1.0")) == 1
         with transaction(conn):
-            assert mark_removed_except(conn, "collection:5", [2]) == [1]
+            assert mark_removed_except(conn, "collection:5", [2]).removed == [1]
         assert count_images(conn, RecordFilter(collection=5)) == 1
         # Removed from the collection is not removed from the archive.
         assert [r["image_id"] for r in iter_records(conn, RecordFilter(sort="id_asc"))] == [1, 2]

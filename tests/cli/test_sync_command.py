@@ -129,7 +129,9 @@ def test_a_sync_with_files_and_its_status(red_cli, red_emulator, tmp_path):
     assert f"{len(post.image_ids)} images" in text.stdout
     assert f"{len(post.image_ids)} files" in text.stdout
     row = next(line for line in text.stdout.splitlines() if line.split()[:1] == [f"post:{post.id}"])
-    assert row.split()[1:6] == [str(len(post.image_ids)), "0", str(len(post.image_ids)), "0", "yes"]
+    # images, removed, hidden (by the site), new, failed, complete
+    n = str(len(post.image_ids))
+    assert row.split()[1:7] == [n, "0", "0", n, "0", "yes"]
 
 
 def test_a_second_sync_finds_nothing_new(red_cli, red_emulator, tmp_path):

@@ -87,9 +87,11 @@ def test_no_name_from_civitai_puts_a_file_outside_media(hostile_sync):
         if file.resolve().is_relative_to(media):
             continue
         relative = file.relative_to(root)
-        # Besides media/, only the database (archive/vault.db*) and the config folder.
+        # Besides media/, only the database (archive/vault.db*), the writer lock and the
+        # config folder.
         assert relative.parts[0] == "config" or (
-            relative.parent == Path("archive") and relative.name.startswith("vault.db")
+            relative.parent == Path("archive")
+            and relative.name.startswith(("vault.db", "vault.lock"))
         ), relative
     assert not list(Path("/tmp").glob("pwned*"))
     conn = sqlite3.connect(archive / "vault.db")

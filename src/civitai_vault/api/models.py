@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from civitai_vault.untrusted import sound_text
 
 __all__ = [
     "CivitaiModel",
@@ -62,12 +65,18 @@ def _empty_on_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         return []
 
 
+def _sound_text(value: str | None) -> str | None:
+    # A lone surrogate (JavaScript cut a string inside an emoji) cannot be encoded
+    # anywhere; `.raw` keeps the text exactly as it came.
+    return None if value is None else sound_text(value)
+
+
 _lenient = WrapValidator(_none_on_error)
 _lenient_list = WrapValidator(_empty_on_error)
 
 OptInt = Annotated[int | None, _lenient]
 OptFloat = Annotated[float | None, _lenient]
-OptStr = Annotated[str | None, _lenient]
+OptStr = Annotated[str | None, _lenient, AfterValidator(_sound_text)]
 OptBool = Annotated[bool | None, _lenient]
 OptDate = Annotated[datetime | None, _lenient]
 OptDict = Annotated[dict[str, Any] | None, _lenient]

@@ -1,13 +1,19 @@
-"""The archive: one folder with `vault.db` (SQLite, WAL) and `media/` (the files)."""
+"""The archive: one folder with `vault.db` (SQLite, WAL) and `media/` (the files).
+
+A writer holds the archive's writer lock (`lock.py`) from opening to closing;
+readers take no lock.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from civitai_vault.archive.lock import Holder, WriterLock, acquire_writer_lock
 from civitai_vault.archive.schema import DB_NAME, connect, connect_read_only
 
 MEDIA_DIR = "media"
@@ -19,6 +25,7 @@ class Archive:
 
     root: Path
     conn: sqlite3.Connection = field(repr=False)
+    lock: WriterLock | None = field(default=None, repr=False)  # None when opened for reading
 
     @property
     def db_path(self) -> Path:
@@ -29,7 +36,11 @@ class Archive:
         return self.root / MEDIA_DIR
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.conn.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def __enter__(self) -> Archive:
         return self
@@ -38,12 +49,21 @@ class Archive:
         self.close()
 
 
-def open_archive(root: Path | str, *, create: bool = True, reading: bool = False) -> Archive:
+def open_archive(
+    root: Path | str,
+    *,
+    create: bool = True,
+    reading: bool = False,
+    wait: float | None = 0,
+    on_wait: Callable[[Holder], None] | None = None,
+) -> Archive:
     """Open the archive at `root`, creating the folder and database when `create` is set.
 
     Raises FileNotFoundError when `create` is False and there is no archive there.
-    With `reading` (commands that only read), an archive that cannot be written
-    is opened read-only instead of refused.
+    With `reading` (commands that only read), no lock is taken and an archive
+    that cannot be written is opened read-only instead of refused. Otherwise
+    the writer lock is taken first, waiting up to `wait` seconds (None: as long
+    as it takes; `on_wait` is told for whom) before ArchiveBusy names its holder.
     """
     root = Path(root).expanduser().resolve()
     if not create and not (root / DB_NAME).exists():
@@ -55,9 +75,12 @@ def open_archive(root: Path | str, *, create: bool = True, reading: bool = False
     except OSError:
         if not reading:
             raise
+    lock = None if reading else _lock(root, wait, on_wait)
     try:
         conn = connect(root / DB_NAME)
     except sqlite3.OperationalError as exc:
+        if lock is not None:
+            lock.release()
         code = getattr(exc, "sqlite_errorcode", None)
         if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
             if reading and (root / DB_NAME).is_file():
@@ -65,7 +88,20 @@ def open_archive(root: Path | str, *, create: bool = True, reading: bool = False
             # SQLite only says "unable to open database file"; the user needs to know where.
             raise _unwritable(root / DB_NAME) from None
         raise
-    return Archive(root=root, conn=conn)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return Archive(root=root, conn=conn, lock=lock)
+
+
+def _lock(root: Path, wait: float | None, on_wait: Callable[[Holder], None] | None) -> WriterLock:
+    try:
+        return acquire_writer_lock(root, wait=wait, on_wait=on_wait)
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise _unwritable(root / DB_NAME) from None
+        raise
 
 
 def _read_only(db_path: Path) -> sqlite3.Connection:

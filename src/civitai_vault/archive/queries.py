@@ -14,10 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from civitai_vault.archive.values import seed_from_columns
 from civitai_vault.records import EXPORT_FIELDS, IMAGE_COLUMN_FIELDS, RESOURCE_FIELDS
 
 # Only what records need: the raw JSON columns are large and records never show them.
-ROW_COLUMNS = ", ".join(["i.id", *(f"i.{name}" for name in IMAGE_COLUMN_FIELDS)])
+ROW_COLUMNS = ", ".join(["i.id", *(f"i.{name}" for name in IMAGE_COLUMN_FIELDS), "i.seed_exact"])
 
 SORTS = {
     "newest": "i.created_at DESC, i.id DESC",
@@ -191,6 +192,7 @@ def _record_from_row(
     record = {name: row[name] for name in IMAGE_COLUMN_FIELDS}
     record.update(
         image_id=row["id"],
+        seed=seed_from_columns(row["seed"], row["seed_exact"]),
         loras=loras,
         embeddings=embeddings,
         tags=tags,

@@ -219,6 +219,22 @@ MIGRATIONS: tuple[str, ...] = (
         ON image_resources(kind, name COLLATE NOCASE, image_id);
     CREATE INDEX target_items_live ON target_items(target_key, removed_at, image_id);
     """,
+    # 3: hidden is not removed. Civitai clamps what a listing shows to the levels
+    # the site allows (civitai.com hides R and X even from a session), so each
+    # target remembers the site and levels of its last listing, and each removal
+    # the levels of the listing that flagged it: an image that listing could
+    # not have shown was hidden, not taken out.
+    """
+    ALTER TABLE targets ADD COLUMN site TEXT;
+    ALTER TABLE targets ADD COLUMN listing_levels INTEGER;
+    ALTER TABLE targets ADD COLUMN hidden INTEGER;
+    ALTER TABLE target_items ADD COLUMN removed_levels INTEGER;
+    """,
+    # 4: seeds beyond SQLite's 64-bit INTEGER (ComfyUI's run to 2^64-1), kept as
+    # their decimal digits; `seed` is NULL for those (archive/values.py).
+    """
+    ALTER TABLE images ADD COLUMN seed_exact TEXT;
+    """,
 )
 
 

@@ -42,6 +42,8 @@ def _targets(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             "last_run_at": row["last_run_at"],
             "images": row["images"],
             "removed": row["removed"],
+            "hidden": row["hidden"],
+            "site": row["site"],
             "listed": row["listed"],
             "new": row["new"],
             "updated": row["updated"],

@@ -4,12 +4,15 @@ The caller owns the transaction (`with transaction(conn): ...`), so that one
 image's rows, or one batch of images, land together or not at all. Values come
 in as export records (see `civitai_vault.records`) plus the raw JSON Civitai
 returned, which is kept whole so that nothing is lost to normalizing.
+
+Every value is checked before it is bound (`values.storable`): one the archive
+cannot hold raises UnstorableValue before anything of that image is written,
+and `savepoint` lets a caller undo one image's rows without losing the batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from civitai_vault.archive.values import (
+    seed_columns,
+    storable,
+    storable_values,
+)
 from civitai_vault.records import IMAGE_COLUMN_FIELDS
+from civitai_vault.untrusted import exact_json
 
 # Columns of `images` that come straight from the export record.
 
@@ -43,9 +52,10 @@ def now_iso() -> str:
 
 
 def to_json(value: Any) -> str | None:
+    """The raw JSON to keep: exactly what Civitai sent, lone surrogates included."""
     if value is None:
         return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    return exact_json(value)
 
 
 @contextmanager
@@ -63,6 +73,21 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     except BaseException:
         rollback_quietly(conn)
         raise
+
+
+@contextmanager
+def savepoint(conn: sqlite3.Connection, name: str = "one_image") -> Iterator[None]:
+    """Inside a transaction: undo what the block wrote if it raises, keep the rest."""
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+        raise
+    conn.execute(f"RELEASE {name}")
 
 
 def rollback_quietly(conn: sqlite3.Connection) -> None:
@@ -114,7 +139,9 @@ def upsert_target(
     conn.execute(
         """INSERT INTO targets (key, kind, ref, label) VALUES (?, ?, ?, ?)
            ON CONFLICT(key) DO UPDATE SET label = coalesce(excluded.label, targets.label)""",
-        (key, kind, ref, label),
+        storable_values(
+            ("target", "target kind", "target ref", "target label"), (key, kind, ref, label)
+        ),
     )
 
 
@@ -130,11 +157,25 @@ def finish_target(
     complete: bool,
     note: str | None,
     label: str | None = None,
+    hidden: int | None = None,
 ) -> None:
     conn.execute(
         """UPDATE targets SET last_run_at = ?, listed = ?, new = ?, updated = ?, failed = ?,
-           gone = ?, complete = ?, note = ?, label = coalesce(?, label) WHERE key = ?""",
-        (now_iso(), listed, new, updated, failed, gone, int(complete), note, label, key),
+           gone = ?, complete = ?, note = ?, label = coalesce(?, label), hidden = ?
+           WHERE key = ?""",
+        (
+            now_iso(),
+            listed,
+            new,
+            updated,
+            failed,
+            gone,
+            int(complete),
+            storable("target note", note),
+            storable("target label", label),
+            hidden,
+            key,
+        ),
     )
 
 
@@ -146,33 +187,75 @@ def mark_listed(conn: sqlite3.Connection, target_key: str, image_ids: Iterable[i
            VALUES (?, ?, ?, ?)
            ON CONFLICT(target_key, image_id) DO UPDATE SET
                last_seen_at = excluded.last_seen_at, removed_at = NULL""",
-        [(target_key, image_id, stamp, stamp) for image_id in image_ids],
+        [(target_key, storable("image id", image_id), stamp, stamp) for image_id in image_ids],
     )
+
+
+@dataclass(frozen=True)
+class Removals:
+    """What a complete listing said about the target's images it did not show."""
+
+    removed: list[int]  # newly flagged: the listing could have shown them
+    hidden: int  # not shown, but the listing could not have (the site hides their level)
+    repaired: int  # flags an earlier listing set wrongly (it could not have shown them either)
 
 
 def mark_removed_except(
-    conn: sqlite3.Connection, target_key: str, seen_ids: Sequence[int]
-) -> list[int]:
-    """Flag the target's images that a complete listing no longer shows; returns their ids."""
+    conn: sqlite3.Connection, target_key: str, seen_ids: Sequence[int], levels: int = 31
+) -> Removals:
+    """Flag the target's images that a complete listing showing `levels` no longer shows.
+
+    Only images the listing could have shown are flagged (their NSFW level
+    shares a bit with `levels`, or is unknown). A flag set by a listing that
+    could not have shown the image either (or by a version that did not record
+    what its listing could show) is cleared: nothing says the image left.
+    """
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen_now (image_id INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM seen_now")
     conn.executemany("INSERT OR IGNORE INTO seen_now VALUES (?)", [(i,) for i in seen_ids])
-    rows = conn.execute(
-        """SELECT image_id FROM target_items
-           WHERE target_key = ? AND removed_at IS NULL
-             AND image_id NOT IN (SELECT image_id FROM seen_now)""",
-        (target_key,),
-    ).fetchall()
-    removed = [row[0] for row in rows]
+    unseen = """FROM target_items ti LEFT JOIN images i ON i.id = ti.image_id
+                WHERE ti.target_key = ? AND ti.image_id NOT IN (SELECT image_id FROM seen_now)"""
+    listable = "(coalesce(i.nsfw_level, 0) = 0 OR (i.nsfw_level & ?) != 0)"
+    removed = [
+        row[0]
+        for row in conn.execute(
+            f"SELECT ti.image_id {unseen} AND ti.removed_at IS NULL AND {listable}",
+            (target_key, levels),
+        )
+    ]
+    hidden = conn.execute(
+        f"SELECT count(*) {unseen} AND ti.removed_at IS NULL AND NOT {listable}",
+        (target_key, levels),
+    ).fetchone()[0]
+    wrongly = [
+        row[0]
+        for row in conn.execute(
+            f"""SELECT ti.image_id {unseen} AND ti.removed_at IS NOT NULL AND NOT {listable}
+                AND (ti.removed_levels IS NULL
+                     OR (coalesce(i.nsfw_level, 0) & ti.removed_levels) = 0)""",
+            (target_key, levels),
+        )
+    ]
+    stamp = now_iso()
     conn.executemany(
-        "UPDATE target_items SET removed_at = ? WHERE target_key = ? AND image_id = ?",
-        [(now_iso(), target_key, image_id) for image_id in removed],
+        """UPDATE target_items SET removed_at = ?, removed_levels = ?
+           WHERE target_key = ? AND image_id = ?""",
+        [(stamp, levels, target_key, image_id) for image_id in removed],
+    )
+    conn.executemany(
+        """UPDATE target_items SET removed_at = NULL, removed_levels = NULL
+           WHERE target_key = ? AND image_id = ?""",
+        [(target_key, image_id) for image_id in wrongly],
     )
     conn.execute("DELETE FROM seen_now")
-    return removed
+    return Removals(removed, int(hidden) + len(wrongly), len(wrongly))
 
 
-# ------------------------------------------------------------------ images
+def record_listing_site(conn: sqlite3.Connection, key: str, site: str, levels: int) -> None:
+    """Remember which site a target was listed on and which levels that listing could show."""
+    conn.execute(
+        "UPDATE targets SET site = ?, listing_levels = ? WHERE key = ?", (site, levels, key)
+    )
 
 
 def store_listing(conn: sqlite3.Connection, record: dict[str, Any], listing_raw: Any) -> bool:
@@ -181,13 +264,14 @@ def store_listing(conn: sqlite3.Connection, record: dict[str, Any], listing_raw:
     Details already stored are left alone: a listing never blanks them.
     """
     stamp = now_iso()
-    values = [record.get(column) for column in LISTING_COLUMNS]
+    image_id = storable("image id", record["image_id"])
+    values = storable_values(LISTING_COLUMNS, (record.get(c) for c in LISTING_COLUMNS))
     cursor = conn.execute(
         f"""INSERT INTO images (id, {", ".join(LISTING_COLUMNS)}, listing_json,
                                 first_seen_at, updated_at)
             VALUES (?, {", ".join("?" for _ in LISTING_COLUMNS)}, ?, ?, ?)
             ON CONFLICT(id) DO NOTHING""",
-        (record["image_id"], *values, to_json(listing_raw), stamp, stamp),
+        (image_id, *values, to_json(listing_raw), stamp, stamp),
     )
     if cursor.rowcount:
         return True
@@ -195,7 +279,7 @@ def store_listing(conn: sqlite3.Connection, record: dict[str, Any], listing_raw:
     conn.execute(
         f"""UPDATE images SET {assignments}, listing_json = ?, upstream_status = 'present',
             gone_at = NULL WHERE id = ?""",
-        (*values, to_json(listing_raw), record["image_id"]),
+        (*values, to_json(listing_raw), image_id),
     )
     return False
 
@@ -209,9 +293,14 @@ def store_details(
     raw: dict[str, Any],
 ) -> None:
     """Store an image's full record, resources, tags and raw answers, replacing older ones."""
-    image_id = record["image_id"]
+    image_id = storable("image id", record["image_id"])
     stamp = now_iso()
-    columns = IMAGE_COLUMN_FIELDS
+    columns = (*IMAGE_COLUMN_FIELDS, "seed_exact")
+    values = {c: record.get(c) for c in IMAGE_COLUMN_FIELDS}
+    values["seed"], values["seed_exact"] = seed_columns(values.get("seed"))
+    bound = storable_values(columns, (values[c] for c in columns))
+    resource_values = [_resource_values(r) for r in resources]
+    tag_values = [_tag_values(t) for t in tags]
     conn.execute(
         f"""INSERT INTO images (id, {", ".join(columns)}, image_json, generation_json,
                                 tags_json, details_at, first_seen_at, updated_at)
@@ -226,7 +315,7 @@ def store_details(
                 updated_at = excluded.updated_at""",
         (
             image_id,
-            *(record.get(c) for c in columns),
+            *bound,
             to_json(raw.get("image")),
             to_json(raw.get("generation")),
             to_json(raw.get("tags")),
@@ -239,45 +328,55 @@ def store_details(
         conn.execute(
             "UPDATE images SET listing_json = ? WHERE id = ?", (to_json(raw["listing"]), image_id)
         )
-    _replace_resources(conn, image_id, resources)
-    _replace_tags(conn, image_id, tags)
+    _replace_resources(conn, image_id, resource_values)
+    _replace_tags(conn, image_id, tag_values)
     _refresh_search_row(conn, image_id)
     clear_failure(conn, image_id, "details")
 
 
+RESOURCE_COLUMNS = (
+    "kind",
+    "name",
+    "weight",
+    "model_id",
+    "model_version_id",
+    "version_name",
+    "base_model",
+    "model_type",
+)
+TAG_COLUMNS = ("id", "name", "type", "nsfw_level", "score")
+
+
+def _resource_values(r: ResourceRow) -> list[Any]:
+    names = [f"resource {c.replace('_', ' ')}" for c in RESOURCE_COLUMNS]
+    return storable_values(names, (getattr(r, c) for c in RESOURCE_COLUMNS))
+
+
+def _tag_values(t: TagRow) -> list[Any]:
+    names = [f"tag {c.replace('_', ' ')}" for c in TAG_COLUMNS]
+    return storable_values(names, (getattr(t, c) for c in TAG_COLUMNS))
+
+
 def _replace_resources(
-    conn: sqlite3.Connection, image_id: int, resources: Sequence[ResourceRow]
+    conn: sqlite3.Connection, image_id: int, resources: Sequence[Sequence[Any]]
 ) -> None:
+    """`resources`: each one's RESOURCE_COLUMNS, checked (`_resource_values`)."""
     conn.execute("DELETE FROM image_resources WHERE image_id = ?", (image_id,))
     conn.executemany(
-        """INSERT INTO image_resources (image_id, position, kind, name, weight, model_id,
-               model_version_id, version_name, base_model, model_type)
+        f"""INSERT INTO image_resources (image_id, position, {", ".join(RESOURCE_COLUMNS)})
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        [
-            (
-                image_id,
-                position,
-                r.kind,
-                r.name,
-                r.weight,
-                r.model_id,
-                r.model_version_id,
-                r.version_name,
-                r.base_model,
-                r.model_type,
-            )
-            for position, r in enumerate(resources)
-        ],
+        [(image_id, position, *values) for position, values in enumerate(resources)],
     )
 
 
-def _replace_tags(conn: sqlite3.Connection, image_id: int, tags: Sequence[TagRow]) -> None:
+def _replace_tags(conn: sqlite3.Connection, image_id: int, tags: Sequence[Sequence[Any]]) -> None:
+    """`tags`: each one's TAG_COLUMNS, checked (`_tag_values`)."""
     conn.execute("DELETE FROM image_tags WHERE image_id = ?", (image_id,))
-    for tag in tags:
-        cache_tag(conn, tag)
+    for tag_id, name, type_, nsfw_level, _ in tags:
+        _cache_tag_values(conn, tag_id, name, type_, nsfw_level)
     conn.executemany(
         "INSERT OR REPLACE INTO image_tags (image_id, tag_id, score) VALUES (?, ?, ?)",
-        [(image_id, tag.id, tag.score) for tag in tags],
+        [(image_id, tag_id, score) for tag_id, *_, score in tags],
     )
 
 
@@ -319,6 +418,7 @@ def mark_gone(conn: sqlite3.Connection, image_id: int) -> None:
 
 
 def store_file(conn: sqlite3.Connection, image_id: int, file: FileRow) -> None:
+    image_id = storable("image id", image_id)
     conn.execute(
         """INSERT INTO files (image_id, path, size, sha256, mime_type, kind, served_size,
                served_sha256, embedded, downloaded_at)
@@ -356,12 +456,19 @@ def update_file_after_embed(
 
 
 def cache_tag(conn: sqlite3.Connection, tag: TagRow) -> None:
+    tag_id, name, type_, nsfw_level, _ = _tag_values(tag)
+    _cache_tag_values(conn, tag_id, name, type_, nsfw_level)
+
+
+def _cache_tag_values(
+    conn: sqlite3.Connection, tag_id: int, name: str, type_: str | None, nsfw_level: int | None
+) -> None:
     conn.execute(
         """INSERT INTO tags (id, name, type, nsfw_level) VALUES (?, ?, ?, ?)
            ON CONFLICT(id) DO UPDATE SET name = excluded.name,
                type = coalesce(excluded.type, tags.type),
                nsfw_level = coalesce(excluded.nsfw_level, tags.nsfw_level)""",
-        (tag.id, tag.name, tag.type, tag.nsfw_level),
+        (tag_id, name, type_, nsfw_level),
     )
 
 
@@ -374,7 +481,13 @@ def cache_user(
            ON CONFLICT(id) DO UPDATE SET username = coalesce(excluded.username, users.username),
                deleted_at = excluded.deleted_at, raw_json = excluded.raw_json,
                fetched_at = excluded.fetched_at""",
-        (user_id, username, deleted_at, to_json(raw), now_iso()),
+        (
+            *storable_values(
+                ("user id", "user name", "user deleted at"), (user_id, username, deleted_at)
+            ),
+            to_json(raw),
+            now_iso(),
+        ),
     )
 
 
@@ -391,7 +504,14 @@ def cache_post(
     conn.execute(
         """INSERT OR REPLACE INTO posts (id, user_id, title, published_at, nsfw_level, raw_json,
                fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        (post_id, user_id, title, published_at, nsfw_level, to_json(raw), now_iso()),
+        (
+            *storable_values(
+                ("post id", "post user id", "post title", "post published at", "post nsfw level"),
+                (post_id, user_id, title, published_at, nsfw_level),
+            ),
+            to_json(raw),
+            now_iso(),
+        ),
     )
 
 
@@ -408,21 +528,29 @@ class ModelVersionRow:
     model_status: str | None = None
 
 
+MODEL_VERSION_COLUMNS = (
+    "id",
+    "name",
+    "model_id",
+    "model_name",
+    "model_type",
+    "base_model",
+    "version_status",
+    "model_status",
+    "availability",
+)
+
+
 def cache_model_version(conn: sqlite3.Connection, row: ModelVersionRow, raw: Any) -> None:
     conn.execute(
         """INSERT OR REPLACE INTO model_versions (id, name, model_id, model_name, model_type,
                base_model, version_status, model_status, availability, raw_json, checked_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            row.id,
-            row.name,
-            row.model_id,
-            row.model_name,
-            row.model_type,
-            row.base_model,
-            row.version_status,
-            row.model_status,
-            row.availability,
+            *storable_values(
+                [f"model version {c.replace('_', ' ')}" for c in MODEL_VERSION_COLUMNS],
+                (getattr(row, c) for c in MODEL_VERSION_COLUMNS),
+            ),
             to_json(raw),
             now_iso(),
         ),
@@ -445,13 +573,11 @@ def cache_collection(
         """INSERT OR REPLACE INTO collections (id, name, description, owner_id, owner_username,
                read, type, raw_json, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            collection_id,
-            name,
-            description,
-            owner_id,
-            owner_username,
-            read,
-            type_,
+            *storable_values(
+                [f"collection {c}" for c in ("id", "name", "description", "owner id")]
+                + ["collection owner name", "collection read", "collection type"],
+                (collection_id, name, description, owner_id, owner_username, read, type_),
+            ),
             to_json(raw),
             now_iso(),
         ),
@@ -467,7 +593,12 @@ def record_failure(
     conn.execute(
         """INSERT OR REPLACE INTO failures (image_id, stage, target_key, reason, at)
            VALUES (?, ?, ?, ?, ?)""",
-        (image_id, stage, target_key, reason, now_iso()),
+        (
+            *storable_values(
+                ("image id", "stage", "target", "reason"), (image_id, stage, target_key, reason)
+            ),
+            now_iso(),
+        ),
     )
 
 

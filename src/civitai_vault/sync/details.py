@@ -41,7 +41,7 @@ from civitai_vault.archive import writer as w
 from civitai_vault.sync import normalize
 from civitai_vault.sync.progress import Reporter
 from civitai_vault.sync.summary import TargetSummary
-from civitai_vault.sync.writer import BatchWriter
+from civitai_vault.sync.writer import BatchWriter, OnFailure
 
 # Images queued beyond this many batches make the listing wait (memory stays flat).
 QUEUED_BATCHES = 4
@@ -69,6 +69,8 @@ class DetailsStage:
         known: Known,
         to_files: Callable[[Any], Any],
         max_in_flight: int,
+        image_failure: Callable[[int, str], OnFailure],
+        cache_failure: Callable[[str], OnFailure],
     ) -> None:
         self.client = client
         self.writer = writer
@@ -77,6 +79,9 @@ class DetailsStage:
         self.reporter = reporter
         self.known = known
         self.to_files = to_files  # async: hand a work to the downloads
+        # What to do when the archive cannot store one image, or one cached object.
+        self.image_failure = image_failure
+        self.cache_failure = cache_failure
         self.batch_size = client.settings.batch_size
         self.max_in_flight = max(1, max_in_flight)
         self._images: deque[Any] = deque()
@@ -230,7 +235,8 @@ class DetailsStage:
                     "generation": generation.raw,
                     "tags": [t.raw for t in tags],
                 },
-            )
+            ),
+            self.image_failure(work.image_id, "details"),
         )
 
     # ------------------------------------------------------------ look-ups
@@ -240,8 +246,9 @@ class DetailsStage:
         answers = await self.client.call_many(calls)
         for (kind, item_id), answer in zip(items, answers, strict=True):
             op = _post_row(item_id, answer) if kind == "post" else _version_row(item_id, answer)
+            what = f"post {item_id}" if kind == "post" else f"model version {item_id}"
             if op is not None:
-                await self.writer.submit(op)
+                await self.writer.submit(op, self.cache_failure(what))
 
 
 def _post_row(post_id: int, answer: Any) -> Callable[[Any], None] | None:

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
+from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
 from civitai_vault.archive.queries import get_record, missing_lookups
+from civitai_vault.archive.values import IMAGE_ERRORS, fits_int64, storable
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sync import normalize
 from civitai_vault.sync.details import DetailsStage, Known
@@ -29,7 +31,7 @@ from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import SyncJob, plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
 from civitai_vault.sync.summary import RunSummary, TargetSummary
-from civitai_vault.sync.writer import BatchWriter
+from civitai_vault.sync.writer import BatchWriter, OnFailure
 
 # Listing pages as large as Civitai allows: a re-run costs one request per 200 images.
 PAGE_SIZE = 200
@@ -75,6 +77,9 @@ class SyncEngine:
         self.conn = archive.conn
         self.known = Known(posts=set(), versions=set())
         self.unanswered: tuple[list[int], list[int]] = ([], [])
+        # Cached objects (posts, model versions, collections) the archive could not
+        # store: said once at the end; the images that use them are archived.
+        self.cache_notes: dict[str, None] = {}
 
     # ------------------------------------------------------------ the run
 
@@ -94,6 +99,7 @@ class SyncEngine:
             summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.api_seconds = float(getattr(self.client.stats, "api_seconds", 0.0))
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
+            summary.notes.extend(self.cache_notes)
             if self.client.site_is_green:
                 summary.notes.append(
                     "civitai.com hides R and X images even when you are signed in; "
@@ -131,6 +137,8 @@ class SyncEngine:
             known=self.known,
             to_files=files_q.put,
             max_in_flight=self.options.detail_workers,
+            image_failure=lambda image_id, stage: self._image_failure(job, result, image_id, stage),
+            cache_failure=self._cache_failure,
         )
         details.ask_later(*self.unanswered)
         self.unanswered = ([], [])
@@ -154,9 +162,13 @@ class SyncEngine:
         return result
 
     def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
+        levels = listing_levels(signed_in=self.client.signed_in, site=self.client.site)
+
         def finish(conn: Any) -> None:
             if seen is not None and result.complete and job.kind != "image":
-                result.removed = len(w.mark_removed_except(conn, job.key, seen))
+                removals = w.mark_removed_except(conn, job.key, seen, levels)
+                result.removed, result.hidden = len(removals.removed), removals.hidden
+                w.record_listing_site(conn, job.key, self.client.site, levels)
             w.finish_target(
                 conn,
                 job.key,
@@ -168,6 +180,7 @@ class SyncEngine:
                 complete=result.complete,
                 note=result.error or "; ".join(result.notes) or None,
                 label=result.label,
+                hidden=result.hidden,
             )
 
         self._write_now(finish)
@@ -190,14 +203,15 @@ class SyncEngine:
         ):
             return None
         seen: list[int] = []
+        listed_ids: set[int] = set()
         pages = self.client.iter_image_pages(**job.listing, limit=self.options.page_size)
         try:
             async for page in pages:
                 writer.raise_if_failed()
-                items = page.items
+                items = _first_sightings(page.items, listed_ids)
                 if self.options.limit is not None:
                     items = items[: max(0, self.options.limit - len(seen))]
-                works = await self._store_page(job, items, writer)
+                works = await self._store_page(job, items, writer, result)
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -251,7 +265,8 @@ class SyncEngine:
                 read=getattr(collection, "read", None),
                 type_=getattr(collection, "type", None),
                 raw=collection.raw,
-            )
+            ),
+            self._cache_failure(f"collection {collection.id}"),
         )
         return True
 
@@ -284,52 +299,72 @@ class SyncEngine:
                 f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
             )
             return None
-        works = await self._store_page(job, [info], writer)
+        works = await self._store_page(job, [info], writer, result)
         result.listed = len(works)
         for work in works:
             await self._route(work, result, details, files_q)
         result.complete = True
         return [image_id]
 
-    async def _store_page(self, job: SyncJob, items: list[Any], writer: BatchWriter) -> list[_Work]:
-        """Record a listing page and decide what each image still needs."""
-        base_url = self.client.image_base_url
+    async def _store_page(
+        self, job: SyncJob, items: list[Any], writer: BatchWriter, result: TargetSummary
+    ) -> list[_Work]:
+        """Record a listing page and decide what each image still needs.
+
+        An item the archive cannot store fails alone, with its reason; the page goes on.
+        """
         works: list[_Work] = []
 
-        def store(conn: Any) -> None:
+        def store(conn: Any) -> list[str]:
             ids = [int(item.id) for item in items]
-            state = _stored_state(conn, ids, self.archive.root)
+            state = _stored_state(conn, [i for i in ids if fits_int64(i)], self.archive.root)
+            failures: list[str] = []
             for item in items:
-                record = normalize.listing_record(item, base_url)
-                changed = _listing_changed(conn, item)  # before the listing overwrites it
-                is_new = w.store_listing(conn, record, item.raw)
-                details_at, has_file = state.get(int(item.id), (None, False))
-                user = getattr(item, "user", None)
-                if user is not None and getattr(user, "id", None) is not None:
-                    w.cache_user(
-                        conn,
-                        int(user.id),
-                        user.username,
-                        _iso(getattr(user, "deleted_at", None)),
-                        user.raw,
-                    )
-                work = _Work(
-                    image_id=int(item.id),
-                    listing=item,
-                    record=record,
-                    needs_details=is_new or details_at is None or changed,
-                    needs_file=self.options.media and not has_file,
-                    is_new=is_new,
-                    changed=changed,
-                )
-                if work.needs_file and not work.needs_details:
-                    # Only the file is missing: name it from the full stored record.
-                    work.record = get_record(conn, work.image_id) or record
-                works.append(work)
-            w.mark_listed(conn, job.key, ids)
+                try:
+                    with w.savepoint(conn):
+                        works.append(self._store_item(conn, item, state))
+                        w.clear_failure(conn, int(item.id), "listing")
+                except IMAGE_ERRORS as exc:
+                    reason = f"listing: {exc}"
+                    failures.append(reason)
+                    with contextlib.suppress(*IMAGE_ERRORS):  # an id that is itself unstorable
+                        w.record_failure(conn, int(item.id), "listing", reason, job.key)
+            w.mark_listed(conn, job.key, [work.image_id for work in works])
+            return failures
 
-        await writer.call(store)
+        for reason in await writer.call(store):
+            result.fail(reason)
         return works
+
+    def _store_item(self, conn: Any, item: Any, state: dict[int, tuple[str | None, bool]]) -> _Work:
+        """Store one listing item; the work it still needs (details, file)."""
+        storable("image id", int(item.id))  # checked first: every query below binds it
+        record = normalize.listing_record(item, self.client.image_base_url)
+        changed = _listing_changed(conn, item)  # before the listing overwrites it
+        is_new = w.store_listing(conn, record, item.raw)
+        details_at, has_file = state.get(int(item.id), (None, False))
+        user = getattr(item, "user", None)
+        if user is not None and getattr(user, "id", None) is not None:
+            w.cache_user(
+                conn,
+                int(user.id),
+                user.username,
+                _iso(getattr(user, "deleted_at", None)),
+                user.raw,
+            )
+        work = _Work(
+            image_id=int(item.id),
+            listing=item,
+            record=record,
+            needs_details=is_new or details_at is None or changed,
+            needs_file=self.options.media and not has_file,
+            is_new=is_new,
+            changed=changed,
+        )
+        if work.needs_file and not work.needs_details:
+            # Only the file is missing: name it from the full stored record.
+            work.record = get_record(conn, work.image_id) or record
+        return work
 
     async def _route(
         self,
@@ -373,8 +408,36 @@ class SyncEngine:
                 result.fail(f"download: {exc.strerror or exc}")
             else:
                 result.downloaded += 1
-                await writer.submit(lambda c, i=work.image_id, r=row: w.store_file(c, i, r))
+                result.downloaded_bytes += row.served_size
+                await writer.submit(
+                    lambda c, i=work.image_id, r=row: w.store_file(c, i, r),
+                    self._image_failure(job, result, work.image_id, "download"),
+                )
             self.reporter.advance("downloads")
+
+    # ------------------------------------------------------------ unstorable values
+
+    def _image_failure(
+        self, job: SyncJob, result: TargetSummary, image_id: int, stage: str
+    ) -> OnFailure:
+        """A write of this image failed alone: a failure row with the reason, counted."""
+        prefix = "download: " if stage == "download" else ""
+
+        def record(conn: Any, exc: BaseException) -> None:
+            w.record_failure(conn, image_id, stage, f"{prefix}{exc}", job.key)
+
+        def report(exc: BaseException) -> None:
+            if stage == "download":
+                result.downloaded -= 1
+            result.fail(f"{prefix}{exc}")
+
+        return OnFailure(record, report)
+
+    def _cache_failure(self, what: str) -> OnFailure:
+        def report(exc: BaseException) -> None:
+            self.cache_notes[f"{what} could not be archived: {exc}"] = None
+
+        return OnFailure(lambda conn, exc: None, report)
 
 
 # ---------------------------------------------------------------- helpers
@@ -391,6 +454,22 @@ async def _stop_workers(queue: asyncio.Queue[Any], tasks: list[asyncio.Task[None
 async def _close_quietly(writer: BatchWriter) -> None:
     with contextlib.suppress(BaseException):  # the original error is the one to report
         await writer.close()
+
+
+def _first_sightings(items: list[Any], listed_ids: set[int]) -> list[Any]:
+    """The items this listing shows for the first time, in order.
+
+    An image that appears twice (on one page, or again on a later one) is
+    fetched, downloaded and written once: twice would race two downloads onto
+    one temporary file and count it twice.
+    """
+    fresh = []
+    for item in items:
+        if item.id is None or int(item.id) in listed_ids:
+            continue
+        listed_ids.add(int(item.id))
+        fresh.append(item)
+    return fresh
 
 
 def _listing_complete(pages: Any) -> bool:

@@ -17,6 +17,7 @@ from civitai_vault.api.image_analysis import CivitaiImage, ResourceUse, resource
 from civitai_vault.api.models import GenerationData, ModelVersion, Post, VotableTag
 from civitai_vault.archive.writer import ModelVersionRow, ResourceRow, TagRow
 from civitai_vault.records import empty_record, iso_utc
+from civitai_vault.untrusted import sound_value
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ def listing_record(item: Any, image_base_url: str) -> dict[str, Any]:
         author_id=getattr(user, "id", None),
         image_url=image_url_or_none(image_base_url, item),
     )
-    return record
+    # Records go into files and the terminal too: no lone surrogates (the raw JSON keeps them).
+    return sound_value(record)
 
 
 def build_image(
@@ -57,7 +59,7 @@ def build_image(
 ) -> NormalizedImage:
     image = CivitaiImage.from_api(listing, generation, tags, image_base_url)
     return NormalizedImage(
-        record=image.to_record(),
+        record=sound_value(image.to_record()),
         resources=resource_rows(image.resources),
         tags=tag_rows(tags),
     )

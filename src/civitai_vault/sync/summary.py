@@ -19,9 +19,11 @@ class TargetSummary:
     new: int = 0
     updated: int = 0
     failed: int = 0
-    removed: int = 0
+    removed: int = 0  # a listing that could have shown them no longer does
+    hidden: int = 0  # not listed because the site hides their rating (not removed)
     gone: int = 0
     downloaded: int = 0
+    downloaded_bytes: int = 0
     complete: bool = False
     limited: bool = False  # stopped at --limit, as asked: incomplete, but not a failure
     error: str | None = None

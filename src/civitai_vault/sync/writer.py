@@ -8,6 +8,12 @@ stalled loop would leave answered API requests waiting to be read.
 
 While a writer is open, only it touches the connection: a stage that needs a
 result (the listing, which must know what is already archived) uses `call`.
+
+Each write runs inside a savepoint of the batch's transaction. One that fails
+with what a single image can fail with (a value the archive cannot store,
+`archive.values.IMAGE_ERRORS`) is undone alone: its `call` raises that error,
+its `submit` handler (`OnFailure`) records and reports it, and the rest of the
+batch commits.
 """
 
 from __future__ import annotations
@@ -19,9 +25,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from civitai_vault.archive.writer import transaction
+from civitai_vault.archive.values import IMAGE_ERRORS
+from civitai_vault.archive.writer import savepoint, transaction
 
 WriteOp = Callable[[sqlite3.Connection], Any]
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    """What happens when a submitted write fails alone.
+
+    `record` runs in the same transaction, after the write was undone (a failure
+    row lands with the batch, or not at all); `report` runs on the event loop
+    once the batch is committed (the run summary lives there).
+    """
+
+    record: Callable[[sqlite3.Connection, BaseException], None]
+    report: Callable[[BaseException], None]
+
 
 MAX_BATCH = 256
 
@@ -30,6 +51,7 @@ MAX_BATCH = 256
 class _Queued:
     op: WriteOp
     answer: asyncio.Future[Any] | None = None  # set for `call`, None for `submit`
+    fails: OnFailure | None = None
 
 
 class BatchWriter:
@@ -43,10 +65,14 @@ class BatchWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="archive-writer")
 
-    async def submit(self, op: WriteOp) -> None:
-        """Queue a write; it is committed with the next batch."""
+    async def submit(self, op: WriteOp, fails: OnFailure | None = None) -> None:
+        """Queue a write; it is committed with the next batch.
+
+        With `fails`, a write that fails alone (IMAGE_ERRORS) is undone and
+        handed to it; without it, such an error ends the run.
+        """
         self.raise_if_failed()
-        await self.queue.put(_Queued(op))
+        await self.queue.put(_Queued(op, fails=fails))
 
     async def call(self, op: WriteOp) -> Any:
         """Run `op` after everything queued before it and return its result once committed."""
@@ -85,19 +111,44 @@ class BatchWriter:
                     break
                 batch.append(more)
             try:
-                results = await loop.run_in_executor(self._thread, self._commit, batch)
+                outcomes = await loop.run_in_executor(self._thread, self._commit, batch)
             except BaseException as exc:  # the run stops; what was committed stays
                 self.error = exc
                 self._fail(batch, exc)
                 self._drain(exc)
                 return
-            for queued, result in zip(batch, results, strict=True):
+            for queued, (ok, value) in zip(batch, outcomes, strict=True):
+                if ok:
+                    if queued.answer is not None and not queued.answer.done():
+                        queued.answer.set_result(value)
+                    continue
                 if queued.answer is not None and not queued.answer.done():
-                    queued.answer.set_result(result)
+                    queued.answer.set_exception(value)
+                if queued.fails is not None:
+                    queued.fails.report(value)
 
-    def _commit(self, batch: list[_Queued]) -> list[Any]:
+    def _commit(self, batch: list[_Queued]) -> list[tuple[bool, Any]]:
+        """Run the batch in one transaction; (True, result) or (False, error) per write."""
+        outcomes: list[tuple[bool, Any]] = []
         with transaction(self.conn):
-            return [queued.op(self.conn) for queued in batch]
+            for queued in batch:
+                try:
+                    with savepoint(self.conn, "write"):
+                        outcomes.append((True, queued.op(self.conn)))
+                except IMAGE_ERRORS as exc:
+                    if queued.answer is None and queued.fails is None:
+                        raise
+                    outcomes.append((False, exc))
+                    if queued.fails is not None:
+                        self._record(queued.fails, exc)
+        return outcomes
+
+    def _record(self, fails: OnFailure, exc: BaseException) -> None:
+        try:
+            with savepoint(self.conn, "failure"):
+                fails.record(self.conn, exc)
+        except IMAGE_ERRORS:
+            pass  # no row can name it (its id is the unstorable value); the summary does
 
     def _drain(self, exc: BaseException) -> None:
         while not self.queue.empty():
