@@ -101,8 +101,13 @@ def rewriting_proxy(emu: Any, rewrite: Callable[[str, Any], None]) -> Answer:
         procedure = request.path.split("?")[0].rsplit("/", 1)[-1]
         if upstream.status_code == 200 and request.path.startswith("/api/trpc/"):
             document = json.loads(body)
-            data = document["result"]["data"]
-            rewrite(procedure, data["json"] if isinstance(data, dict) else data)
+            # A batch (`?batch=1`) answers an array, one result per call, in call order.
+            procedures = procedure.split(",")
+            results = document if isinstance(document, list) else [document]
+            for name, result in zip(procedures, results, strict=False):
+                if "result" in result:
+                    data = result["result"]["data"]
+                    rewrite(name, data["json"] if isinstance(data, dict) else data)
             body = json.dumps(document).encode()
         kept = {"content-type": upstream.headers.get("content-type", "application/json")}
         return Reply(upstream.status_code, body, kept)
