@@ -51,13 +51,13 @@ def sync_command(
         typer.Option(
             "--calls-per-second",
             min=0,
-            help="API procedure calls per second, counted inside batches, 0 = unlimited (100).",
+            help="API procedure calls per second, counted inside batches, 0 = unlimited (150).",
         ),
     ] = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
-            "--batch-size", min=1, max=200, help="Calls per batched request, 1 = unbatched (50)."
+            "--batch-size", min=1, max=200, help="Calls per batched request, 1 = unbatched (100)."
         ),
     ] = None,
     cdn_rate: Annotated[

@@ -96,6 +96,7 @@ class SyncEngine:
         finally:
             summary.seconds = time.monotonic() - started
             summary.api_requests = _stat(self.client, "api_requests")
+            summary.api_calls = _stat(self.client, "api_calls")
             summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.api_seconds = float(getattr(self.client.stats, "api_seconds", 0.0))
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
