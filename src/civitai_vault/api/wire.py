@@ -15,11 +15,20 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from civitai_vault.api.codec import CodecError, decode_devalue, decode_superjson, encode_superjson
+from civitai_vault.api.codec import (
+    Budget,
+    CodecError,
+    CodecLimit,
+    decode_devalue,
+    decode_superjson,
+    encode_superjson,
+    settle,
+)
 from civitai_vault.api.errors import (
     AccessDenied,
     BadRequest,
     CivitaiError,
+    LimitExceeded,
     LoginRequired,
     MalformedResponse,
     NotFound,
@@ -27,6 +36,7 @@ from civitai_vault.api.errors import (
     RateLimited,
     ServerError,
 )
+from civitai_vault.api.limits import DEFAULT_LIMITS, FLAGS, Limits
 
 # The web client switches a query to POST above this many characters of input.
 LONG_INPUT = 2500
@@ -55,52 +65,76 @@ class RawResponse:
     retry_after: float | None = None
 
 
-def decode_response(response: RawResponse) -> Any:
-    """The procedure's output, or raise the CivitaiError the response stands for."""
+def decode_response(response: RawResponse, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The procedure's output, or raise the CivitaiError the response stands for.
+
+    Decoding stays within `limits` (nesting depth, decoded values); going past
+    one raises LimitExceeded, which is not retried.
+    """
+    budget = Budget(limits.json_depth, limits.answer_values)
     try:
         document = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
         raise _error_without_json(response) from None
-    if isinstance(document, dict) and "error" in document:
-        raise _error_from_shape(response, _decode_error(document["error"]))
-    if 200 <= response.status < 300 and isinstance(document, dict) and "result" in document:
-        result = document["result"]
-        if not isinstance(result, dict) or "data" not in result:
-            raise _malformed(response, "the result has no data")
-        return _decode_data(response, result["data"])
+    except RecursionError:  # json's C parser meets Python's recursion limit first
+        too_deep = CodecLimit("nested too deeply to read", "json_depth")
+        raise _over_limit(response, too_deep, limits) from None
+    try:
+        if isinstance(document, dict) and "error" in document:
+            raise _error_from_shape(response, _decode_error(document["error"], budget))
+        if 200 <= response.status < 300 and isinstance(document, dict) and "result" in document:
+            result = document["result"]
+            if not isinstance(result, dict) or "data" not in result:
+                raise _malformed(response, "the result has no data")
+            return _decode_data(response, result["data"], budget)
+    except CodecLimit as exc:
+        raise _over_limit(response, exc, limits) from None
     if response.status >= 300:
         raise _error_from_status(response, None)
     raise _malformed(response, "neither a result nor an error")
 
 
-def decode_batch_response(response: RawResponse, procedures: list[str]) -> list[Any | CivitaiError]:
+def decode_batch_response(
+    response: RawResponse, procedures: list[str], limits: Limits = DEFAULT_LIMITS
+) -> list[Any | CivitaiError]:
     """Each call's output, or the CivitaiError it failed with, in call order.
 
     tRPC v11 answers a batch with a JSON array in call order, status 207 when the
     calls' statuses differ (http/getHTTPStatusCode.ts). Raises when the batch as a
     whole failed: a body that is not such an array (a proxy's page, a cut-off
-    answer), or an overload status (429, 503) that concerns every call alike.
+    answer), or an overload status (429, 503) that concerns every call alike. The
+    limits hold for the whole answer, as for one call's.
     """
+    budget = Budget(limits.json_depth, limits.answer_values)
     try:
         document = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
         raise _error_without_json(response) from None
-    if isinstance(document, dict) and "error" in document:
-        raise _error_from_shape(response, _decode_error(document["error"]))
-    if not isinstance(document, list):
-        if response.status >= 300:
-            raise _error_from_status(response, None)
-        raise _malformed(response, "a batch answer is not an array")
-    if len(document) != len(procedures):
-        raise _malformed(response, f"{len(document)} answers to {len(procedures)} calls")
-    results = [_batch_item(response, item, p) for item, p in zip(document, procedures, strict=True)]
+    except RecursionError:
+        too_deep = CodecLimit("nested too deeply to read", "json_depth")
+        raise _over_limit(response, too_deep, limits) from None
+    try:
+        if isinstance(document, dict) and "error" in document:
+            raise _error_from_shape(response, _decode_error(document["error"], budget))
+        if not isinstance(document, list):
+            if response.status >= 300:
+                raise _error_from_status(response, None)
+            raise _malformed(response, "a batch answer is not an array")
+        if len(document) != len(procedures):
+            raise _malformed(response, f"{len(document)} answers to {len(procedures)} calls")
+        results = [
+            _batch_item(response, item, procedure, budget)
+            for item, procedure in zip(document, procedures, strict=True)
+        ]
+    except CodecLimit as exc:
+        raise _over_limit(response, exc, limits) from None
     overloaded = response.status in (429, 503)
     if overloaded and all(isinstance(result, CivitaiError) for result in results):
         raise results[0]  # type: ignore[misc]
     return results
 
 
-def _batch_item(response: RawResponse, item: Any, procedure: str) -> Any:
+def _batch_item(response: RawResponse, item: Any, procedure: str, budget: Budget) -> Any:
     own = RawResponse(
         procedure=procedure,
         status=200,
@@ -109,46 +143,64 @@ def _batch_item(response: RawResponse, item: Any, procedure: str) -> Any:
         retry_after=response.retry_after,
     )
     if isinstance(item, dict) and "error" in item:
-        shape = _decode_error(item["error"])
+        shape = _decode_error(item["error"], budget)
         data = shape.get("data") if isinstance(shape.get("data"), dict) else {}
         status = data.get("httpStatus")
         if not isinstance(status, int) or status < 300:
-            status = response.status if response.status >= 300 and response.status != 207 else 500
+            whole = response.status
+            status = whole if whole >= 300 and whole != 207 else 500
         message = shape.get("message")
         text = str(message) if message is not None else str(data.get("code") or "")
         return _error_from_status(own, text or None, status=status)
-    if isinstance(item, dict) and isinstance(item.get("result"), dict) and "data" in item["result"]:
+    result = item.get("result") if isinstance(item, dict) else None
+    if isinstance(result, dict) and "data" in result:
         try:
-            return _decode_data(own, item["result"]["data"])
+            return _decode_data(own, result["data"], budget)
         except CivitaiError as exc:
             return exc
     return _malformed(own, "neither a result nor an error")
 
 
-def _decode_data(response: RawResponse, data: Any) -> Any:
+def _decode_data(response: RawResponse, data: Any, budget: Budget) -> Any:
     try:
         if isinstance(data, str):  # a devalue pod (TRPC_WRITE_DEVALUE)
-            return decode_devalue(data)
+            return decode_devalue(data, budget)
         if isinstance(data, dict) and "json" in data:
-            return decode_superjson(data)
+            return decode_superjson(data, budget)
+    except CodecLimit:
+        raise
     except CodecError as exc:
         raise _malformed(response, str(exc)) from None
-    return data  # a server without a transformer: plain JSON
+    return settle(data, budget)  # a server without a transformer: plain JSON
 
 
-def _decode_error(error: Any) -> dict[str, Any]:
+def _decode_error(error: Any, budget: Budget) -> dict[str, Any]:
     """The error shape `{message, code, data{code, httpStatus, path}}` in any encoding."""
     if isinstance(error, str):
         try:
-            error = decode_devalue(error)
+            error = decode_devalue(error, budget)
+        except CodecLimit:
+            raise
         except CodecError:
             return {"message": error}  # a REST-style {"error": "text"} from a proxy or guard
     elif isinstance(error, dict) and "json" in error:
         try:
-            error = decode_superjson(error)
+            error = decode_superjson(error, budget)
+        except CodecLimit:
+            raise
         except CodecError:
             error = error.get("json")
     return error if isinstance(error, dict) else {"message": str(error)}
+
+
+def _over_limit(response: RawResponse, exc: CodecLimit, limits: Limits) -> LimitExceeded:
+    return LimitExceeded(
+        "Civitai's answer went past a limit",
+        setting=f"{FLAGS[exc.limit]} (now {getattr(limits, exc.limit):,})",
+        procedure=response.procedure,
+        status=response.status,
+        server_message=str(exc),
+    )
 
 
 def _error_from_shape(response: RawResponse, shape: dict[str, Any]) -> CivitaiError:

@@ -51,7 +51,7 @@ async def run_sync(
     else to the config file the token came from (never over a token given by
     flag or environment).
     """
-    saving = {"on_session_cookie": store.remember_session_cookie} if store else {}
+    saving = {"on_session_cookie": store.session_saver(settings.origin)} if store else {}
     client_settings = settings.client_settings(**pace.overrides(), **saving)
     # Batches of details in flight: a few more than the client's slots, so a slot
     # never waits for the engine to form the next batch.
