@@ -53,10 +53,10 @@ def sync(env: dict[str, str], archive: Path, target: str, *flags: str, src: Path
     return json.loads(done.stdout)
 
 
-def old_release(work: Path) -> Path:
+def old_release(work: Path, repo: Path = REPO) -> Path:
     """The old release's src/ folder, unpacked from git."""
     data = subprocess.run(
-        ["git", "-C", str(REPO), "archive", OLD_RELEASE, "src"], capture_output=True, check=True
+        ["git", "-C", str(repo), "archive", OLD_RELEASE, "src"], capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         tar.extractall(work / "old", filter="data")
@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--skip-old", action="store_true", help="do not run the old release")
     parser.add_argument("--only-old", action="store_true", help="run only the old release")
+    parser.add_argument("--repo", type=Path, default=REPO, help="the git repository to read")
     args = parser.parse_args()
     faults = {"latency": LATENCY, "cdn_latency": LATENCY}
     table = [["run", "API requests", "calls", "calls/img", "CDN requests", "seconds", "img/s"]]
@@ -129,7 +130,7 @@ def main() -> None:
         unthrottled = ["--rate", "0", "--calls-per-second", "0", "--cdn-rate", "0"]
         sync(env, work / "warm-up", target, *unthrottled, "--no-embed")
         if args.only_old:
-            old = sync(env, work / "old-archive", target, src=old_release(work))
+            old = sync(env, work / "old-archive", target, src=old_release(work, args.repo))
             print("\t".join(row(f"release {OLD_RELEASE}, defaults", old, args.images)))
             return
         new = sync(env, work / "new", target)
@@ -171,7 +172,7 @@ def main() -> None:
             ("unthrottled run vs its bound", share >= 0.9, f"{100 * share:.0f}% of {bound:.1f} s")
         )
         if not args.skip_old:
-            src = old_release(work)
+            src = old_release(work, args.repo)
             old = sync(env, work / "old-archive", target, src=src)
             table.append(row(f"release {OLD_RELEASE}, defaults", old, n))
             same = records(work / "old-archive") == records(work / "new")
