@@ -252,8 +252,8 @@ def serve(
     config = EmulatorConfig(
         seed=seed,
         images=images,
-        site_mode=site_mode,  # type: ignore[arg-type]
-        encoding=encoding,  # type: ignore[arg-type]
+        site_mode=site_mode,  # type: ignore[arg-type]  # EmulatorConfig checks it
+        encoding=encoding,  # type: ignore[arg-type]  # EmulatorConfig checks it
         host=host,
         port=port,
         cdn_port=cdn_port,

@@ -222,7 +222,7 @@ def _versions_table(versions: Sequence[UsedVersion], title: str) -> Table:
         table.add_row(
             Text(
                 version.availability.replace("_", " "),
-                style=AVAILABILITY_STYLES.get(version.availability),
+                style=AVAILABILITY_STYLES.get(version.availability, ""),
             ),
             Text(number(version.images)),
             Text(version.model_type or version.kind or ""),

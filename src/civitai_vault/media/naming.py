@@ -58,7 +58,7 @@ def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
         rendered.append(literal.replace("\\", "/"))
         if field is None:
             continue
-        rendered.append(_clean_field(_format_field(field, spec, conversion, values)))
+        rendered.append(_clean_field(_format_field(field, spec or "", conversion, values)))
     segments = [_clean_segment(part) for part in "".join(rendered).split("/") if part.strip()]
     # The file itself always ends in the type's extension, whatever the template says.
     name = segments.pop() if segments else UNKNOWN

@@ -15,6 +15,7 @@ import errno
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -248,9 +249,10 @@ class SyncEngine:
     async def _can_read_collection(
         self, job: SyncJob, result: TargetSummary, writer: BatchWriter
     ) -> bool:
-        found = await self.client.get_collection(int(job.collection_id or 0))
+        collection_id = int(job.collection_id or 0)
+        found = await self.client.get_collection(collection_id)
         if found.collection is None:
-            result.error = self._unreadable_collection_message(int(job.collection_id or 0))
+            result.error = self._unreadable_collection_message(collection_id)
             return False
         collection = found.collection
         if collection.name:
@@ -259,7 +261,7 @@ class SyncEngine:
         await writer.submit(
             lambda c: w.cache_collection(
                 c,
-                int(collection.id),
+                collection_id,
                 name=collection.name,
                 description=getattr(collection, "description", None),
                 owner_id=getattr(owner, "id", None),
@@ -400,8 +402,12 @@ class SyncEngine:
             except (CivitaiError, InvalidMedia) as exc:
                 result.fail(f"download: {exc}")
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "download", e, job.key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="download",
+                        reason=str(exc),
+                        target_key=job.key,
                     )
                 )
             except OSError as exc:
@@ -412,7 +418,7 @@ class SyncEngine:
                 result.downloaded += 1
                 result.downloaded_bytes += row.served_size
                 await writer.submit(
-                    lambda c, i=work.image_id, r=row: w.store_file(c, i, r),
+                    partial(w.store_file, image_id=work.image_id, file=row),
                     self._image_failure(job, result, work.image_id, "download"),
                 )
             self.reporter.advance("downloads")
