@@ -130,7 +130,9 @@ def decode_batch_response(
         raise _over_limit(response, exc, limits) from None
     overloaded = response.status in (429, 503)
     if overloaded and all(isinstance(result, CivitaiError) for result in results):
-        raise results[0]  # type: ignore[misc]
+        first = results[0]
+        assert isinstance(first, CivitaiError)
+        raise first
     return results
 
 
@@ -144,7 +146,8 @@ def _batch_item(response: RawResponse, item: Any, procedure: str, budget: Budget
     )
     if isinstance(item, dict) and "error" in item:
         shape = _decode_error(item["error"], budget)
-        data = shape.get("data") if isinstance(shape.get("data"), dict) else {}
+        found = shape.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         status = data.get("httpStatus")
         if not isinstance(status, int) or status < 300:
             whole = response.status

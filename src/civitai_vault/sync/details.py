@@ -22,6 +22,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
@@ -204,14 +205,18 @@ class DetailsStage:
             tag_list = tags if isinstance(tags, list) and _all_tags(tags) else votable_tags(tags)
         except NotFound:
             self.result.gone += 1
-            await self.writer.submit(lambda c, i=work.image_id: w.mark_gone(c, i))
+            await self.writer.submit(partial(w.mark_gone, image_id=work.image_id))
             work.needs_file = False
             return
         except CivitaiError as exc:
             self.result.fail(str(exc))
             await self.writer.submit(
-                lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                    c, i, "details", e, self.job_key
+                partial(
+                    w.record_failure,
+                    image_id=work.image_id,
+                    stage="details",
+                    reason=str(exc),
+                    target_key=self.job_key,
                 )
             )
             work.needs_file = False
