@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from civitai_emulator import devalue
+
 
 @dataclass
 class Request:
@@ -168,8 +170,14 @@ def rewriting_proxy(
             procedures = procedure.split(",")
             results = document if isinstance(document, list) else [document]
             for name, result in zip(procedures, results, strict=False):
-                if "result" in result:
-                    data = result["result"]["data"]
+                if "result" not in result:
+                    continue
+                data = result["result"]["data"]
+                if isinstance(data, str):  # devalue, the emulator's default: edit, rewrite
+                    value = devalue.parse(data)
+                    rewrite(name, value)
+                    result["result"]["data"] = devalue.stringify(value)
+                else:
                     rewrite(name, data["json"] if isinstance(data, dict) else data)
             body = json.dumps(document).encode()
         kept = {"content-type": upstream.headers.get("content-type", "application/json")}
