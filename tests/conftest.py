@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, never speed: on a loaded 2-core machine a first
+# call can take longer than Hypothesis's 200 ms default deadline.
+settings.register_profile(
+    "no-deadline", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("no-deadline")
 
 DEMO_SEED = 7
 DEMO_IMAGES = 600

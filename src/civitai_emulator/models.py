@@ -79,7 +79,7 @@ class PostRecord:
     title: str | None
     published_at: datetime
     image_ids: tuple[int, ...]
-    nsfw_level: int
+    nsfw_level: int  # the bitwise OR of its images' levels
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,10 +155,11 @@ def collection_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
 def _collection_nsfw_level(ctx: CallContext, collection_id: int) -> int:
     levels: dict[int, int] = ctx.caches.setdefault("collection_nsfw", {})
     if collection_id not in levels:
-        image_ids = ctx.dataset.collections[collection_id].image_ids
-        levels[collection_id] = reduce(
-            lambda acc, i: acc | ctx.dataset.nsfw_level_of(i), image_ids, 0
-        )
+        collection = ctx.dataset.collections[collection_id]
+        level = reduce(lambda acc, i: acc | ctx.dataset.nsfw_level_of(i), collection.image_ids, 0)
+        for post_id in collection.post_ids:  # a Post collection: its posts' levels
+            level |= ctx.dataset.posts[post_id].nsfw_level
+        levels[collection_id] = level
     return levels[collection_id]
 
 

@@ -394,7 +394,7 @@ def post_detail(dataset: Dataset, post: PostRecord) -> dict[str, Any]:
     """`post.get` (civitai-api.md §3.7)."""
     return {
         "id": post.id,
-        "nsfw": post.nsfw_level > 2,
+        "nsfw": bool(post.nsfw_level & 28),  # R, X or XXX among its images
         "nsfwLevel": post.nsfw_level,
         "title": post.title,
         "detail": None,

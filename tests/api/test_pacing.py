@@ -138,3 +138,23 @@ def test_a_batch_pays_its_calls_on_credit_and_the_next_send_waits_for_them() -> 
     assert delay == pytest.approx(4.1, rel=0.01)  # ...and the next waits for the 50 calls
     clock.now += delay
     assert pacer._take(1) == 0
+
+
+def test_a_wait_for_the_pace_of_two_seconds_or_more_is_said(monkeypatch, caplog):
+    """After push-back the pace can fall below one request in two seconds: say so."""
+    clock = FakeClock()
+    pacer = AdaptivePacer(0.25, clock=clock)  # one request every 4 s
+
+    async def sleep(seconds: float) -> None:  # simulated time: the wait passes at once
+        clock.now += seconds
+
+    monkeypatch.setattr("civitai_vault.api.pacing.asyncio.sleep", sleep)
+    caplog.set_level("INFO", logger="civitai_vault.waits")
+
+    async def two() -> None:
+        await pacer.wait()
+        await pacer.wait()
+
+    asyncio.run(two())
+    notices = [r.getMessage() for r in caplog.records if r.name == "civitai_vault.waits"]
+    assert notices == ["waiting 4 s for the pace (0.25 requests/s as set)"]

@@ -36,12 +36,12 @@ from civitai_vault.api.auth import SessionCookies
 from civitai_vault.api.cdn import CdnDownloader, Download, cookieless_jar
 from civitai_vault.api.errors import (
     CivitaiError,
+    KeyRejected,
     LimitExceeded,
     LoginRequired,
     MalformedResponse,
     NetworkError,
     NotFound,
-    OriginRejected,
     RateLimited,
     ServerError,
     UnexpectedRedirect,
@@ -60,7 +60,7 @@ from civitai_vault.api.models import (
     UserCollection,
     VotableTag,
 )
-from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.pacing import WAIT_NOTICE_SECONDS, AdaptivePacer, wait_log
 from civitai_vault.api.pagination import ImagePages
 from civitai_vault.api.retry import backoff_delay, is_retryable, make_wait
 from civitai_vault.api.settings import ClientSettings
@@ -118,6 +118,7 @@ class CivitaiClient:
         )
         self._cdn = CdnDownloader(self.settings, self.stats, self._wait)
         self._http: httpx.AsyncClient | None = None
+        self._answered = False  # has the API answered at all yet?
 
     def __repr__(self) -> str:
         signed = "signed in" if self.signed_in else "anonymous"
@@ -440,7 +441,8 @@ class CivitaiClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(is_retryable),
+            # A host that never answered is not retried for half a minute: it fails at once.
+            retry=retry_if_exception(lambda e: is_retryable(e) and not _unreachable(e)),
             reraise=True,
             before_sleep=lambda state: self._note_retry(procedure, state),
         )
@@ -459,6 +461,14 @@ class CivitaiClient:
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         log.info("retrying %s after %s", procedure, type(exc).__name__)
+        sleep = state.next_action.sleep if state.next_action is not None else 0.0
+        if sleep >= WAIT_NOTICE_SECONDS:
+            why = (
+                f"Civitai asked to wait (Retry-After {exc.retry_after:g} s)"
+                if isinstance(exc, CivitaiError) and exc.retry_after
+                else f"backing off after {exc}"
+            )
+            wait_log.info("waiting %.0f s before asking %s again: %s", sleep, procedure, why)
 
     async def _send(self, procedure: str, text: str) -> Any:
         url = f"{self.base_url}/api/trpc/{procedure}"
@@ -523,9 +533,13 @@ class CivitaiClient:
             except httpx.TimeoutException:
                 raise self._network_error(label, "did not answer in time") from None
             except httpx.TransportError as exc:
-                raise self._network_error(label, _transport_problem(exc)) from None
+                error = self._network_error(label, _transport_problem(exc))
+                # Refused or unresolvable before any answer: a wrong --base-url, or no network.
+                error.unreachable = isinstance(exc, httpx.ConnectError) and not self._answered
+                raise error from None
             finally:
                 self.stats.api_seconds += time.monotonic() - started
+        self._answered = True
         self._cookies.absorb(response.headers.get_list("set-cookie"))
         raw = RawResponse(
             procedure=label,
@@ -550,14 +564,8 @@ class CivitaiClient:
         """Civitai refuses an unknown API key with its "use the public API" 401 (live probes
         of 2026-07 and 2026-09, civitai-api.md first section): with a key set, that
         answer means the key was rejected, not that the call came from the wrong site."""
-        if isinstance(exc, OriginRejected) and self.settings.api_key:
-            rejected = LoginRequired(
-                "Civitai rejected your API key",
-                procedure=exc.procedure,
-                status=exc.status,
-                server_message=exc.server_message,
-                retry_after=exc.retry_after,
-            )
+        if exc.status == 401 and self.settings.api_key:
+            rejected = _key_rejected(exc)
             rejected.attempts = exc.attempts
             return rejected
         return exc
@@ -629,6 +637,19 @@ class CivitaiClient:
         for secret in secrets:
             if exc.server_message and secret in exc.server_message:
                 exc.server_message = exc.server_message.replace(secret, "[redacted]")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "unreachable", False))
+
+
+def _key_rejected(exc: CivitaiError) -> KeyRejected:
+    return KeyRejected(
+        "Civitai rejected your API key",
+        procedure=exc.procedure,
+        status=exc.status,
+        server_message=exc.server_message,
+    )
 
 
 def _plain(headers: httpx.Headers) -> dict[str, str]:

@@ -26,9 +26,14 @@ lifted again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
+
+# Waits this long or longer are said (progress shows this logger's lines).
+WAIT_NOTICE_SECONDS = 2.0
+wait_log = logging.getLogger("civitai_vault.waits")
 
 __all__ = ["AdaptivePacer"]
 
@@ -83,6 +88,12 @@ class AdaptivePacer:
                 delay = self._take(cost)
                 if delay <= 0:
                     break
+                if delay >= WAIT_NOTICE_SECONDS:
+                    # After 429s and 503s the pace can drop below one request in two seconds.
+                    why = "after Civitai pushed back" if self.current < self.target else "as set"
+                    wait_log.info(
+                        "waiting %.0f s for the pace (%.2g requests/s %s)", delay, self.current, why
+                    )
                 await asyncio.sleep(delay)
             self._sent.append((self._clock(), cost))
             return self._round

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,31 +63,20 @@ def stats_command(
     else:
         from civitai_vault.analysis.text import stats_renderables
 
-        for part in stats_renderables(stats):
-            console.print(part)
+        for part in stats_renderables(stats, top=top):
+            console.print(part, crop=False)  # links stay whole (clickable)
     if html is not None:
         err_console.print(f"Report written to {html}", markup=False, highlight=False)
 
 
 def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
-    """Write the HTML report whole or not at all (temporary name, then rename)."""
-    import os
-    import tempfile
-
+    """Write the HTML report whole or not at all; errors name `path`, not a temporary file."""
     from civitai_vault.analysis.report import render_report
+    from civitai_vault.export.output import atomic_file
 
     page = render_report(stats, title)
-    path = path.expanduser()
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, flag="--html") as out:
+        out.write(page.encode("utf-8"))
 
 
 @command("check-models")
@@ -122,23 +115,55 @@ def check_models_command(
 
     settings = connection.settings(archive)
     pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
-    with open_archive(archive, create=False) as opened:
+    with open_archive(archive, create=False) as opened, _lookup_progress(output.json) as shown:
         result = asyncio.run(
             check_archive_models(
                 opened.conn,
                 settings.client_settings(**pace),
                 refresh=refresh,
                 max_age=timedelta(days=max_age),
+                on_progress=shown,
             )
         )
     if output.json:
         print_json(result.as_dict())
     else:
         for part in check_renderables(result, show_available=show_all):
-            console.print(part)
+            console.print(part, crop=False)  # links stay whole (clickable)
     if result.failures:
         version_id, reason = min(result.failures.items())
         fail(
             f"{len(result.failures)} model versions could not be checked (version "
             f"{version_id}: {reason}); run the same command again to retry them"
         )
+
+
+@contextlib.contextmanager
+def _lookup_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """How far check-models is: a bar on a terminal, a line every few seconds elsewhere."""
+    if quiet:
+        yield None
+        return
+    if err_console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "model versions",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("look-ups", total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    last = [0.0]
+
+    def line(done: int, total: int) -> None:
+        now = time.monotonic()
+        if total and (done in (0, total) or now - last[0] >= 5):
+            last[0] = now
+            print(f"looked up {done}/{total} model versions", file=sys.stderr, flush=True)
+
+    yield line

@@ -6,9 +6,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from civitai_vault.api import CivitaiClient, Target
-from civitai_vault.archive import open_archive
+from civitai_vault.archive import open_archive, remove_new_archive
+from civitai_vault.archive.schema import DB_NAME
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
 from civitai_vault.sync.progress import Reporter
@@ -63,13 +65,23 @@ async def run_sync(
         download_workers=2 * client_settings.cdn_concurrency,
         page_size=options.page_size,
     )
-    with open_archive(settings.archive) as archive, _prompt_event_loop():
-        async with CivitaiClient(client_settings) as client:
-            engine = SyncEngine(client, archive, options, reporter)
-            try:
-                return await engine.run(targets)
-            finally:
-                reporter.close()
+    created = not (Path(settings.archive).expanduser() / DB_NAME).exists()
+    summary: RunSummary | None = None
+    try:
+        with open_archive(settings.archive) as archive, _prompt_event_loop():
+            async with CivitaiClient(client_settings) as client:
+                engine = SyncEngine(client, archive, options, reporter)
+                try:
+                    summary = await engine.run(targets)
+                    return summary
+                finally:
+                    reporter.close()
+    finally:
+        failed = summary is None or not summary.ok
+        if created and failed and (summary is None or not any(t.listed for t in summary.targets)):
+            # Nothing was archived (a mistyped id, a wrong login, a network down): leave
+            # no empty archive behind for the next command to take for a real one.
+            remove_new_archive(Path(settings.archive).expanduser())
 
 
 @contextmanager
