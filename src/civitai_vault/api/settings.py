@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from civitai_vault import __version__
 from civitai_vault.api.errors import InsecureBaseURL
 from civitai_vault.api.limits import Limits
+from civitai_vault.vocabulary import DEFAULT_IMAGE_BASE_URL, SITE_URLS
 
 __all__ = [
     "DEFAULT_IMAGE_BASE_URL",
@@ -42,8 +43,6 @@ __all__ = [
     "is_loopback_host",
 ]
 
-SITE_URLS: dict[str, str] = {"com": "https://civitai.com", "red": "https://civitai.red"}
-DEFAULT_IMAGE_BASE_URL = "https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA"
 # Far inside the server's 30 s proxy timeout even for slow calls; tRPC sets no limit.
 MAX_BATCH_SIZE = 200
 _COOKIE_UNSAFE = set(' \t\r\n;,"\\')
