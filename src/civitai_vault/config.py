@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from urllib.parse import urlsplit
 
 from civitai_vault.api.auth import SECURE_PREFIX
 from civitai_vault.api.settings import SITE_URLS, ClientSettings
+from civitai_vault.atomic import atomic_write_text
 from civitai_vault.settings_file import SettingsFile
 
 __all__ = ["CONFIG_FILE_NAME", "CredentialStore", "Settings", "config_dir", "load_settings"]
@@ -322,16 +322,5 @@ class CredentialStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):  # not ours to change on some shared setups
             os.chmod(self.directory, 0o700)
-        handle, temp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=self.directory)
-        try:
-            os.chmod(temp, 0o600)
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2, sort_keys=True)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        atomic_write_text(self.path, text, private=True)

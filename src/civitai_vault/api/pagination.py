@@ -1,6 +1,6 @@
 """Walking `image.getInfinite` page by page without losing or repeating an image.
 
-Two server habits need care (civitai-api.md 3.3, DESIGN.md "Page boundaries"):
+Two server habits need care:
 
 - On descending sorts the server fetches `limit + 1` rows, returns `limit`,
   and gives the id of the extra row as `nextCursor`; the next page then asks

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from civitai_vault import __version__
 from civitai_vault.api.errors import InsecureBaseURL
 from civitai_vault.api.limits import Limits
+from civitai_vault.vocabulary import DEFAULT_IMAGE_BASE_URL, SITE_URLS
 
 __all__ = [
     "DEFAULT_IMAGE_BASE_URL",
@@ -30,8 +31,6 @@ __all__ = [
     "is_loopback_host",
 ]
 
-SITE_URLS: dict[str, str] = {"com": "https://civitai.com", "red": "https://civitai.red"}
-DEFAULT_IMAGE_BASE_URL = "https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA"
 _COOKIE_UNSAFE = set(' \t\r\n;,"\\')
 
 SessionCookieCallback = Callable[[str, str], None]

@@ -82,29 +82,29 @@ def sync_command(
 
     Without targets, every target the archive already holds is brought up to date.
     """
-    import asyncio
-
     from civitai_vault.render import print_run_summary
-    from civitai_vault.sync.engine import SyncOptions
-    from civitai_vault.sync.files import FileOptions
     from civitai_vault.sync.progress import make_reporter
-    from civitai_vault.sync.run import Pace, run_sync
+    from civitai_vault.sync.run import Pace
+    from civitai_vault.vault import parse_targets
 
-    parsed = parse_targets(targets or []) if targets else archived_targets(archive)
-    settings = connection.settings(archive, parsed)
-    pace = Pace(rate, concurrency, cdn_rate)
+    parsed = parse_targets(targets) if targets else archived_targets(archive)
     if dry_run:
+        settings = connection.settings(archive, parsed)
+        pace = Pace(rate, concurrency, cdn_rate)
         _print_dry_run(settings, parsed, pace, media=media, limit=limit, as_json=output.json)
         return
-    options = SyncOptions(
+    summary = connection.vault(archive).sync(
+        parsed,
         media=media,
+        embed=embed,
+        sidecars=sidecars,
+        template=template,
         limit=limit,
-        files=FileOptions(
-            template=template, embed=embed, sidecar_txt=sidecars, sidecar_json=sidecars
-        ),
+        rate=rate,
+        concurrency=concurrency,
+        cdn_rate=cdn_rate,
+        progress=make_reporter(quiet=quiet or output.json, console=err_console),
     )
-    reporter = make_reporter(quiet=quiet or output.json, console=err_console)
-    summary = asyncio.run(run_sync(settings, parsed, options, pace, reporter))
     if output.json:
         print_json(summary.as_dict())
     elif not quiet:
@@ -114,19 +114,6 @@ def sync_command(
         failed = [t for t in summary.targets if not t.ok]
         more = f" (and {len(failed) - 1} more targets)" if len(failed) > 1 else ""
         fail(f"{failed[0].label}: {failed[0].problem}{more}", 1)
-
-
-def parse_targets(texts: list[str]) -> list[Target]:
-    """The targets named on the command line; at least one."""
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.errors import UsageError
-
-    if not texts:
-        raise UsageError(
-            "name at least one target: a collection URL, collection:N, post:N, "
-            "image:N, /user/NAME/images, or me"
-        )
-    return [parse_target(text) for text in texts]
 
 
 def archived_targets(archive: Path) -> list[Target]:
@@ -193,12 +180,10 @@ def _print_dry_run(
 @command("status")
 def status_command(archive: ArchiveOption = DEFAULT_ARCHIVE, *, output: Output) -> None:
     """What the archive holds: per target, the last run, and what is still missing."""
-    from civitai_vault.archive import open_archive
-    from civitai_vault.archive.status import archive_status
     from civitai_vault.render import print_status
+    from civitai_vault.vault import Vault
 
-    with open_archive(archive, create=False, reading=True) as opened:
-        status = archive_status(opened.conn)
+    status = Vault(archive).status()
     if output.json:
         print_json(status)
     else:

@@ -29,8 +29,9 @@ import typer
 
 if TYPE_CHECKING:
     from civitai_vault.api.targets import Target
-    from civitai_vault.archive.queries import RecordFilter
     from civitai_vault.config import Settings
+    from civitai_vault.vault import Filters as VaultFilters
+    from civitai_vault.vault import Vault
 
 DEFAULT_ARCHIVE = Path("./civitai-archive")
 
@@ -117,6 +118,20 @@ class Connection(SiteOptions):
         ),
     ] = False
 
+    def vault(self, archive: Path) -> Vault:
+        """The archive at `archive`, reached with these options."""
+        from civitai_vault.vault import Vault
+
+        log_requests(self.verbose)
+        return Vault(
+            archive,
+            site=self.site,
+            base_url=self.base_url,
+            image_base_url=self.image_base_url,
+            api_key=self.api_key,
+            token=self.token,
+        )
+
     def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
         """Flags > environment > the config file `login` wrote > defaults.
 
@@ -179,16 +194,18 @@ class Filters(OptionGroup):
         str | None, typer.Option("--until", help="Created up to and including (2024-05: all May).")
     ] = None
 
-    def record_filter(self) -> RecordFilter:
-        """The archive's filter; a malformed date is a UsageError naming its flag."""
-        from civitai_vault.archive.queries import RecordFilter
-        from civitai_vault.export import parse_date_bound
-
-        values = dataclasses.asdict(self)
-        for flag in ("since", "until"):
-            if values[flag]:
-                values[flag] = parse_date_bound(values[flag], f"--{flag}")
-        return RecordFilter(**values)
+    def as_kwargs(self) -> VaultFilters:
+        """The filters as `Vault.images`, `stats` and `export` take them."""
+        return {
+            "collection": self.collection,
+            "tag": self.tag,
+            "model": self.model,
+            "lora": self.lora,
+            "base_model": self.base_model,
+            "author": self.author,
+            "since": self.since,
+            "until": self.until,
+        }
 
 
 def _is_group(annotation: Any) -> bool:

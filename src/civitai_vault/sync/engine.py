@@ -23,6 +23,12 @@ from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
 from civitai_vault.archive.queries import get_record
+from civitai_vault.archive.status import (
+    cached_post_ids,
+    cached_version_ids,
+    image_states,
+    listed_fields,
+)
 from civitai_vault.archive.values import IMAGE_ERRORS, fits_int64, storable
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sync import normalize
@@ -111,8 +117,8 @@ class SyncEngine:
             return op(self.conn)
 
     def _load_caches(self) -> None:
-        self.known_posts = {r[0] for r in self.conn.execute("SELECT id FROM posts")}
-        self.known_versions = {r[0] for r in self.conn.execute("SELECT id FROM model_versions")}
+        self.known_posts = cached_post_ids(self.conn)
+        self.known_versions = cached_version_ids(self.conn)
 
     # ------------------------------------------------------------ one target
 
@@ -334,13 +340,13 @@ class SyncEngine:
             result.fail(reason)
         return works
 
-    def _store_item(self, conn: Any, item: Any, state: dict[int, tuple[str | None, bool]]) -> _Work:
+    def _store_item(self, conn: Any, item: Any, state: dict[int, tuple[bool, bool]]) -> _Work:
         """Store one listing item; the work it still needs (details, file)."""
         storable("image id", int(item.id))  # checked first: every query below binds it
         record = normalize.listing_record(item, self.client.image_base_url)
         changed = _listing_changed(conn, item)  # before the listing overwrites it
         is_new = w.store_listing(conn, record, item.raw)
-        details_at, has_file = state.get(int(item.id), (None, False))
+        details_stored, has_file = state.get(int(item.id), (False, False))
         user = getattr(item, "user", None)
         if user is not None and getattr(user, "id", None) is not None:
             w.cache_user(
@@ -354,7 +360,7 @@ class SyncEngine:
             image_id=int(item.id),
             listing=item,
             record=record,
-            needs_details=is_new or details_at is None or changed,
+            needs_details=is_new or not details_stored or changed,
             needs_file=self.options.media and not has_file,
             is_new=is_new,
             changed=changed,
@@ -572,27 +578,17 @@ def _listing_complete(pages: Any) -> bool:
     return True if ended is None else bool(ended)
 
 
-def _stored_state(conn: Any, ids: list[int], root: Path) -> dict[int, tuple[str | None, bool]]:
-    """Per image: when its details were stored, and whether its file is on disk."""
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    state: dict[int, tuple[str | None, bool]] = {}
-    for row in conn.execute(
-        f"""SELECT i.id, i.details_at, f.path FROM images i LEFT JOIN files f ON f.image_id = i.id
-            WHERE i.id IN ({marks})""",
-        ids,
-    ):
-        has_file = row[2] is not None and (root / row[2]).is_file()
-        state[row[0]] = (row[1], has_file)
-    return state
+def _stored_state(conn: Any, ids: list[int], root: Path) -> dict[int, tuple[bool, bool]]:
+    """Per image: whether its details are stored, and whether its file is on disk."""
+    return {
+        image_id: (stored, path is not None and (root / path).is_file())
+        for image_id, (stored, path) in image_states(conn, ids).items()
+    }
 
 
 def _listing_changed(conn: Any, item: Any) -> bool:
     """Did Civitai change what it says about a known image (rating, size, post)?"""
-    row = conn.execute(
-        "SELECT nsfw_level, width, height, post_id FROM images WHERE id = ?", (int(item.id),)
-    ).fetchone()
+    row = listed_fields(conn, int(item.id))
     if row is None:
         return False
     now = (
