@@ -114,6 +114,8 @@ class Vault:
         rate: float | None = None,
         concurrency: int | None = None,
         cdn_rate: float | None = None,
+        calls_per_second: float | None = None,
+        batch_size: int | None = None,
         progress: Reporter | None = None,
     ) -> SyncSummary:
         """Archive `targets` (URLs, "collection:N", "post:N", "image:N", "me", or Targets).
@@ -145,11 +147,11 @@ class Vault:
             self._chosen("rate", rate),
             self._chosen("concurrency", concurrency),
             self._chosen("cdn_rate", cdn_rate),
+            calls_per_second,  # procedure calls per second, inside batches too
+            batch_size,  # calls per batched request, 1 = unbatched
         )
         return asyncio.run(
-            run_sync(
-                self._settings_for(parsed), parsed, options, pace, progress or QuietReporter()
-            )
+            run_sync(self._settings_for(parsed), parsed, options, pace, progress or QuietReporter())
         )
 
     def check_models(
@@ -285,4 +287,3 @@ def record_filter(filters: Filters) -> RecordFilter:
         if values.get(bound):
             values[bound] = parse_date_bound(values[bound], f"--{bound}")
     return RecordFilter(**values)
-

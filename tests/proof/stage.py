@@ -78,6 +78,8 @@ class Stage:
             retry_base=0.001,
             retry_cap=0.01,
             max_retries=2,
+            # One call per request, so the stand-in can replace one image's answer.
+            batch_size=1,
             limits=Limits(**limits),
         )
 
