@@ -56,7 +56,10 @@ def emulator() -> Iterator[Any]:
 
 
 def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[str, Any]:
-    """Sync `targets` from `emu` into the archive at `path`; returns the run summary dict."""
+    """Sync `targets` from `emu` into the archive at `path`; returns the run summary dict.
+
+    `options` are SyncOptions, plus `concurrency` and `batch_size` for the client.
+    """
     from civitai_vault.api import CivitaiClient, ClientSettings
     from civitai_vault.api.targets import parse_target
     from civitai_vault.archive import open_archive
@@ -70,6 +73,8 @@ def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[
         rate=0,
         cdn_rate=0,
         concurrency=options.pop("concurrency", 8),
+        batch_size=options.pop("batch_size", 50),
+        calls_per_second=0,
         cdn_concurrency=4,
         retry_base=0.05,
         retry_cap=0.5,

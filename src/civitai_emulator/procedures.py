@@ -114,7 +114,9 @@ def orchestrator_query_generated_images(ctx: CallContext, params: dict[str, Any]
 def tag_votable(ctx: CallContext, params: dict[str, Any]) -> Any:
     if params["type"] != "image" or not ctx.dataset.has_image(params["id"]):
         return []
-    return shapes.votable_tags(ctx.dataset, ctx.dataset.images[params["id"]], params["take"])
+    owner = ctx.user is not None and ctx.user.id == ctx.dataset.owner.id
+    record = ctx.dataset.images[params["id"]]
+    return shapes.votable_tags(ctx.dataset, record, params["take"], owner)
 
 
 def tag_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -174,7 +176,7 @@ def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 def collection_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
     """Public collections, newest first (non-moderators never see others', §3.9)."""
-    limit = min(max(int(params.get("limit") or 50), 1), 200)
+    limit = int(params["limit"])
     user_id = params.get("userId")
     public = sorted(
         (

@@ -246,6 +246,7 @@ def serve(
     images: int = 600,
     host: str = "127.0.0.1",
     site_mode: str = "green",
+    encoding: str = "devalue",
 ) -> None:
     """Run the emulator in the foreground until Ctrl+C, printing how to point a client at it."""
     if cdn_port is None:
@@ -254,12 +255,16 @@ def serve(
         seed=seed,
         images=images,
         site_mode=site_mode,  # type: ignore[arg-type]  # EmulatorConfig checks it
+        encoding=encoding,  # type: ignore[arg-type]  # EmulatorConfig checks it
         host=host,
         port=port,
         cdn_port=cdn_port,
     )
     with running_emulator(config) as emu:
-        print(f"civitai-emulator: {images} images (seed {seed}), site mode {site_mode}")
+        print(
+            f"civitai-emulator: {images} images (seed {seed}), site mode {site_mode}, "
+            f"answers in {encoding}"
+        )
         print(f"  API  {emu.base_url}   (tRPC at {emu.base_url}/api/trpc/<procedure>)")
         print(f"  CDN  {emu.image_base_url}")
         print(f"  video origin    {emu.video_base_url}")

@@ -76,7 +76,9 @@ class Vault:
         image_base_url: str | None = None,
         api_key: str | None = None,
         token: str | None = None,
+        limits: dict[str, Any] | None = None,
     ) -> None:
+        self._limits = limits  # limit flags by setting key (`api.limits.LIMIT_SETTINGS`)
         self._given: _Connection = {
             "site": site,
             "base_url": base_url,
@@ -89,7 +91,7 @@ class Vault:
     @functools.cached_property
     def settings(self) -> Settings:
         """Read when first needed: reading the archive needs neither config file nor login."""
-        return load_settings(archive=self._path, **self._given)
+        return load_settings(archive=self._path, limits=self._limits, **self._given)
 
     @property
     def path(self) -> Path:
@@ -112,6 +114,8 @@ class Vault:
         rate: float | None = None,
         concurrency: int | None = None,
         cdn_rate: float | None = None,
+        calls_per_second: float | None = None,
+        batch_size: int | None = None,
         progress: Reporter | None = None,
     ) -> SyncSummary:
         """Archive `targets` (URLs, "collection:N", "post:N", "image:N", "me", or Targets).
@@ -143,11 +147,11 @@ class Vault:
             self._chosen("rate", rate),
             self._chosen("concurrency", concurrency),
             self._chosen("cdn_rate", cdn_rate),
+            calls_per_second,  # procedure calls per second, inside batches too
+            batch_size,  # calls per batched request, 1 = unbatched
         )
         return asyncio.run(
-            run_sync(
-                self._settings_for(parsed), parsed, options, pace, progress or QuietReporter()
-            )
+            run_sync(self._settings_for(parsed), parsed, options, pace, progress or QuietReporter())
         )
 
     def check_models(
@@ -283,4 +287,3 @@ def record_filter(filters: Filters) -> RecordFilter:
         if values.get(bound):
             values[bound] = parse_date_bound(values[bound], f"--{bound}")
     return RecordFilter(**values)
-

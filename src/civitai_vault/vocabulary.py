@@ -71,7 +71,7 @@ SHOWN_META_KEYS = frozenset(
 
 
 def nsfw_label(level: Any) -> str:
-    """"PG", "R", ...; an unknown level as its number."""
+    """ "PG", "R", ...; an unknown level as its number."""
     try:
         return NSFW_LABELS.get(int(level), str(level))
     except (TypeError, ValueError):
@@ -79,7 +79,7 @@ def nsfw_label(level: Any) -> str:
 
 
 def resource_kind(model_type: Any) -> str:
-    """"lora", "embedding", "checkpoint", another type as spelled, or "unknown"."""
+    """ "lora", "embedding", "checkpoint", another type as spelled, or "unknown"."""
     text = str(model_type or "").replace(" ", "").lower()
     if text in LORA_TYPES:
         return "lora"

@@ -28,8 +28,18 @@ DOC_COLLECTION_ID = "12345"
 
 
 def test_every_public_name_resolves_and_the_seed_names_are_there() -> None:
-    for name in ("CivitaiAPI", "CivitaiImage", "Vault", "CivitaiClient", "CivitaiError",
-                 "NotFound", "UsageError", "ImageRecord", "Stats", "SyncSummary"):
+    for name in (
+        "CivitaiAPI",
+        "CivitaiImage",
+        "Vault",
+        "CivitaiClient",
+        "CivitaiError",
+        "NotFound",
+        "UsageError",
+        "ImageRecord",
+        "Stats",
+        "SyncSummary",
+    ):
         assert name in civitai_vault.__all__, name
     namespace: dict[str, Any] = {}
     exec("from civitai_vault import *", namespace)
@@ -58,7 +68,11 @@ def readme_python_api_section() -> str:
 
 def run_script(code: str, cwd: Path, env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
@@ -133,8 +147,9 @@ for api in (CivitaiAPI({emulator.session_token!r}), CivitaiAPI(api_key={emulator
     assert run_script(code, tmp_path, env).split() == [str(image_id), "True"] * 2
 
 
-def test_collection_walk_gives_every_image_once(emulator: Any, script_env: dict[str, str],
-                                                tmp_path: Path) -> None:
+def test_collection_walk_gives_every_image_once(
+    emulator: Any, script_env: dict[str, str], tmp_path: Path
+) -> None:
     collection_id = emulator.dataset.named["demo_collection"]
     code = f"""
 from civitai_vault import CivitaiAPI
@@ -155,8 +170,9 @@ def test_vault_reads_what_export_writes(synced_archive: Any, tmp_path: Path) -> 
     assert [json.loads(line) for line in lines] == [image.to_dict() for image in images]
     tag = images[0].tags[0]
     tagged = [image.image_id for image in vault.images(tag=tag)]
-    assert tagged and tagged == [i.image_id for i in images if tag.casefold() in
-                                 [t.casefold() for t in i.tags]]
+    assert tagged and tagged == [
+        i.image_id for i in images if tag.casefold() in [t.casefold() for t in i.tags]
+    ]
     assert vault.stats(tag=tag)["counts"]["images"] == len(tagged)
     assert vault.status()["totals"]["images"] == len(images)
 

@@ -59,7 +59,6 @@ Availability = Literal["available", "deleted", "unpublished", "not_found"]
 T = TypeVar("T")
 
 
-
 # ---------------------------------------------------------------- model availability
 
 
@@ -160,7 +159,6 @@ class ResourceUse:
             "version_name": self.version_name,
             "base_model": self.base_model,
         }
-
 
 
 def resources_of(generation: GenerationData | None) -> list[ResourceUse]:

@@ -87,7 +87,10 @@ class ImagePages(AsyncIterator[ImagePage]):
             "sort": sort,
             "period": period,
             "browsingLevel": browsing_level,
-            "include": ["cosmetics"],
+            # Each image's tag rows come with the page, so no per-image tags call is
+            # needed (`api.tags`). Never "meta" or withMeta: on the real server they
+            # add nothing and drop every image without meta (civitai-api.md).
+            "include": ["cosmetics", "tags"],
             "limit": limit,
         }
         self.sort = sort

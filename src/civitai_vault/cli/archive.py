@@ -62,9 +62,23 @@ def sync_command(
         int | None, typer.Option("--concurrency", min=1, max=64, help="Requests in flight (4).")
     ] = None,
     rate: RateOption = None,
+    calls_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--calls-per-second",
+            min=0,
+            help="API procedure calls per second, counted inside batches, 0 = unlimited (150).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, max=200, help="Calls per batched request, 1 = unbatched (100)."
+        ),
+    ] = None,
     cdn_rate: Annotated[
         float | None,
-        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
+        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (unlimited)."),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -90,7 +104,7 @@ def sync_command(
     parsed = parse_targets(targets) if targets else archived_targets(archive)
     if dry_run:
         settings = connection.settings(archive, parsed)
-        pace = Pace(rate, concurrency, cdn_rate)
+        pace = Pace(rate, concurrency, cdn_rate, calls_per_second, batch_size)
         _print_dry_run(settings, parsed, pace, media=media, limit=limit, as_json=output.json)
         return
     summary = connection.vault(archive).sync(
@@ -103,6 +117,8 @@ def sync_command(
         rate=rate,
         concurrency=concurrency,
         cdn_rate=cdn_rate,
+        calls_per_second=calls_per_second,
+        batch_size=batch_size,
         progress=make_reporter(quiet=quiet or output.json, console=err_console),
     )
     if output.json:

@@ -103,8 +103,44 @@ class SiteOptions(OptionGroup):
     image_base_url: ImageBaseUrlOption = None
 
 
+def _limit_option(key: str) -> Any:
+    """The flag of one limit; its environment variable and settings-file key are read by
+    config (`load_settings`), so typer gets no envvar here."""
+    from civitai_vault.api.limits import LIMIT_SETTINGS
+
+    (limit,) = [limit for limit in LIMIT_SETTINGS if limit.key == key]
+    return typer.Option(
+        limit.flag,
+        min=0,
+        help=f"Limit: {limit.help} ({_plain_number(limit.default)}).",
+        rich_help_panel="Limits",
+        show_default=False,
+    )
+
+
+def _plain_number(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:,}"
+
+
 @dataclass(frozen=True)
-class Connection(SiteOptions):
+class Limits(OptionGroup):
+    """What a server may make the client hold, write or wait for (README: Limits and safety)."""
+
+    max_answer_mb: Annotated[int | None, _limit_option("max_answer_mb")] = None
+    max_file_mb: Annotated[int | None, _limit_option("max_file_mb")] = None
+    api_timeout: Annotated[float | None, _limit_option("api_timeout")] = None
+    download_timeout: Annotated[float | None, _limit_option("download_timeout")] = None
+    max_image_mpx: Annotated[float | None, _limit_option("max_image_mpx")] = None
+    max_json_depth: Annotated[int | None, _limit_option("max_json_depth")] = None
+    max_answer_values: Annotated[
+        int | None,
+        _limit_option("max_answer_values"),
+    ] = None
+    max_pages: Annotated[int | None, _limit_option("max_pages")] = None
+
+
+@dataclass(frozen=True)
+class Connection(SiteOptions, Limits):
     """Which Civitai and who you are there: every command that goes online takes these."""
 
     api_key: ApiKeyOption = None
@@ -130,7 +166,11 @@ class Connection(SiteOptions):
             image_base_url=self.image_base_url,
             api_key=self.api_key,
             token=self.token,
+            limits=self.limit_flags(),
         )
+
+    def limit_flags(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(Limits)}
 
     def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
         """Flags > environment > the config file `login` wrote > defaults.
@@ -151,6 +191,7 @@ class Connection(SiteOptions):
             image_base_url=self.image_base_url,
             api_key=self.api_key,
             token=self.token,
+            limits=self.limit_flags(),
         )
 
 

@@ -1,9 +1,10 @@
 """The sync pipeline: listing -> details -> download -> write, joined by bounded queues.
 
-Per new image the API budget is two calls (generation data and tags); posts and
-model versions are fetched once each and cached in the archive, users come
-with the listing. A re-run walks the listing and fetches nothing else unless
-something is new, changed, or still missing from an earlier run.
+Per new image the API budget is one call (generation data), sent in tRPC
+batches; tags and users come with the listing; posts and model versions are
+fetched once each, batched too, and cached in the archive (`details.py`). A
+re-run walks the listing and fetches nothing else unless something is new,
+changed, or still missing from an earlier run.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
-from civitai_vault.archive.queries import get_record
+from civitai_vault.archive.queries import get_record, missing_lookups
 from civitai_vault.archive.status import (
     cached_post_ids,
     cached_version_ids,
@@ -34,6 +35,7 @@ from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sources import SyncJob, Target
 from civitai_vault.sources.listings import Listing, open_listing
 from civitai_vault.sync import normalize
+from civitai_vault.sync.details import DetailsStage, Known
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
@@ -68,6 +70,7 @@ class _Work:
     changed: bool = False
     # Template fields the record does not hold: the target's collection id and name.
     names: dict[str, Any] = field(default_factory=dict)
+    listing_tags: list[Any] | None = None  # set by the details stage
 
 
 class SyncEngine:
@@ -83,8 +86,8 @@ class SyncEngine:
         self.options = options or SyncOptions()
         self.reporter = reporter or QuietReporter()
         self.conn = archive.conn
-        self.known_posts: set[int] = set()
-        self.known_versions: set[int] = set()
+        self.known = Known(posts=set(), versions=set())
+        self.unanswered: tuple[list[int], list[int]] = ([], [])
         # Cached objects (posts, model versions, collections) the archive could not
         # store: said once at the end; the images that use them are archived.
         self.cache_notes: dict[str, None] = {}
@@ -104,6 +107,7 @@ class SyncEngine:
         finally:
             summary.seconds = time.monotonic() - started
             summary.api_requests = _stat(self.client, "api_requests")
+            summary.api_calls = _stat(self.client, "api_calls")
             summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.api_seconds = float(getattr(self.client.stats, "api_seconds", 0.0))
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
@@ -121,8 +125,9 @@ class SyncEngine:
             return op(self.conn)
 
     def _load_caches(self) -> None:
-        self.known_posts = cached_post_ids(self.conn)
-        self.known_versions = cached_version_ids(self.conn)
+        self.known.posts = cached_post_ids(self.conn)
+        self.known.versions = cached_version_ids(self.conn)
+        self.unanswered = missing_lookups(self.conn)
 
     # ------------------------------------------------------------ one target
 
@@ -165,26 +170,36 @@ class SyncEngine:
             return result
         writer = BatchWriter(self.conn)
         writer.start()
-        details_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
         files_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
-        detail_tasks = [
-            asyncio.create_task(self._details_worker(job, result, details_q, files_q, writer))
-            for _ in range(max(1, self.options.detail_workers))
-        ]
+        details = DetailsStage(
+            self.client,
+            writer,
+            job_key=job.key,
+            result=result,
+            reporter=self.reporter,
+            known=self.known,
+            to_files=files_q.put,
+            max_in_flight=self.options.detail_workers,
+            image_failure=lambda image_id, stage: self._image_failure(job, result, image_id, stage),
+            cache_failure=self._cache_failure,
+        )
+        details.ask_later(*self.unanswered)
+        self.unanswered = ([], [])
         file_tasks = [
             asyncio.create_task(self._files_worker(job, result, files_q, writer))
             for _ in range(max(1, self.options.download_workers) if self.options.media else 0)
         ]
         try:
-            seen = await self._list(job, result, details_q, files_q, writer)
+            seen = await self._list(job, result, details, files_q, writer)
             self.reporter.listing_done()
-            await _stop_workers(details_q, detail_tasks)
+            await details.finish()
             await _stop_workers(files_q, file_tasks)
             await writer.close()
         except BaseException:
-            for task in (*detail_tasks, *file_tasks):
+            pending = [*details.cancel(), *file_tasks]
+            for task in file_tasks:
                 task.cancel()
-            await asyncio.gather(*detail_tasks, *file_tasks, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             await _close_quietly(writer)
             raise
         self._finish_target(job, result, seen)
@@ -223,7 +238,7 @@ class SyncEngine:
         self,
         job: SyncJob,
         result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
+        details: DetailsStage,
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
     ) -> list[int] | None:
@@ -247,7 +262,7 @@ class SyncEngine:
                     not (x.needs_details or x.needs_file) for x in works
                 )
                 for work in works:
-                    await self._route(work, result, details_q, files_q)
+                    await self._route(work, result, details, files_q)
                 if self.options.limit is not None and len(seen) >= self.options.limit:
                     result.limited = True
                     result.notes.append(f"stopped after --limit {self.options.limit} images")
@@ -411,109 +426,16 @@ class SyncEngine:
         self,
         work: _Work,
         result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
+        details: DetailsStage,
         files_q: asyncio.Queue[_Work | None],
     ) -> None:
         result.new += work.is_new
         result.updated += work.changed
         if work.needs_details:
-            self.reporter.add_total("details", 1)
-            await details_q.put(work)
+            await details.add(work)
         elif work.needs_file:
             self.reporter.add_total("downloads", 1)
             await files_q.put(work)
-
-    # ------------------------------------------------------------ details
-
-    async def _details_worker(
-        self,
-        job: SyncJob,
-        result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
-        files_q: asyncio.Queue[_Work | None],
-        writer: BatchWriter,
-    ) -> None:
-        while (work := await details_q.get()) is not None:
-            try:
-                fails = self._image_failure(job, result, work.image_id, "details")
-                await self._fetch_details(work, writer, fails)
-            except NotFound:
-                result.gone += 1
-                await writer.submit(partial(w.mark_gone, image_id=work.image_id))
-                work.needs_file = False
-            except CivitaiError as exc:
-                result.fail(str(exc))
-                await writer.submit(
-                    partial(
-                        w.record_failure,
-                        image_id=work.image_id,
-                        stage="details",
-                        reason=str(exc),
-                        target_key=job.key,
-                    )
-                )
-                work.needs_file = False
-            self.reporter.advance("details")
-            if work.needs_file:
-                self.reporter.add_total("downloads", 1)
-                await files_q.put(work)
-
-    async def _fetch_details(
-        self, work: _Work, writer: BatchWriter, fails: OnFailure | None = None
-    ) -> None:
-        generation, tags = await asyncio.gather(
-            self.client.get_generation_data(work.image_id),
-            self.client.get_votable_tags(work.image_id),
-        )
-        await self._cache_post(work.record.get("post_id"), writer)
-        await self._cache_versions(normalize.version_ids(generation), writer)
-        image = normalize.build_image(work.listing, generation, tags, self.client.image_base_url)
-        work.record = image.record
-        await writer.submit(
-            lambda c: w.store_details(
-                c,
-                image.record,
-                resources=image.resources,
-                tags=image.tags,
-                raw={
-                    "listing": work.listing.raw,
-                    "generation": generation.raw,
-                    "tags": [t.raw for t in tags],
-                },
-            ),
-            fails,
-        )
-
-    async def _cache_post(self, post_id: int | None, writer: BatchWriter) -> None:
-        if post_id is None or post_id in self.known_posts:
-            return
-        self.known_posts.add(post_id)
-        try:
-            post = await self.client.get_post(post_id)
-        except CivitaiError:
-            return  # a hidden or deleted post does not stop the image
-        row = normalize.post_row(post)
-        await writer.submit(
-            lambda c: w.cache_post(c, post_id, **row), self._cache_failure(f"post {post_id}")
-        )
-
-    async def _cache_versions(self, version_ids: list[int], writer: BatchWriter) -> None:
-        for version_id in version_ids:
-            if version_id in self.known_versions:
-                continue
-            self.known_versions.add(version_id)
-            try:
-                version = await self.client.get_model_version(version_id)
-                row, raw = normalize.version_row(version), version.raw
-            except NotFound:
-                row, raw = w.ModelVersionRow(id=version_id, availability="not_found"), None
-            except CivitaiError:
-                self.known_versions.discard(version_id)  # try again next run
-                continue
-            await writer.submit(
-                partial(w.cache_model_version, row=row, raw=raw),
-                self._cache_failure(f"model version {version_id}"),
-            )
 
     # ------------------------------------------------------------ files
 
