@@ -10,6 +10,7 @@ settings file (`settings.toml`, see `settings_file`), the credential file that
 | site             | CIVITAI_SITE             | com                                      |
 | base_url         | CIVITAI_BASE_URL         | the site's URL (https://civitai.com)     |
 | image_base_url   | CIVITAI_IMAGE_BASE_URL   | https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA |
+| video_base_url   | CIVITAI_VIDEO_BASE_URL   | the video origin (api/cdn.py)            |
 | api_key          | CIVITAI_API_KEY          | none                                     |
 | token            | CIVITAI_TOKEN            | none                                     |
 
@@ -53,6 +54,7 @@ ENVIRONMENT = {
     "site": "CIVITAI_SITE",
     "base_url": "CIVITAI_BASE_URL",
     "image_base_url": "CIVITAI_IMAGE_BASE_URL",
+    "video_base_url": "CIVITAI_VIDEO_BASE_URL",
     "api_key": "CIVITAI_API_KEY",
     "token": "CIVITAI_TOKEN",
 }
@@ -88,6 +90,7 @@ class Settings:
     site: str = "com"
     base_url: str | None = None
     image_base_url: str | None = None
+    video_base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -114,6 +117,7 @@ class Settings:
             "site": self.site,
             "base_url": self.base_url,
             "image_base_url": self.image_base_url,
+            "video_base_url": self.video_base_url,
             "api_key": self.api_key,
             "token": self.token,
             "limits": self.limits,
@@ -130,6 +134,7 @@ class Settings:
             "site": self.site,
             "base_url": self.effective_base_url,
             "image_base_url": self.image_base_url,
+            "video_base_url": self.video_base_url,
             "api_key": "set" if self.api_key else "not set",
             "token": "set" if self.token else "not set",
             "sources": dict(self.sources),
@@ -173,6 +178,7 @@ def load_settings(
     site: str | None = None,
     base_url: str | None = None,
     image_base_url: str | None = None,
+    video_base_url: str | None = None,
     api_key: str | None = None,
     token: str | None = None,
     environ: Mapping[str, str] | None = None,
@@ -197,6 +203,7 @@ def load_settings(
         "site": site,
         "base_url": base_url,
         "image_base_url": image_base_url,
+        "video_base_url": video_base_url,
         "api_key": api_key,
         "token": token,
     }
@@ -224,6 +231,7 @@ def load_settings(
         site=site_value,
         base_url=values.get("base_url"),
         image_base_url=values.get("image_base_url"),
+        video_base_url=values.get("video_base_url"),
         api_key=values.get("api_key"),
         token=values.get("token"),
         sources=sources,

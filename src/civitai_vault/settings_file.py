@@ -119,6 +119,14 @@ SETTINGS: tuple[Setting, ...] = (
         "image CDN URL (default: https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA)",
     ),
     Setting(
+        "video_base_url",
+        "CIVITAI_VIDEO_BASE_URL",
+        str,
+        None,
+        "--video-base-url URL",
+        "video origin URL (default: https://image-b2.civitai.com/file/civitai-media-cache)",
+    ),
+    Setting(
         "rate",
         "CIVITAI_VAULT_RATE",
         float,

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from civitai_vault.archive.queries import RecordFilter
     from civitai_vault.export import ExportResult
     from civitai_vault.settings_file import SettingsFile
+    from civitai_vault.sources import Filters as FeedFilters
     from civitai_vault.sync.progress import Reporter
     from civitai_vault.sync.summary import RunSummary as SyncSummary
 
@@ -60,6 +61,7 @@ class _Connection(TypedDict):
     site: str | None
     base_url: str | None
     image_base_url: str | None
+    video_base_url: str | None
     api_key: str | None
     token: str | None
 
@@ -74,6 +76,7 @@ class Vault:
         site: str | None = None,
         base_url: str | None = None,
         image_base_url: str | None = None,
+        video_base_url: str | None = None,
         api_key: str | None = None,
         token: str | None = None,
         limits: dict[str, Any] | None = None,
@@ -83,6 +86,7 @@ class Vault:
             "site": site,
             "base_url": base_url,
             "image_base_url": image_base_url,
+            "video_base_url": video_base_url,
             "api_key": api_key,
             "token": token,
         }
@@ -116,6 +120,7 @@ class Vault:
         cdn_rate: float | None = None,
         calls_per_second: float | None = None,
         batch_size: int | None = None,
+        filters: FeedFilters | None = None,
         progress: Reporter | None = None,
     ) -> SyncSummary:
         """Archive `targets` (URLs, "collection:N", "post:N", "image:N", "me", or Targets).
@@ -123,14 +128,16 @@ class Vault:
         As `civitai-vault sync`: re-runs fetch only what is new. An option left
         at None takes its CIVITAI_VAULT_* variable, else the settings file,
         else the default. The summary's `ok` is False when any target could not
-        be archived completely; each target's `problem` says why.
+        be archived completely; each target's `problem` says why. `filters`
+        (`sources.filters_from_options`) narrow every target's feed, over a
+        URL's own query; one its feed does not have is a UsageError.
         """
         from civitai_vault.sync.engine import SyncOptions
         from civitai_vault.sync.files import FileOptions
         from civitai_vault.sync.progress import QuietReporter
         from civitai_vault.sync.run import Pace, run_sync
 
-        parsed = parse_targets(targets)
+        parsed = with_filters(parse_targets(targets), filters)
         chosen = self._preferences
         with_sidecars = chosen.get("sidecars", sidecars)
         options = SyncOptions(
@@ -271,6 +278,19 @@ def parse_targets(targets: str | Target | Iterable[str | Target]) -> list[Target
             "image:N, /user/NAME/images, or me"
         )
     return [item if isinstance(item, Target) else parse_target(item) for item in items]
+
+
+def with_filters(targets: list[Target], filters: FeedFilters | None) -> list[Target]:
+    """Each target with `filters` over its own; a filter a target's feed lacks is refused."""
+    from dataclasses import replace
+
+    from civitai_vault.sources import checked
+
+    merged = [replace(t, filters=t.filters.merged(filters)) if filters else t for t in targets]
+    try:
+        return [checked(target) for target in merged]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def record_filter(filters: Filters) -> RecordFilter:

@@ -88,6 +88,7 @@ class ClientSettings:
     site: Literal["com", "red"] = "com"
     base_url: str | None = None
     image_base_url: str | None = None
+    video_base_url: str | None = None  # the video origin (None: the default, cdn.py)
     api_key: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     rate: float = 2.0
@@ -111,6 +112,8 @@ class ClientSettings:
             raise ValueError(f"site must be 'com' or 'red', not {self.site!r}")
         self.base_url = _clean_url(self.base_url or SITE_URLS[self.site], "base URL")
         self.image_base_url = _clean_url(self.image_base_url or DEFAULT_IMAGE_BASE_URL, "image URL")
+        if self.video_base_url:
+            self.video_base_url = _clean_url(self.video_base_url, "video URL")
         self.api_key = _clean_secret(self.api_key, "API key")
         self.token = _clean_secret(self.token, "session token")
         if self.rate < 0 or self.cdn_rate < 0 or self.calls_per_second < 0:
@@ -147,8 +150,7 @@ class ClientSettings:
     @property
     def cdn_base_urls(self) -> list[str]:
         """The base URLs files are fetched from: image CDN, and the video origin when set."""
-        video = getattr(self, "video_base_url", None)  # added with the video origin setting
-        return [url for url in (self.image_base_url, video) if url]
+        return [url for url in (self.image_base_url, self.video_base_url) if url]
 
     @property
     def is_secure_transport(self) -> bool:

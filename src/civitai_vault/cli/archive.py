@@ -12,6 +12,7 @@ from civitai_vault.cli.options import (
     DEFAULT_ARCHIVE,
     ArchiveOption,
     Connection,
+    FeedFilters,
     Output,
     QuietOption,
     RateOption,
@@ -91,17 +92,24 @@ def sync_command(
     *,
     output: Output,
     connection: Connection,
+    feed: FeedFilters,
 ) -> None:
     """Archive images and everything Civitai knows about them; re-runs fetch only what is new.
 
     Without targets, every target the archive already holds is brought up to date.
+    A filter (--type video, --nsfw pg,pg13, --since ...) makes each named target a
+    filtered target of its own.
     """
+    from civitai_vault.errors import UsageError
     from civitai_vault.render import print_run_summary
     from civitai_vault.sync.progress import make_reporter
     from civitai_vault.sync.run import Pace
-    from civitai_vault.vault import parse_targets
+    from civitai_vault.vault import parse_targets, with_filters
 
-    parsed = parse_targets(targets) if targets else archived_targets(archive)
+    filters = feed.values()
+    if filters and not targets:
+        raise UsageError("sync filters apply to the targets you name: add the target(s)")
+    parsed = with_filters(parse_targets(targets) if targets else archived_targets(archive), filters)
     if dry_run:
         settings = connection.settings(archive, parsed)
         pace = Pace(rate, concurrency, cdn_rate, calls_per_second, batch_size)

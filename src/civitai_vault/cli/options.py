@@ -30,6 +30,7 @@ import typer
 if TYPE_CHECKING:
     from civitai_vault.api.targets import Target
     from civitai_vault.config import Settings
+    from civitai_vault.sources import Filters as FeedFilterValues
     from civitai_vault.vault import Filters as VaultFilters
     from civitai_vault.vault import Vault
 
@@ -67,6 +68,14 @@ ImageBaseUrlOption = Annotated[
     str | None,
     typer.Option("--image-base-url", envvar="CIVITAI_IMAGE_BASE_URL", help="Image CDN URL."),
 ]
+VideoBaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--video-base-url",
+        envvar="CIVITAI_VIDEO_BASE_URL",
+        help="Video origin URL (tried first for a video's file).",
+    ),
+]
 ApiKeyOption = Annotated[
     str | None,
     typer.Option(
@@ -96,11 +105,12 @@ class Output(OptionGroup):
 
 @dataclass(frozen=True)
 class SiteOptions(OptionGroup):
-    """Which Civitai: --site, --base-url, --image-base-url."""
+    """Which Civitai: --site, --base-url, --image-base-url, --video-base-url."""
 
     site: SiteOption = None
     base_url: BaseUrlOption = None
     image_base_url: ImageBaseUrlOption = None
+    video_base_url: VideoBaseUrlOption = None
 
 
 def _limit_option(key: str) -> Any:
@@ -164,6 +174,7 @@ class Connection(SiteOptions, Limits):
             site=self.site,
             base_url=self.base_url,
             image_base_url=self.image_base_url,
+            video_base_url=self.video_base_url,
             api_key=self.api_key,
             token=self.token,
             limits=self.limit_flags(),
@@ -189,6 +200,7 @@ class Connection(SiteOptions, Limits):
             site=site,
             base_url=self.base_url,
             image_base_url=self.image_base_url,
+            video_base_url=self.video_base_url,
             api_key=self.api_key,
             token=self.token,
             limits=self.limit_flags(),
@@ -247,6 +259,53 @@ class Filters(OptionGroup):
             "since": self.since,
             "until": self.until,
         }
+
+
+def _feed_option(flag: str, help: str) -> Any:
+    return typer.Option(flag, help=help, rich_help_panel="Sync filters", show_default=False)
+
+
+@dataclass(frozen=True)
+class FeedFilters(OptionGroup):
+    """What of each named target's feed to archive (`sync`): the same filters a pasted
+    URL's query string gives (`?types=video`), flags over the URL's."""
+
+    nsfw: Annotated[
+        str | None,
+        _feed_option("--nsfw", "Levels pg,pg13,r,x,xxx (comma-separated), all, or 1..31."),
+    ] = None
+    type_: Annotated[str | None, _feed_option("--type", "image or video.")] = None
+    since: Annotated[
+        str | None, _feed_option("--since", "Created on or after this day (YYYY-MM-DD).")
+    ] = None
+    until: Annotated[
+        str | None, _feed_option("--until", "Created on or before this day (YYYY-MM-DD).")
+    ] = None
+    base_model: Annotated[
+        list[str] | None,
+        _feed_option("--base-model", "Only this base model, e.g. 'SDXL 1.0' (repeatable)."),
+    ] = None
+    sort: Annotated[
+        str | None,
+        _feed_option("--sort", "Newest, Oldest, Most Reactions, Most Comments, Most Collected."),
+    ] = None
+    period: Annotated[
+        str | None, _feed_option("--period", "Day, Week, Month, Year or AllTime.")
+    ] = None
+
+    def values(self) -> FeedFilterValues:
+        """The filters; a value that can never work is a ValueError of one line."""
+        from civitai_vault.sources import filters_from_options
+
+        return filters_from_options(
+            nsfw=self.nsfw,
+            type_=self.type_,
+            since=self.since,
+            until=self.until,
+            base_model=self.base_model,
+            sort=self.sort,
+            period=self.period,
+        )
 
 
 def _is_group(annotation: Any) -> bool:

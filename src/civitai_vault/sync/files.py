@@ -109,7 +109,8 @@ async def _fetch_video(
     urls = video_urls(
         record["image_url"],
         client.image_base_url,
-        options.video_base_url,
+        # --video-base-url (settings) over the run's default.
+        client.settings.video_base_url or options.video_base_url,
         record.get("uuid"),
         record["image_id"],
     )
