@@ -31,6 +31,7 @@ def test_flags_beat_environment_beat_config_beat_defaults(tmp_path: Path) -> Non
         "site": "config",
         "base_url": "env",
         "image_base_url": "default",
+        "video_base_url": "default",
         "api_key": "flag",
         "token": "default",
     }
