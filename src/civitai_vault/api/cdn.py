@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from civitai_vault.api.errors import (
     AccessDenied,
@@ -127,6 +128,9 @@ def video_urls(
     return list(dict.fromkeys(urls))
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass(frozen=True)
 class Download:
     """A finished download: bytes written, the type the CDN claimed, where it came from."""
@@ -207,6 +211,12 @@ class CdnDownloader:
             await self._http.aclose()
             self._http = None
 
+    def _note_retry(self, state: RetryCallState) -> None:
+        self._stats.note_cdn_retry()
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        log.info("retrying a download after %s", type(exc).__name__)
+
     async def download(self, url: str, dest: Path) -> Download:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"not a downloadable URL: {url[:120]!r}")
@@ -217,7 +227,7 @@ class CdnDownloader:
             wait=self._wait,
             retry=retry_if_exception(lambda exc: isinstance(exc, CivitaiError) and exc.retryable),
             reraise=True,
-            before_sleep=lambda _state: self._stats.note_cdn_retry(),
+            before_sleep=self._note_retry,
         )
         try:
             async for attempt in retrying:

@@ -416,6 +416,7 @@ class CivitaiClient:
                 if retry and attempt <= self.settings.max_retries:
                     again.append(index)
                     self.stats.note_retry(calls[index][0])
+                    log.info("retrying %s after %s", calls[index][0], type(result).__name__)
                 else:
                     results[index] = result
             if not again:
