@@ -10,6 +10,7 @@ import typer
 
 from civitai_vault.cli.core import command, console, fail, print_json
 from civitai_vault.cli.options import Connection, Output, SiteOptions
+from civitai_vault.untrusted import terminal_text
 
 if TYPE_CHECKING:
     from civitai_vault.account import Credentials
@@ -21,7 +22,6 @@ def collections_command(*, output: Output, connection: Connection) -> None:
     import asyncio
 
     from rich.table import Table
-    from rich.text import Text
 
     from civitai_vault.account import list_collections
 
@@ -35,9 +35,9 @@ def collections_command(*, output: Output, connection: Connection) -> None:
     for row in rows:
         table.add_row(
             str(row["id"]),
-            Text(row["name"] or ""),
-            row["type"] or "",
-            row["read"] or "",
+            terminal_text(row["name"], one_line=True),
+            terminal_text(row["type"], one_line=True),
+            terminal_text(row["read"], one_line=True),
             f"collection:{row['id']}",
         )
     console.print(table)
@@ -77,7 +77,8 @@ def login_command(
     who = asyncio.run(login(store, credentials, where.site, where.base_url, where.image_base_url))
     name = who.username or f"user {who.user_id}" if who.user_id else "your account"
     console.print(
-        f"Signed in as {name} on {who.site_label}; saved to {store.path}", highlight=False
+        terminal_text(f"Signed in as {name} on {who.site_label}; saved to {store.path}"),
+        highlight=False,
     )
 
 
@@ -102,7 +103,7 @@ def logout_command() -> None:
 
     store = CredentialStore()
     if store.clear_credentials():
-        console.print(f"Removed the saved login from {store.path}", highlight=False)
+        console.print(terminal_text(f"Removed the saved login from {store.path}"), highlight=False)
     else:
         console.print("No login was saved.")
 
@@ -119,4 +120,4 @@ def whoami_command(*, output: Output, connection: Connection) -> None:
     if output.json:
         print_json(dataclasses.asdict(who))
         return
-    console.print(who.sentence(), highlight=False)
+    console.print(terminal_text(who.sentence()), highlight=False)

@@ -16,6 +16,7 @@ from civitai_vault.cli.options import (
     Output,
     RateOption,
 )
+from civitai_vault.untrusted import terminal_text
 
 STATS_HELP = """Statistics over the archived images: counts; the checkpoints, LoRAs (with \
 the weights they were used at), embeddings, base models, samplers, tags and authors \
@@ -62,7 +63,7 @@ def stats_command(
         for part in stats_renderables(stats):
             console.print(part)
     if html is not None:
-        err_console.print(f"Report written to {html}", markup=False, highlight=False)
+        err_console.print(terminal_text(f"Report written to {html}"), highlight=False)
 
 
 def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:

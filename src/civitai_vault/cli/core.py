@@ -9,15 +9,16 @@ groups of `options.py` a command asks for into their flags.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from civitai_vault.cli.options import expand_option_groups
+from civitai_vault.untrusted import terminal_json, terminal_text
 
 app = typer.Typer(
     name="civitai-vault",
@@ -35,16 +36,19 @@ F = TypeVar("F", bound=Callable[..., None])
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """End the command with one line on stderr and exit code `code`."""
-    err_console.print(
-        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
-    )
+    """End the command with one line on stderr and exit code `code`.
+
+    The message often quotes Civitai (a name, a server message): it is shown as
+    text, never as markup, with any control character escaped.
+    """
+    line = Text("error: ", style="bold red") + terminal_text(message, one_line=True)
+    err_console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def print_json(data: Any) -> None:
-    """What --json prints: the data, indented, non-ASCII text as is."""
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """What --json prints: the data, indented, non-ASCII text as is (escapes escaped)."""
+    typer.echo(terminal_json(data))
 
 
 def run_guarded(action: Callable[[], None]) -> None:

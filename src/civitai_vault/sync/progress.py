@@ -15,6 +15,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
+
+from civitai_vault.untrusted import terminal_text
 
 STAGES = ("listing", "details", "downloads")
 
@@ -95,7 +98,9 @@ class RichReporter(Reporter):
         self.progress.start()
 
     def start_target(self, label: str) -> None:
-        self.progress.console.print(f"[bold]syncing[/] {label}", highlight=False, markup=True)
+        self.progress.console.print(
+            Text("syncing ", style="bold") + terminal_text(label, one_line=True), highlight=False
+        )
 
     def _update(self, stage: str) -> None:
         total = self.total[stage] or None
