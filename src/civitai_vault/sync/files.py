@@ -19,7 +19,7 @@ from typing import Any
 from civitai_vault.api import CivitaiClient, MalformedResponse
 from civitai_vault.archive.writer import FileRow
 from civitai_vault.media.embed import embed_metadata
-from civitai_vault.media.naming import render_relpath, safe_join
+from civitai_vault.media.naming import check_template, render_relpath, safe_join
 from civitai_vault.media.sidecars import write_sidecars
 from civitai_vault.media.verify import verify_file
 
@@ -35,8 +35,9 @@ class FileOptions:
     sidecar_json: bool = False
 
     def __post_init__(self) -> None:
-        # A mistyped template fails before a run starts, not after its first downloads.
-        render_relpath(self.template, {"image_id": 1}, "png")
+        # A mistyped template, or one that could give two images one name, fails
+        # before a run starts, not after its first downloads.
+        check_template(self.template)
 
 
 def sha256_of(path: Path) -> str:
