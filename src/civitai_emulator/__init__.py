@@ -8,6 +8,15 @@ other. See `civitai_emulator.dataset` for the data it serves.
 
     with running_emulator(EmulatorConfig(seed=1, images=600)) as emu:
         emu.base_url, emu.image_base_url, emu.api_key, emu.dataset.named["demo_collection"]
+        emu.video_base_url, emu.generator_base_url  # the video origin, the generator's blobs
+
+Procedures: image.get, image.getGenerationData, image.getInfinite (collections, posts,
+a user's uploads, reactions, model galleries: `civitai_emulator.listing`),
+post.getInfinite (`civitai_emulator.posts`), orchestrator.queryGeneratedImages
+(`civitai_emulator.generations`), tag.getVotableTags, tag.getById,
+modelVersion.getById, post.get, collection.getById, collection.getAllUser,
+collection.getInfinite, user.getCreator, and the mutations reaction.toggle and
+collection.saveItem. docs/internals.md has the table of sources.
 """
 
 from civitai_emulator.apps import EmulatorState, LoggedRequest, create_app, create_cdn_app

@@ -1,8 +1,11 @@
-"""The two ASGI apps: the API listener (tRPC and a home page) and the CDN listener.
+"""The ASGI apps: the API listener (tRPC and a home page) and three media listeners,
+the image CDN ("cdn"), the video origin ("video", image-b2.civitai.com) and the
+generator's blob host ("generator", orchestration.civitai.com).
 
-`EmulatorState` holds what both share: the dataset, the live settings, the request
-log, the fault plan and the CDN's caches. Faults are applied here, around the tRPC
-endpoint and the CDN, so the endpoint itself stays a faithful server.
+`EmulatorState` holds what they share: the dataset, the live settings, the request
+log, the fault plan and the media caches. Faults are applied here, around the tRPC
+endpoint and the media hosts (the `cdn_` faults apply to all three), so the endpoint
+itself stays a faithful server.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import html
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -52,7 +56,7 @@ HEAVY_REQUEST_CONCURRENCY = 20
 class LoggedRequest:
     """One request as the emulator saw it. `status` 0 = the connection was dropped."""
 
-    listener: str  # "api" | "cdn"
+    listener: str  # "api" | "cdn" | "video" | "generator"
     method: str
     path: str
     procedure: str | None
@@ -113,6 +117,9 @@ class EmulatorState:
         self.cdn = Cdn(self.dataset)
         self.own_hosts: set[str] = set()
         self.cdn_base_url = ""
+        self.video_base_url = ""
+        self.generator_base_url = ""
+        self.started_at = datetime.now(UTC)
         self.caches: dict[str, Any] = {}
         self.heavy_in_flight = 0
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="civitai-cdn")
@@ -223,6 +230,7 @@ class EmulatorState:
         cap = auth.browsing_cap(session, site)
 
         def make_context() -> CallContext:
+            faults = config.faults
             return CallContext(
                 dataset=self.dataset,
                 user=session.user,
@@ -231,6 +239,10 @@ class EmulatorState:
                 boundary_skip=config.boundary_skip,
                 force_empty_listing=force_empty,
                 caches=self.caches,
+                now=config.now or self.started_at,
+                generator_base_url=self.generator_base_url,
+                persistent_500_images=faults.persistent_500_images,
+                persistent_500_procedures=faults.persistent_500_procedures,
             )
 
         return CallEnvironment(
@@ -291,6 +303,17 @@ collections; signed-in user <b>{owner}</b>; site mode {html.escape(self.config.s
     # ------------------------------------------------------------------ CDN
 
     async def cdn_app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await self._media(scope, receive, send, "cdn")
+
+    async def video_app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await self._media(scope, receive, send, "video")
+
+    async def generator_app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await self._media(scope, receive, send, "generator")
+
+    async def _media(
+        self, scope: dict[str, Any], receive: Receive, send: Send, listener: str
+    ) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
@@ -301,24 +324,26 @@ collections; signed-in user <b>{owner}</b>; site mode {html.escape(self.config.s
         await sleep_for(self.fault_plan.delay(faults.cdn_latency, faults.cdn_jitter))
         head_only = incoming.method == "HEAD"
         if incoming.method not in ("GET", "HEAD"):
-            await self._cdn_plain(incoming, send, 405, b"Method Not Allowed")
+            await self._cdn_plain(incoming, send, 405, b"Method Not Allowed", listener)
             return
         if incoming.path == "/":
-            await self._cdn_plain(incoming, send, 200, b"civitai-emulator image CDN\n")
+            await self._cdn_plain(
+                incoming, send, 200, f"civitai-emulator {listener} host\n".encode(), listener
+            )
             return
-        asset = self.cdn.resolve(incoming.path)
+        asset = self.cdn.resolve(incoming.path, listener)
         if asset is None:
-            await self._cdn_plain(incoming, send, 404, b"Not Found")
+            await self._cdn_plain(incoming, send, 404, b"Not Found", listener)
             return
         fault = self.fault_plan.cdn_fault(faults)
         if fault == "dropped":
-            self._log("cdn", incoming, None, 0, fault)
+            self._log(listener, incoming, None, 0, fault)
             await drop_connection(receive, send)
             return
         if fault in ("status_429", "status_500", "status_502", "status_503"):
             status = int(fault[-3:])
             body = BAD_GATEWAY_HTML if status == 502 else f"error code: {status}".encode()
-            self._log("cdn", incoming, None, status, fault)
+            self._log(listener, incoming, None, status, fault)
             content_type = "text/html" if status == 502 else "text/plain; charset=UTF-8"
             await send_response(send, status, [("content-type", content_type)], body, head_only)
             return
@@ -326,21 +351,23 @@ collections; signed-in user <b>{owner}</b>; site mode {html.escape(self.config.s
             data = await self._render(asset)
         except Exception:  # a broken render answers like a CDN does, not with a hang
             log.exception("rendering %s failed", incoming.path)
-            await self._cdn_plain(incoming, send, 500, b"error code: 500")
+            await self._cdn_plain(incoming, send, 500, b"error code: 500", listener)
             return
         headers = [
             ("content-type", content_type_of(data)),
             ("cache-control", "public, max-age=31536000, immutable"),
             ("access-control-allow-origin", "*"),
         ]
-        self._log("cdn", incoming, None, 200, fault)
+        self._log(listener, incoming, None, 200, fault)
         if fault == "truncated":
             await send_truncated(send, 200, headers, data)
         else:
             await send_response(send, 200, headers, data, head_only)
 
-    async def _cdn_plain(self, incoming: _Incoming, send: Send, status: int, body: bytes) -> None:
-        self._log("cdn", incoming, None, status)
+    async def _cdn_plain(
+        self, incoming: _Incoming, send: Send, status: int, body: bytes, listener: str = "cdn"
+    ) -> None:
+        self._log(listener, incoming, None, status)
         headers = [("content-type", "text/plain; charset=utf-8")]
         await send_response(send, status, headers, body, incoming.method == "HEAD")
 
@@ -348,7 +375,7 @@ collections; signed-in user <b>{owner}</b>; site mode {html.escape(self.config.s
         cached = self.cdn.cached(asset)
         if cached is not None:
             return cached
-        key = (asset.record.uuid, asset.poster, asset.variant)
+        key = (asset.key, asset.poster, asset.variant)
         pending = self._renders.get(key)
         if pending is None:
             loop = asyncio.get_running_loop()
@@ -401,6 +428,16 @@ def create_app(state: EmulatorState) -> Any:
 def create_cdn_app(state: EmulatorState) -> Any:
     """The CDN listener's ASGI app."""
     return state.cdn_app
+
+
+def create_video_app(state: EmulatorState) -> Any:
+    """The video origin's ASGI app (image-b2.civitai.com)."""
+    return state.video_app
+
+
+def create_generator_app(state: EmulatorState) -> Any:
+    """The generator blob host's ASGI app (orchestration.civitai.com)."""
+    return state.generator_app
 
 
 # ------------------------------------------------------------- the handle

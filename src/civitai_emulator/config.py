@@ -8,6 +8,7 @@ the next request sees the change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Literal
 
 SiteMode = Literal["green", "red"]
@@ -38,6 +39,12 @@ class Faults:
     (`cdn_latency`/`cdn_jitter` to CDN responses) with asyncio.sleep, so the server
     keeps serving other requests meanwhile.
 
+    Persistent failures (not drawn, not counted by `limit`): every call of a procedure
+    in `persistent_500_procedures` (default `image.get`) for an image id in
+    `persistent_500_images` answers 500 INTERNAL_SERVER_ERROR with the body of the real
+    outage in gallery-dl gh#6716 ("Invalid `prisma.$queryRaw()` invocation: ... column
+    \"undefined\" does not exist"), on every retry, batched or not.
+
     `procedures` limits API faults to those procedure names (None = every procedure).
     `limit` stops injecting after that many faults in total, so a test can say "two
     failures, then it works". Randomness comes from `random.Random(seed)`.
@@ -64,11 +71,15 @@ class Faults:
     procedures: frozenset[str] | None = None
     limit: int | None = None
     seed: int = 0
+    persistent_500_images: frozenset[int] = frozenset()
+    persistent_500_procedures: frozenset[str] = frozenset({"image.get"})
 
     def __post_init__(self) -> None:
+        self.persistent_500_images = frozenset(self.persistent_500_images)
+        self.persistent_500_procedures = frozenset(self.persistent_500_procedures)
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("procedures", "limit", "seed"):
+            if f.name in NOT_SHARES:
                 continue
             if not isinstance(value, int | float) or value < 0:
                 raise ValueError(f"Faults.{f.name} must be a number >= 0, got {value!r}")
@@ -108,6 +119,9 @@ class Faults:
         ]
 
 
+NOT_SHARES = ("procedures", "limit", "seed", "persistent_500_images", "persistent_500_procedures")
+
+
 @dataclass
 class EmulatorConfig:
     """What to serve.
@@ -122,7 +136,11 @@ class EmulatorConfig:
     - `devalue_share`: the share of responses written as a devalue string instead of
       superjson, picked by a hash of the request so a retry gets the same encoding.
     - `faults`: see `Faults`.
-    - `host`, `port`, `cdn_port`: where to listen; 0 = a free port.
+    - `now`: the present for on-site generations (`orchestrator.queryGeneratedImages`
+      lists those younger than 30 days, dated back from it); None = the time the
+      emulator starts. Everything else is dated by the dataset's own calendar.
+    - `host`, `port`, `cdn_port`: where to listen; 0 = a free port. The video origin
+      and the generator's blob host get free ports of their own.
     """
 
     seed: int = 1
@@ -131,6 +149,7 @@ class EmulatorConfig:
     boundary_skip: bool = True
     devalue_share: float = 0.0
     faults: Faults = field(default_factory=Faults)
+    now: datetime | None = None
     host: str = "127.0.0.1"
     port: int = 0
     cdn_port: int = 0

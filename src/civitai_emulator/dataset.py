@@ -20,8 +20,9 @@ Attributes of a `Dataset`:
   reference but the server does not know (`modelVersion.getById` → 404).
 - `named`: well-known ids and names, so tests need no searching:
   collections `demo_collection` (the owner's Private collection of min(images, 300)
-  images, with videos and hostile text; every named image below is in it),
-  `all_collection` (the owner's Private collection of every image),
+  images less the three trap images below, with videos and hostile text; every other
+  named image below is in it), `all_collection` (the owner's Private collection of
+  every image but the traps),
   `public_collection`, `unlisted_collection` (the owner's), `others_private_collection`,
   `others_public_collection`; images `video_image`, `deleted_lora_image`,
   `deleted_checkpoint_image`, `unpublished_resource_image`, `missing_resource_image`,
@@ -29,6 +30,26 @@ Attributes of a `Dataset`:
   `exif_jpeg_image`, `no_meta_image`, `hidden_meta_image`, `r_rated_image`; `post_id`
   (a post with several images); and the strings `owner_username`, `other_username`
   (a user who has images and a public collection), `deleted_username`.
+  Added for every source a person archives:
+  - `long_post_id`: the owner's post of 230 images (more than one 200-item page);
+    None when the dataset has fewer than 600 images.
+  - `post_collection`, `model_collection`, `article_collection`: the owner's Private
+    collections of type Post (`post_ids`: about 15 posts, `post_id` among them),
+    Model (`model_ids`) and Article (`article_ids`); their `image_ids` are empty.
+  - `gallery_model_id`, `gallery_version_id`: the showcase LoRA ("Community Showcase
+    LoRA", three versions, `dataset.versions_of_model(id)`); about 8% of all images
+    use one of its versions (`dataset.images_using(version_ids)`).
+  - `tiff_image`, `b2_missing_video_image`, `still_only_video_image` (TRAP_IMAGE_ROLES)
+    and `trap_username`, who posted exactly those three: a TIFF original, a video the
+    Backblaze origin does not have, and a video every URL answers with a still. They
+    are in no collection.
+- the signed-in user's reactions: `dataset.reaction_of(image_id)` ("Like", "Heart",
+  "Laugh", "Cry", "Dislike" or None; about 12% of all images, anyone's) and
+  `dataset.reacted_images(kinds)`.
+- `generations`: the owner's on-site generations (`GenerationRecord`, see
+  `civitai_emulator.generations`), newest first, aged 10 minutes to 45 days: those
+  older than 30 days are gone from `orchestrator.queryGeneratedImages`.
+- `trap_user`: the `User` named by `trap_username`.
 
 `ImageRecord` fields: `id`, `uuid` (the CDN key, `url` on the wire), `name` (as
 uploaded: may carry a wrong extension, `/` or `..`), `type` ("image"|"video"),
@@ -46,15 +67,17 @@ first), `embedded_kind` ("a1111": PNG `parameters` text, "comfy": PNG `prompt` a
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from civitai_emulator import vocabulary as vocab
+from civitai_emulator.generations import build_generations
 from civitai_emulator.models import (
     CollectionRecord,
+    GenerationRecord,
     ImageRecord,
     ModelVersionRecord,
     PostRecord,
@@ -97,6 +120,24 @@ NAMED_IMAGE_ROLES = (
     "hidden_meta_image",
     "r_rated_image",
 )
+# Images that break a client's assumptions about files, kept out of the owner's
+# collections (demo_collection, all_collection) and posted by a user of their own
+# (`named["trap_username"]`): a TIFF original, a video missing from the Backblaze
+# bucket, and a video no URL serves as a video.
+TRAP_IMAGE_ROLES = ("tiff_image", "b2_missing_video_image", "still_only_video_image")
+ALL_ROLES = NAMED_IMAGE_ROLES + TRAP_IMAGE_ROLES
+VIDEO_ROLES = ("video_image", "b2_missing_video_image", "still_only_video_image")
+# A post longer than one 200-item page, owned by the signed-in user; only datasets
+# of at least LONG_POST_MIN_IMAGES images hold it.
+LONG_POST_SIZE = 230
+LONG_POST_MIN_IMAGES = 600
+# The signed-in user's reactions: about one image in REACTION_SHARE, of these kinds.
+REACTION_KINDS = (("Like", 0.5), ("Heart", 0.25), ("Laugh", 0.1), ("Cry", 0.08), ("Dislike", 0.07))
+REACTION_SHARE = 0.12
+# The showcase model: a LoRA with three versions whose community images are about
+# GALLERY_SHARE of all images.
+GALLERY_SHARE = 0.08
+GALLERY_VERSIONS = 3
 NSFW_WEIGHTS = ((1, 0.70), (2, 0.12), (4, 0.09), (8, 0.06), (16, 0.03))
 VIDEO_SHARE = 0.08
 RECORD_CACHE_SIZE = 20_000
@@ -106,8 +147,8 @@ class Dataset:
     """See the module docstring."""
 
     def __init__(self, seed: int = 1, images: int = 600) -> None:
-        if images < len(NAMED_IMAGE_ROLES) + 1:
-            raise ValueError(f"images must be at least {len(NAMED_IMAGE_ROLES) + 1}")
+        if images < len(ALL_ROLES) + 1:
+            raise ValueError(f"images must be at least {len(ALL_ROLES) + 1}")
         self.seed = seed
         self.image_count = images
         rng = random.Random(f"civitai-emulator/{seed}")
@@ -115,19 +156,29 @@ class Dataset:
         self._tag_pools = _tag_pools(self.tags)
         self.users, self.owner, self._others, deleted = _build_users(rng)
         self.model_versions, self.missing_version_ids, self._pools = _build_models(rng, self.users)
+        self._gallery_versions = _add_gallery_model(seed, self.model_versions, self.users)
+        self.trap_user = self._others[-1]
         self._core = _Core(rng, images, self)
         self.posts = self._core.posts
         self.images: _ImageMap = _ImageMap(self)
         self.collections, collection_names = _build_collections(rng, self)
+        collection_names.update(_add_typed_collections(self))
+        self.generations: list[GenerationRecord] = build_generations(self)
+        self._by_versions: dict[frozenset[int], list[int]] = {}
+        gallery = self.model_versions[self._gallery_versions[0]]
         self.named: dict[str, Any] = {
             **collection_names,
             **{role: self._core.ids[index] for role, index in self._core.role_index.items()},
             "post_id": self._core.multi_image_post_id,
+            "long_post_id": self._core.long_post_id,
+            "gallery_model_id": gallery.model_id,
+            "gallery_version_id": gallery.id,
             "owner_username": self.owner.username,
             "other_username": self.users[
                 self.collections[collection_names["others_public_collection"]].owner_id
             ].username,
             "deleted_username": deleted.former_username,
+            "trap_username": self.trap_user.username,
         }
         self.tag_by_name = {tag.name: tag for tag in self.tags.values()}
 
@@ -176,6 +227,44 @@ class Dataset:
 
     def other_users(self) -> list[User]:
         return list(self._others)
+
+    def reaction_of(self, image_id: int) -> str | None:
+        """The signed-in user's reaction to an image ("Like", "Heart", ...), if any."""
+        slot = self._core.reaction[self._core.index_of[image_id]]
+        return REACTION_KINDS[slot - 1][0] if slot else None
+
+    def reacted_images(self, kinds: Iterable[str] | None = None) -> list[int]:
+        """Ids (ascending) of the images the signed-in user reacted to with one of `kinds`."""
+        chosen = None if kinds is None else set(kinds)
+        wanted = {
+            1 + i for i, (kind, _) in enumerate(REACTION_KINDS) if chosen is None or kind in chosen
+        }
+        reaction = self._core.reaction
+        return [i for index, i in enumerate(self._core.ids) if reaction[index] in wanted]
+
+    def versions_of_model(self, model_id: int) -> list[int]:
+        return sorted(v.id for v in self.model_versions.values() if v.model_id == model_id)
+
+    def images_using(self, version_ids: Iterable[int]) -> list[int]:
+        """Ids (ascending) of the images whose resources include one of these model
+        versions (Civitai's ImageResourceNew rows). The showcase model's come from a
+        column; any other model costs one pass over every record, cached."""
+        wanted = frozenset(version_ids)
+        cached = self._by_versions.get(wanted)
+        if cached is not None:
+            return cached
+        core = self._core
+        if wanted and wanted <= set(core.gallery_versions):
+            slots = {1 + core.gallery_versions.index(v) for v in wanted}
+            found = [i for index, i in enumerate(core.ids) if core.gallery[index] in slots]
+        else:
+            found = [
+                i
+                for i in core.ids
+                if any(r.model_version_id in wanted for r in self.images[i].resources)
+            ]
+        self._by_versions[wanted] = found
+        return found
 
 
 # ------------------------------------------------------------------ users, tags
@@ -371,13 +460,14 @@ class _Core:
         self.count = count
         demo_size = min(count, DEMO_COLLECTION_SIZE)
         self.demo_indices = [int(k * count / demo_size) for k in range(demo_size)]
-        spacing = demo_size / len(NAMED_IMAGE_ROLES)
+        spacing = demo_size / len(ALL_ROLES)
         self.role_index = {
-            role: self.demo_indices[int((k + 0.5) * spacing)]
-            for k, role in enumerate(NAMED_IMAGE_ROLES)
+            role: self.demo_indices[int((k + 0.5) * spacing)] for k, role in enumerate(ALL_ROLES)
         }
         self.role_of = {index: role for role, index in self.role_index.items()}
+        self.trap_indices = frozenset(self.role_index[role] for role in TRAP_IMAGE_ROLES)
         self._build_columns(rng, count)
+        self._build_side_columns(dataset)
         self._build_posts(rng, dataset)
         self._uuid_index: dict[str, int] | None = None
 
@@ -403,7 +493,7 @@ class _Core:
             reactions.append(int(random_value() ** 3 * 900))
         for role, index in self.role_index.items():
             nsfw[index] = 4 if role == "r_rated_image" else 1
-            video[index] = role == "video_image"
+            video[index] = role in VIDEO_ROLES
         self.ids = ids
         self.index_of = {image_id: index for index, image_id in enumerate(ids)}
         self.created_ts = created
@@ -411,9 +501,48 @@ class _Core:
         self.video = video
         self.reactions = reactions
 
+    def _build_side_columns(self, dataset: Dataset) -> None:
+        """Columns added later than the first ones, each from its own generator so the
+        older columns (and every record built from them) keep their values."""
+        count = self.count
+        kinds = [kind for kind, _ in REACTION_KINDS]
+        weights = [weight for _, weight in REACTION_KINDS]
+        react = random.Random(f"civitai-emulator/{self.seed}/reactions")
+        # 0 = no reaction of the signed-in user, else 1 + the index into REACTION_KINDS
+        self.reaction = bytearray(count)
+        for index in range(count):
+            if react.random() < REACTION_SHARE:
+                self.reaction[index] = 1 + kinds.index(react.choices(kinds, weights)[0])
+        self.gallery_versions: list[int] = dataset._gallery_versions
+        pick = random.Random(f"civitai-emulator/{self.seed}/gallery")
+        # 0 = none, else 1 + the index into gallery_versions; never on a named image,
+        # whose resources are what its name says
+        self.gallery = bytearray(count)
+        for index in range(count):
+            if pick.random() < GALLERY_SHARE and index not in self.role_of:
+                self.gallery[index] = 1 + int(pick.random() * len(self.gallery_versions))
+
+    def gallery_version_of(self, index: int) -> int | None:
+        slot = self.gallery[index]
+        return self.gallery_versions[slot - 1] if slot else None
+
+    def _long_post_members(self) -> set[int]:
+        """Indices of the long post: consecutive uploads from the middle, named images
+        (which are single-image posts) left out."""
+        if self.count < LONG_POST_MIN_IMAGES:
+            return set()
+        members: list[int] = []
+        index = self.count // 3
+        while len(members) < LONG_POST_SIZE and index < self.count:
+            if index not in self.role_of:
+                members.append(index)
+            index += 1
+        return set(members)
+
     def _build_posts(self, rng: random.Random, dataset: Dataset) -> None:
         owner = dataset.owner.id
-        others = [user.id for user in dataset.other_users()]
+        trap = dataset.trap_user.id
+        others = [user.id for user in dataset.other_users() if user.id != trap]
         weights = [1.0 / (rank + 1) ** 0.7 for rank in range(len(others))]
         deleted = next(user.id for user in dataset.users.values() if user.deleted_at)
         post_id = 20_000_000 + rng.randrange(1_000_000)
@@ -422,46 +551,65 @@ class _Core:
         self.posts: dict[int, PostRecord] = {}
         self.images_by_user: dict[int, list[int]] = {}
         self.multi_image_post_id = 0
+        self.long_post_id: int | None = None
+        long_members = self._long_post_members()
+        first_long = min(long_members) if long_members else -1
         index = 0
         while index < self.count:
             role = self.role_of.get(index)
+            if index == first_long:
+                post_id += rng.randrange(3, 5000)
+                self._add_post(rng, post_id, sorted(long_members), owner)
+                self.long_post_id = post_id
+                index += 1
+                continue
+            if index in long_members:
+                index += 1
+                continue
             if role is not None:
                 size = 1
             else:
                 size = rng.choice((1, 1, 2, 2, 3, 4, 6))
                 for offset in range(1, size):
-                    if index + offset >= self.count or (index + offset) in self.role_of:
+                    ahead = index + offset
+                    if ahead >= self.count or ahead in self.role_of or ahead in long_members:
                         size = offset
                         break
             if role == "deleted_author_image":
                 user_id = deleted
+            elif role in TRAP_IMAGE_ROLES:
+                user_id = trap
             elif role == "hostile_image" or (role is None and rng.random() >= 0.25):
                 user_id = rng.choices(others, weights)[0]
             else:
                 user_id = owner
             post_id += rng.randrange(3, 5000)
-            members = range(index, index + size)
-            last_created = self.created_ts[index + size - 1]
-            published = last_created + rng.randrange(60, 7200)
-            image_ids = tuple(self.ids[i] for i in members)
-            for i in members:
-                self.post_ids[i] = post_id
-                self.published_ts[i] = max(published, self.created_ts[i] + 30)
-            self.images_by_user.setdefault(user_id, []).extend(image_ids)
-            title = None if rng.random() < 0.6 else rng.choice(vocab.SUBJECTS).capitalize()
-            self.posts[post_id] = PostRecord(
-                post_id,
-                user_id,
-                title,
-                instant(published),
-                image_ids,
-                max((self.nsfw[i] for i in members), default=1),
-            )
+            self._add_post(rng, post_id, list(range(index, index + size)), user_id)
             if size >= 3 and not self.multi_image_post_id:
                 self.multi_image_post_id = post_id
             index += size
         if not self.multi_image_post_id:
             self.multi_image_post_id = max(self.posts.values(), key=lambda p: len(p.image_ids)).id
+        for images in self.images_by_user.values():
+            images.sort()
+
+    def _add_post(self, rng: random.Random, post_id: int, members: list[int], user_id: int) -> None:
+        last_created = self.created_ts[members[-1]]
+        published = last_created + rng.randrange(60, 7200)
+        image_ids = tuple(self.ids[i] for i in members)
+        for i in members:
+            self.post_ids[i] = post_id
+            self.published_ts[i] = max(published, self.created_ts[i] + 30)
+        self.images_by_user.setdefault(user_id, []).extend(image_ids)
+        title = None if rng.random() < 0.6 else rng.choice(vocab.SUBJECTS).capitalize()
+        self.posts[post_id] = PostRecord(
+            post_id,
+            user_id,
+            title,
+            instant(published),
+            image_ids,
+            max((self.nsfw[i] for i in members), default=1),
+        )
 
     def id_for_uuid(self, uuid: str) -> int | None:
         if self._uuid_index is None:
@@ -504,7 +652,10 @@ def _build_collections(
     count = len(ids)
     # The two other users with the most images own the others' collections, so
     # `other_username` always names someone with images to list.
-    others = sorted(dataset.other_users(), key=lambda u: -len(core.images_by_user.get(u.id, [])))
+    others = sorted(
+        (u for u in dataset.other_users() if u.id != dataset.trap_user.id),
+        key=lambda u: -len(core.images_by_user.get(u.id, [])),
+    )
     first_other, second_other = others[1], others[0]
     collection_id = 9_000_000 + rng.randrange(1_000_000)
     collections: dict[int, CollectionRecord] = {}
@@ -536,7 +687,8 @@ def _build_collections(
         named[key] = collection_id
 
     def every(step: int, offset: int, cap: int) -> list[int]:
-        return list(range(offset % count, count, step))[:cap]
+        picked = range(offset % count, count, step)
+        return [i for i in picked if i not in core.trap_indices][:cap]
 
     owner = dataset.owner.id
     add(
@@ -544,10 +696,16 @@ def _build_collections(
         vocab.HOSTILE_COLLECTION_NAME,
         owner,
         "Private",
-        core.demo_indices,
+        [i for i in core.demo_indices if i not in core.trap_indices],
         "Everything worth keeping, <i>hostile</i> text included.",
     )
-    add("all_collection", "Everything", owner, "Private", list(range(count)))
+    add(
+        "all_collection",
+        "Everything",
+        owner,
+        "Private",
+        [i for i in range(count) if i not in core.trap_indices],
+    )
     add("public_collection", vocab.COLLECTION_NAMES[0], owner, "Public", every(9, 4, 60))
     add("unlisted_collection", vocab.COLLECTION_NAMES[1], owner, "Unlisted", every(13, 6, 40))
     add(
@@ -565,3 +723,82 @@ def _build_collections(
         every(7, 5, 80),
     )
     return collections, named
+
+
+def _add_gallery_model(
+    seed: int, versions: dict[int, ModelVersionRecord], users: dict[int, User]
+) -> list[int]:
+    """The showcase model (a LoRA with several versions, each used by many images),
+    drawn from its own generator so the other models keep their ids."""
+    rng = random.Random(f"civitai-emulator/{seed}/gallery-model")
+    model_id = max(v.model_id for v in versions.values()) + rng.randrange(50, 40_000)
+    next_version = max(versions) + rng.randrange(100, 60_000)
+    creators = sorted(user.id for user in users.values() if user.username)
+    owner = rng.choice(creators)
+    created = DATASET_START - timedelta(days=rng.randrange(60, 400))
+    ids = []
+    for position in range(GALLERY_VERSIONS):
+        version_id = next_version + position * rng.randrange(100, 60_000)
+        versions[version_id] = ModelVersionRecord(
+            id=version_id,
+            name=vocab.VERSION_NAMES[position % len(vocab.VERSION_NAMES)],
+            model_id=model_id,
+            model_name="Community Showcase LoRA",
+            model_type="LORA",
+            base_model="SDXL 1.0",
+            status="Published",
+            model_status="Published",
+            created_at=created + timedelta(days=30 * position),
+            published_at=created + timedelta(days=30 * position, hours=2),
+            trained_words=("showcase style",),
+            nsfw=False,
+            user_id=owner,
+            autov2_hash=f"{rng.getrandbits(40):010x}",
+        )
+        ids.append(version_id)
+    return ids
+
+
+def _add_typed_collections(dataset: Dataset) -> dict[str, int]:
+    """The signed-in user's collections of posts, models and articles (Civitai's
+    CollectionType Post, Model, Article), from their own generator."""
+    rng = random.Random(f"civitai-emulator/{dataset.seed}/typed-collections")
+    collections = dataset.collections
+    owner = dataset.owner.id
+    next_id = max(collections)
+    posts = sorted(dataset.posts)
+    step = max(len(posts) // 15, 1)
+    post_ids = sorted({*posts[step // 2 :: step][:15], dataset._core.multi_image_post_id})
+    model_ids = sorted({v.model_id for v in dataset.model_versions.values()})
+    named: dict[str, int] = {}
+    specs = (
+        ("post_collection", "Posts I keep coming back to", "Post", {"post_ids": tuple(post_ids)}),
+        (
+            "model_collection",
+            "Models to try",
+            "Model",
+            {"model_ids": tuple(rng.sample(model_ids, min(6, len(model_ids))))},
+        ),
+        (
+            "article_collection",
+            "Guides",
+            "Article",
+            {"article_ids": tuple(sorted(rng.sample(range(1_000, 90_000), 4)))},
+        ),
+    )
+    for key, name, kind, items in specs:
+        next_id += rng.randrange(7, 90_000)
+        collections[next_id] = CollectionRecord(
+            next_id,
+            name,
+            owner,
+            "Private",
+            kind,
+            (),
+            None,
+            "Private",
+            DATASET_START + timedelta(days=rng.randrange(0, 300)),
+            **items,
+        )
+        named[key] = next_id
+    return named

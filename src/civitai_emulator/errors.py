@@ -39,6 +39,12 @@ STATEMENT_TIMEOUT = (
     "statement timeout`"
 )
 
+# The body of the persistent image.get outage of 2024-12-24 (gallery-dl gh#6716).
+BROKEN_QUERY = (
+    "\nInvalid `prisma.$queryRaw()` invocation:\n\n\n"
+    'Raw query failed. Code: `42703`. Message: `column "undefined" does not exist`'
+)
+
 
 class TRPCError(Exception):
     """An error a procedure (or the transport) answers with."""

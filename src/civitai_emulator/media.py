@@ -22,6 +22,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -231,7 +232,11 @@ class PictureMaker:
 
     def encoded(self, picture: Image.Image, fmt: str, exif: bytes | None = None) -> bytes:
         out = io.BytesIO()
-        options = {"quality": 88} if fmt == "JPEG" else {"quality": 80, "method": 0}
+        options: dict[str, Any] = {
+            "JPEG": {"quality": 88},
+            "WEBP": {"quality": 80, "method": 0},
+            "TIFF": {"compression": "tiff_deflate"},
+        }[fmt]
         if exif:
             options["exif"] = exif
         picture.save(out, fmt, **options)
@@ -248,7 +253,7 @@ class PictureMaker:
         if record.embedded_kind == "exif":
             text = a1111_infotext(self.dataset, record)
             exif = exif_user_comment(text) if text else None
-        fmt = "WEBP" if record.mime_type == "image/webp" else "JPEG"
+        fmt = {"image/webp": "WEBP", "image/tiff": "TIFF"}.get(record.mime_type, "JPEG")
         return self.encoded(picture, fmt, exif)
 
     def _png_chunks(self, record: ImageRecord) -> list[bytes]:
@@ -304,4 +309,6 @@ def sniff_content_type(data: bytes) -> str:
         return "image/webp"
     if data[4:8] == b"ftyp":
         return "video/mp4"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
     return "application/octet-stream"

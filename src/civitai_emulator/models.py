@@ -72,6 +72,17 @@ class CollectionRecord:
     description: str | None
     write: str
     created_at: datetime
+    # What a collection of another type holds (CollectionItem.postId / modelId /
+    # articleId); an Image collection's items are `image_ids`, the others' are empty.
+    post_ids: tuple[int, ...] = ()
+    model_ids: tuple[int, ...] = ()
+    article_ids: tuple[int, ...] = ()
+
+    @property
+    def item_count(self) -> int:
+        return (
+            len(self.image_ids) + len(self.post_ids) + len(self.model_ids) + len(self.article_ids)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,38 @@ class ImageRecord:
     blurhash: str
     reaction_count: int
     stats: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedOutput:
+    """One file a generation produced, kept on the orchestrator's blob host."""
+
+    blob_id: str
+    type: str  # "image" | "video"
+    width: int
+    height: int
+    seed: int
+    nsfw_level: str  # the orchestrator's words: "pg", "pg13", "r", "x"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRecord:
+    """One on-site generation (an orchestrator workflow) of the signed-in user.
+
+    `age_seconds` is how long before the emulator's `now` it was made: Civitai keeps
+    generations for 30 days, so the server lists only those younger than that.
+    """
+
+    id: str
+    age_seconds: int
+    status: str  # "succeeded" | "failed"
+    step_type: str  # "textToImage" | "videoGen"
+    tags: tuple[str, ...]
+    params: dict[str, Any]
+    resources: tuple[ResourceRef, ...]
+    outputs: tuple[GeneratedOutput, ...]
+    cost: int
+    duration: int
 
 
 def image_uuid(seed: int, image_id: int) -> str:

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import reduce
 from typing import Any
 
 from civitai_emulator import schemas, shapes
 from civitai_emulator.auth import (
+    SCOPE_AI_SERVICES_READ,
     SCOPE_COLLECTIONS_READ,
     SCOPE_MEDIA_READ,
     SCOPE_MODELS_READ,
     SCOPE_USER_READ,
 )
 from civitai_emulator.dataset import Dataset, User
-from civitai_emulator.errors import NOT_FOUND_ENTITY, TRPCError
+from civitai_emulator.errors import BROKEN_QUERY, NOT_FOUND_ENTITY, TRPCError
+from civitai_emulator.generations import query_generated_images
 from civitai_emulator.jsvalues import UNDEFINED
 from civitai_emulator.listing import ListingRequest, empty_page, list_images
+from civitai_emulator.posts import list_posts
 
 
 @dataclass
@@ -35,6 +39,15 @@ class CallContext:
     boundary_skip: bool
     force_empty_listing: bool = False
     caches: dict[str, Any] = field(default_factory=dict)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    generator_base_url: str = ""
+    persistent_500_images: frozenset[int] = frozenset()
+    persistent_500_procedures: frozenset[str] = frozenset()
+
+    def fail_if_broken(self, procedure: str, image_id: Any) -> None:
+        """The persistent outage of gh#6716 for the images `Faults` names."""
+        if procedure in self.persistent_500_procedures and image_id in self.persistent_500_images:
+            raise TRPCError("INTERNAL_SERVER_ERROR", BROKEN_QUERY)
 
 
 Resolver = Callable[[CallContext, dict[str, Any]], Any]
@@ -57,6 +70,7 @@ class Procedure:
 
 def image_get(ctx: CallContext, params: dict[str, Any]) -> Any:
     image_id = params["id"]
+    ctx.fail_if_broken("image.get", image_id)
     if not ctx.dataset.has_image(image_id):
         raise TRPCError("NOT_FOUND", f"No image with id {_js(image_id)}")
     return shapes.image_detail(ctx.dataset, ctx.dataset.images[image_id])
@@ -64,6 +78,7 @@ def image_get(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 def image_generation_data(ctx: CallContext, params: dict[str, Any]) -> Any:
     image_id = params["id"]
+    ctx.fail_if_broken("image.getGenerationData", image_id)
     if not ctx.dataset.has_image(image_id):
         raise TRPCError("NOT_FOUND", NOT_FOUND_ENTITY)
     return shapes.generation_data(ctx.dataset, ctx.dataset.images[image_id])
@@ -79,6 +94,21 @@ def image_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
         boundary_skip=ctx.boundary_skip,
     )
     return list_images(ctx.dataset, request, ctx.caches.setdefault("index_order", {}))
+
+
+def post_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
+    level = int(params["browsingLevel"])
+    level = (level & ctx.browsing_cap) or ctx.browsing_cap
+    return list_posts(ctx.dataset, params, ctx.user, level)
+
+
+def orchestrator_query_generated_images(ctx: CallContext, params: dict[str, Any]) -> Any:
+    assert ctx.user is not None  # protected
+    if ctx.user.id != ctx.dataset.owner.id:
+        return {"items": [], "nextCursor": UNDEFINED}
+    return query_generated_images(
+        ctx.dataset, params, ctx.now, ctx.site == "green", ctx.generator_base_url
+    )
 
 
 def tag_votable(ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -208,6 +238,15 @@ PROCEDURES: dict[str, Procedure] = {
         Procedure("image.getGenerationData", "query", schemas.ID, image_generation_data),
         Procedure(
             "image.getInfinite", "query", schemas.IMAGE_GET_INFINITE, image_get_infinite, heavy=True
+        ),
+        Procedure("post.getInfinite", "query", schemas.POSTS_INFINITE, post_get_infinite),
+        Procedure(
+            "orchestrator.queryGeneratedImages",
+            "query",
+            schemas.WORKFLOW_QUERY,
+            orchestrator_query_generated_images,
+            protected=True,
+            scope=SCOPE_AI_SERVICES_READ,
         ),
         Procedure("tag.getVotableTags", "query", schemas.VOTABLE_TAGS, tag_votable),
         Procedure("tag.getById", "query", schemas.ID, tag_get_by_id),

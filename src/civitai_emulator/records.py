@@ -171,6 +171,9 @@ class _RecordBuilder:
         picks = rng.sample(ordinary, min(count, len(ordinary)))
         if rng.random() < 0.06:
             picks.append(rng.choice(lora_pool))
+        gallery = self.dataset._core.gallery_version_of(self.index)
+        if gallery is not None:
+            picks.append(gallery)  # the showcase model's community images
         special = {
             "deleted_lora_image": pools.deleted_lora,
             "unpublished_resource_image": pools.unpublished,
@@ -212,6 +215,7 @@ class _RecordBuilder:
             "exif_jpeg_image": "jpeg",
             "no_meta_image": "jpeg",
             "hostile_image": "png",
+            "tiff_image": "tiff",
         }.get(self.role or "")
         if forced is None:
             if origin == "comfy":
@@ -224,6 +228,7 @@ class _RecordBuilder:
             "png": ("image/png", "png"),
             "jpeg": ("image/jpeg", "jpeg"),
             "webp": ("image/webp", "webp"),
+            "tiff": ("image/tiff", "tiff"),
         }[forced]
 
     def _embedded(self, origin: str, mime: str, meta: dict | None) -> str | None:
@@ -233,6 +238,7 @@ class _RecordBuilder:
             "exif_jpeg_image": "exif",
             "no_meta_image": None,
             "hostile_image": "a1111",  # hostile text inside the file, too
+            "tiff_image": None,
         }
         if self.role in forced:
             return forced[self.role]

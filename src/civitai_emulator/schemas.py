@@ -86,6 +86,7 @@ def _bound(code: str, key: str, sign: str, limit: float, path: Path) -> dict[str
 @dataclass
 class String(Schema):
     pattern: str | None = None
+    message: str | None = None  # a custom regex message, as `.regex(re, message)` gives
 
     def parse(self, value: Any, path: Path, issues: Issues) -> Any:
         if not isinstance(value, str):
@@ -100,10 +101,50 @@ class String(Schema):
                     "format": "regex",
                     "pattern": shown,
                     "path": path,
-                    "message": f"Invalid string: must match pattern {shown}",
+                    "message": self.message or f"Invalid string: must match pattern {shown}",
                 }
             )
         return value
+
+
+@dataclass
+class Nullish(Schema):
+    """`.nullish()`: absent or null both pass (null stays null)."""
+
+    inner: Schema
+
+    def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        if value is UNDEFINED or value is None:
+            return value
+        return self.inner.parse(value, path, issues)
+
+
+@dataclass
+class CoercedNumber(Schema):
+    """`z.preprocess((val) => Number(val), z.number()...)`: strings and booleans become
+    numbers first (a string that is no number fails as NaN does)."""
+
+    inner: Number
+
+    def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        if isinstance(value, bool):
+            value = int(value)
+        elif isinstance(value, str):
+            try:
+                value = float(value.strip() or 0)
+            except ValueError:
+                issues.append(_invalid_type("number", float("nan"), path))
+                return UNDEFINED
+        elif value is None:
+            value = 0
+        return self.inner.parse(value, path, issues)
+
+
+class CoercedBoolean(Schema):
+    """`z.coerce.boolean()`: JavaScript truthiness."""
+
+    def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        return bool(value) and value != 0
 
 
 class Boolean(Schema):
@@ -214,6 +255,10 @@ INCLUDES = (
     "metaSelect",
 )
 MEDIA_TYPES = ("image", "video", "audio")
+# src/shared/zod/username.schema.ts
+USERNAME_PATTERN = r"^[A-Za-z0-9_]*$"
+USERNAME_MESSAGE = 'The "username" field can only contain letters, numbers, and _.'
+GENERATION_PROCESSES = ("txt2img", "txt2imgHiRes", "img2img", "inpainting")
 REACTIONS = ("Like", "Dislike", "Laugh", "Cry", "Heart")
 _numbers = Array(Number()).optional()
 _flag = Boolean().optional()
@@ -236,8 +281,22 @@ IMAGE_GET_INFINITE = Object(
         "modelId": Number().optional(),
         "modelVersionId": Number().optional(),
         "userId": Number().optional(),
-        "username": String().optional(),
+        "username": String(pattern=USERNAME_PATTERN, message=USERNAME_MESSAGE).optional(),
         "imageId": Number().optional(),
+        "model3dId": Number().optional(),
+        "reviewId": Number().optional(),
+        "remixOfId": Number().optional(),
+        "prioritizedUserIds": _numbers,
+        "hideAutoResources": _flag,
+        "hideManualResources": _flag,
+        "tools": _numbers,
+        "techniques": _numbers,
+        "generation": Array(Enum(GENERATION_PROCESSES)).optional(),
+        "newCreators": _flag,
+        "includePG13": _flag,
+        "poiOnly": _flag,
+        "minorOnly": _flag,
+        "pendingReviewOnly": _flag,
         "ids": _numbers,
         "tags": _numbers,
         "excludedTagIds": _numbers,
@@ -247,9 +306,9 @@ IMAGE_GET_INFINITE = Object(
         "reactions": Array(Enum(REACTIONS)).optional(),
         "hidden": _flag,
         "followed": _flag,
-        "fromPlatform": _flag,
-        "notPublished": _flag,
-        "scheduled": _flag,
+        "fromPlatform": CoercedBoolean().optional(),
+        "notPublished": CoercedBoolean().optional(),
+        "scheduled": CoercedBoolean().optional(),
         "pending": _flag,
         "publishedOnly": _flag,
         "disablePoi": _flag,
@@ -316,5 +375,50 @@ SAVE_COLLECTION_ITEM = Object(
         "type": Enum(COLLECTION_TYPES),
         "imageId": Number().optional(),
         "collections": Array(Object({"collectionId": Number()})).optional(),
+    }
+)
+
+# post.schema.ts postsQuerySchema (civitai/civitai @ ebed6616): baseQuerySchema merged
+# with postsFilterSchema; defaults from constants.postFilterDefaults.
+POST_SORTS = ("Most Reactions", "Most Comments", "Most Collected", "Newest")
+POSTS_INFINITE = Object(
+    {
+        "browsingLevel": Number(minimum=0).optional(31),
+        "period": Enum(PERIODS).optional("AllTime"),
+        "periodMode": Enum(("stats", "published")).optional("published"),
+        "sort": Enum(POST_SORTS).optional("Most Reactions"),
+        "draftOnly": _flag,
+        "scheduled": CoercedBoolean().optional(),
+        "limit": CoercedNumber(Number(minimum=0, maximum=200)).optional(100),
+        "cursor": Union((Number(), String())).optional(),
+        "query": String().optional(),
+        "excludedTagIds": _numbers,
+        "excludedUserIds": _numbers,
+        "excludedImageIds": _numbers,
+        "tags": _numbers,
+        "username": Nullish(String()),
+        "modelVersionId": Number().optional(),
+        "ids": _numbers,
+        "collectionId": Number().optional(),
+        "include": Array(Enum(("cosmetics",))).optional(lambda: ["cosmetics"]),
+        "followed": _flag,
+        "pending": _flag,
+        "disablePoi": _flag,
+        "disableMinor": _flag,
+        "poiOnly": _flag,
+        "minorOnly": _flag,
+    }
+)
+
+# src/server/schema/orchestrator/workflows.schema.ts workflowQuerySchema
+WORKFLOW_QUERY = Object(
+    {
+        "take": Number().optional(20),
+        "cursor": String().optional(),
+        "tags": Array(String()).optional(lambda: []),
+        "ascending": _flag,
+        "fromDate": Date().optional(),
+        "toDate": Date().optional(),
+        "excludeFailed": _flag,
     }
 )

@@ -1,9 +1,10 @@
-"""Running the emulator: both listeners on free loopback ports, start, stop and the handle.
+"""Running the emulator: its listeners on free loopback ports, start, stop and the handle.
 
-The API listener serves `/api/trpc/...` and a small HTML page at `/`. The CDN
-listener is a second port, so the CDN is a different host:port than the API, as
-image.civitai.com is a different host than civitai.com: a client that leaks
-credentials to the CDN shows up in `request_log`.
+The API listener serves `/api/trpc/...` and a small HTML page at `/`. The image CDN,
+the video origin and the generator's blob host are one port each, so each is a
+different host:port than the API, as image.civitai.com, image-b2.civitai.com and
+orchestration.civitai.com are different hosts than civitai.com: a client that leaks
+credentials to any of them shows up in `request_log`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,15 @@ from typing import Any
 
 import uvicorn
 
-from civitai_emulator.apps import EmulatorState, LoggedRequest, create_app, create_cdn_app
-from civitai_emulator.cdn import ACCOUNT_KEY
+from civitai_emulator.apps import (
+    EmulatorState,
+    LoggedRequest,
+    create_app,
+    create_cdn_app,
+    create_generator_app,
+    create_video_app,
+)
+from civitai_emulator.cdn import ACCOUNT_KEY, B2_PREFIX
 from civitai_emulator.config import EmulatorConfig, Faults
 from civitai_emulator.dataset import Dataset
 
@@ -36,6 +44,11 @@ class Emulator:
     base_url: str
     image_base_url: str
     cdn_url: str
+    # "http://127.0.0.1:<port>/file/civitai-media-cache": `<video_base_url>/<uuid>/original`
+    # is a video's MP4, as https://image-b2.civitai.com/file/civitai-media-cache/... is
+    video_base_url: str = ""
+    # "http://127.0.0.1:<port>": the orchestrator's blob host, where generated files live
+    generator_base_url: str = ""
     _servers: list[uvicorn.Server] = field(default_factory=list, repr=False)
 
     @property
@@ -152,14 +165,15 @@ def running_emulator(
     """Serve the emulator on loopback ports in a background thread for the `with` block."""
     config = config or EmulatorConfig()
     state = EmulatorState(config)
-    api_socket = _bind(config.host, config.port)
+    sockets: list[socket.socket] = []
     try:
-        cdn_socket = _bind(config.host, config.cdn_port)
+        for port in (config.port, config.cdn_port, 0, 0):
+            sockets.append(_bind(config.host, port))
     except OSError:
-        api_socket.close()
+        for sock in sockets:
+            sock.close()
         raise
-    api_port = api_socket.getsockname()[1]
-    cdn_port = cdn_socket.getsockname()[1]
+    api_port, cdn_port, video_port, generator_port = (s.getsockname()[1] for s in sockets)
     public_host = "127.0.0.1" if config.host in ("0.0.0.0", "::", "") else config.host
     if ":" in public_host:
         public_host = f"[{public_host}]"  # an IPv6 literal in a URL
@@ -171,14 +185,19 @@ def running_emulator(
     base_url = f"http://{public_host}:{api_port}"
     cdn_url = f"http://{public_host}:{cdn_port}"
     state.cdn_base_url = f"{cdn_url}/{ACCOUNT_KEY}"
-    servers = [_server(create_app(state), log_level), _server(create_cdn_app(state), log_level)]
+    state.video_base_url = f"http://{public_host}:{video_port}/{'/'.join(B2_PREFIX)}"
+    state.generator_base_url = f"http://{public_host}:{generator_port}"
+    apps = (create_app, create_cdn_app, create_video_app, create_generator_app)
+    servers = [_server(make(state), log_level) for make in apps]
     quiet = _QuietDisconnects()
     logging.getLogger("uvicorn.error").addFilter(quiet)
     failure: list[BaseException] = []
 
     def run() -> None:
         async def main() -> None:
-            await asyncio.gather(servers[0].serve([api_socket]), servers[1].serve([cdn_socket]))
+            await asyncio.gather(
+                *(server.serve([sock]) for server, sock in zip(servers, sockets, strict=True))
+            )
 
         try:
             with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
@@ -197,7 +216,15 @@ def running_emulator(
         if time.monotonic() > deadline:
             raise RuntimeError("the emulator did not start within 30 s")
         time.sleep(0.005)
-    emulator = Emulator(state, base_url, state.cdn_base_url, cdn_url, servers)
+    emulator = Emulator(
+        state,
+        base_url,
+        state.cdn_base_url,
+        cdn_url,
+        state.video_base_url,
+        state.generator_base_url,
+        servers,
+    )
     try:
         yield emulator
     finally:
@@ -206,7 +233,7 @@ def running_emulator(
         thread.join(timeout=10)
         state.executor.shutdown(wait=False, cancel_futures=True)
         logging.getLogger("uvicorn.error").removeFilter(quiet)
-        for sock in (api_socket, cdn_socket):
+        for sock in sockets:
             sock.close()
 
 
@@ -228,6 +255,8 @@ def serve(
         print(f"civitai-emulator: {images} images (seed {seed}), site mode {site_mode}")
         print(f"  API  {emu.base_url}   (tRPC at {emu.base_url}/api/trpc/<procedure>)")
         print(f"  CDN  {emu.image_base_url}")
+        print(f"  video origin    {emu.video_base_url}")
+        print(f"  generator blobs {emu.generator_base_url}")
         print(f"  signed-in user: {emu.dataset.owner.username}")
         print(f"  sign-in page: {emu.base_url}/login (password {emu.password})")
         print("Point civitai-vault at it with:")

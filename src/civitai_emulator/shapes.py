@@ -158,6 +158,28 @@ def listing_item(
     return item
 
 
+def post_feed_image(dataset: Dataset, record: ImageRecord) -> dict[str, Any]:
+    """One image embedded in a `post.getInfinite` item (image.service.ts getImagesForPosts)."""
+    return {
+        "id": record.id,
+        "userId": record.user_id,
+        "name": record.name,
+        "url": record.uuid,
+        "nsfwLevel": record.nsfw_level,
+        "width": record.width,
+        "height": record.height,
+        "hash": record.blurhash,
+        "type": record.type,
+        "metadata": _image_metadata(record),
+        "postId": record.post_id,
+        "onSite": record.on_site,
+        "remixOfId": None,
+        "minor": False,
+        "poi": False,
+        "tagIds": list(record.tag_scores),
+    }
+
+
 def poster_uuid(dataset: Dataset, record: ImageRecord) -> str:
     """The still shown before a video plays; the CDN serves it like an image."""
     return image_uuid(dataset.seed, -record.id)
@@ -400,7 +422,7 @@ def collection_feed_item(
         "mode": None,
         "createdAt": collection.created_at,
         "metadata": {},
-        "_count": {"items": len(collection.image_ids), "contributors": 1},
+        "_count": {"items": collection.item_count, "contributors": 1},
         "images": [],
         "srcs": [],
     }

@@ -132,6 +132,7 @@ async def login(
         site=site,
         base_url=base_url,
         image_base_url=image_base_url,
+        credential_site=settings.api_origin,  # the site these were checked against
     )
     return identity
 

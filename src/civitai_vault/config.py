@@ -16,6 +16,14 @@ settings file (`settings.toml`, see `settings_file`), the credential file that
 The config file is `config.json` in the platform's user config folder (or in
 $CIVITAI_VAULT_CONFIG_DIR when set), readable by its owner only (mode 0600,
 folder 0700). Credentials never appear in a repr, a log or an error message.
+
+Saved credentials are bound to the site `login` checked them against
+(`credential_site`, an origin such as https://civitai.com): they are sent
+only when the base URL in force is that site (civitai.com and civitai.red
+count as one site: one account, one key), never to a base URL given once by
+flag or environment for another server. A credential the user passes
+explicitly (flag or environment) goes to the base URL they chose. Only the
+bound site may replace the saved session cookie.
 """
 
 from __future__ import annotations
@@ -24,10 +32,11 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from civitai_vault.api.auth import SECURE_PREFIX
 from civitai_vault.api.settings import SITE_URLS, ClientSettings
@@ -46,8 +55,10 @@ ENVIRONMENT = {
     "token": "CIVITAI_TOKEN",
 }
 CONFIG_DIR_ENV = "CIVITAI_VAULT_CONFIG_DIR"
-STORED_KEYS = frozenset(ENVIRONMENT)
+BINDING_KEY = "credential_site"  # the origin the saved credentials were checked against
+STORED_KEYS = frozenset({*ENVIRONMENT, BINDING_KEY})
 SECRET_KEYS = frozenset({"api_key", "token"})
+CIVITAI_ORIGINS = frozenset(SITE_URLS.values())
 
 
 def config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -67,6 +78,8 @@ class Settings:
 
     `session_store` is the config file the token came from, if it did: a session
     cookie Civitai upgrades or rolls is saved back there (and only there).
+    `withheld` says why saved credentials were not used (they belong to
+    another site than the base URL in force), or is None.
     """
 
     archive: Path
@@ -77,6 +90,7 @@ class Settings:
     token: str | None = field(default=None, repr=False)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     session_store: CredentialStore | None = field(default=None, repr=False, compare=False)
+    withheld: str | None = field(default=None, compare=False)
 
     @property
     def signed_in(self) -> bool:
@@ -85,6 +99,11 @@ class Settings:
     @property
     def effective_base_url(self) -> str:
         return self.base_url or SITE_URLS.get(self.site, SITE_URLS["com"])
+
+    @property
+    def origin(self) -> str:
+        """The API site in force, as `scheme://host[:port]`."""
+        return origin_of(self.effective_base_url)
 
     def client_settings(self, **overrides: Any) -> ClientSettings:
         """A ClientSettings for these settings; `overrides` set rate, concurrency and so on."""
@@ -96,7 +115,7 @@ class Settings:
             "token": self.token,
         }
         if self.session_store is not None:
-            values["on_session_cookie"] = self.session_store.remember_session_cookie
+            values["on_session_cookie"] = self.session_store.session_saver(self.origin)
         values.update(overrides)
         return ClientSettings(**values)
 
@@ -110,7 +129,38 @@ class Settings:
             "api_key": "set" if self.api_key else "not set",
             "token": "set" if self.token else "not set",
             "sources": dict(self.sources),
+            "credentials_withheld": self.withheld,
         }
+
+
+def origin_of(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lower-case, without a default port."""
+    parts = urlsplit(url.strip())
+    scheme = (parts.scheme or "https").lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def same_site(origin: str, bound: str) -> bool:
+    """May credentials checked against `bound` be sent to `origin`?"""
+    return origin == bound or {origin, bound} <= CIVITAI_ORIGINS
+
+
+def bound_site(stored: Mapping[str, str]) -> str:
+    """The site saved credentials belong to; files from before the binding was saved
+    belong to the base URL saved with them, else to Civitai itself."""
+    if stored.get(BINDING_KEY):
+        return origin_of(stored[BINDING_KEY])
+    if stored.get("base_url"):
+        return origin_of(stored["base_url"])
+    return SITE_URLS["com"]
 
 
 def load_settings(
@@ -161,6 +211,7 @@ def load_settings(
     site_value = str(values.get("site", "com")).lower()
     if site_value not in SITE_URLS:
         raise ValueError(f"--site must be 'com' or 'red', not {site_value!r}")
+    withheld = _withhold_foreign_credentials(values, sources, stored, site_value)
     return Settings(
         archive=Path(values.get("archive", DEFAULT_ARCHIVE)).expanduser(),
         site=site_value,
@@ -170,6 +221,27 @@ def load_settings(
         token=values.get("token"),
         sources=sources,
         session_store=store if sources["token"] == "config" else None,
+        withheld=withheld,
+    )
+
+
+def _withhold_foreign_credentials(
+    values: dict[str, Any], sources: dict[str, str], stored: Mapping[str, str], site: str
+) -> str | None:
+    """Drop saved credentials when the base URL in force is not the site they belong to."""
+    saved = [key for key in sorted(SECRET_KEYS) if sources.get(key) == "config"]
+    if not saved:
+        return None
+    origin = origin_of(values.get("base_url") or SITE_URLS[site])
+    bound = bound_site(stored)
+    if same_site(origin, bound):
+        return None
+    for key in saved:
+        values.pop(key, None)
+        sources[key] = "default"
+    return (
+        f"your saved login belongs to {bound} and was not sent to {origin}; to sign in "
+        "there, pass --api-key or --token (or log in to it with `civitai-vault login`)"
     )
 
 
@@ -221,18 +293,29 @@ class CredentialStore:
         data = self.load()
         had = any(key in data for key in SECRET_KEYS)
         if had:
-            self._write({k: v for k, v in data.items() if k not in SECRET_KEYS})
+            forget = {*SECRET_KEYS, BINDING_KEY}
+            self._write({k: v for k, v in data.items() if k not in forget})
         return had
 
-    def remember_session_cookie(self, name: str, value: str) -> None:
-        """`ClientSettings.on_session_cookie`: keep a session Civitai upgraded or rolled.
+    def session_saver(self, origin: str) -> Callable[[str, str], None]:
+        """`ClientSettings.on_session_cookie` for a client talking to `origin`."""
+
+        def save(name: str, value: str) -> None:
+            self.remember_session_cookie(name, value, origin=origin)
+
+        return save
+
+    def remember_session_cookie(self, name: str, value: str, *, origin: str) -> None:
+        """Keep a session Civitai upgraded or rolled.
 
         Only replaces a token that came from this file (a token given by flag or
-        environment is the user's to manage); an API key is left alone.
+        environment is the user's to manage), and only when `origin`, the host
+        that set it, is the site the saved login belongs to; an API key is left alone.
         """
         if name.removeprefix(SECURE_PREFIX) != "civ-token" or not value:
             return
-        if self.load().get("token"):
+        stored = self.load()
+        if stored.get("token") and same_site(origin_of(origin), bound_site(stored)):
             self.save(token=value)
 
     def _write(self, data: dict[str, str]) -> None:

@@ -24,7 +24,7 @@ def test_flags_beat_environment_beat_config_beat_defaults(tmp_path: Path) -> Non
     assert settings.api_key == "from-flag"
     assert settings.base_url == "https://env.example"
     assert settings.site == "red"
-    assert settings.token == "config-token"
+    assert settings.token is None  # saved for civitai.com, not for env.example
     assert str(settings.archive) == "civitai-archive"
     assert settings.sources == {
         "archive": "default",
@@ -32,11 +32,12 @@ def test_flags_beat_environment_beat_config_beat_defaults(tmp_path: Path) -> Non
         "base_url": "env",
         "image_base_url": "default",
         "api_key": "flag",
-        "token": "config",
+        "token": "default",
     }
 
     assert load_settings(environ=env, store=store).api_key == "from-env"
     assert load_settings(environ={}, store=store).api_key == "from-config"
+    assert load_settings(environ={}, store=store).token == "config-token"
 
 
 def test_empty_values_do_not_hide_lower_sources(tmp_path: Path) -> None:
@@ -77,13 +78,93 @@ def test_broken_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_remember_session_cookie_only_replaces_a_stored_token(tmp_path: Path) -> None:
     store = CredentialStore(tmp_path)
-    store.remember_session_cookie("civ-token", "new")
+    civitai = "https://civitai.com"
+    store.remember_session_cookie("civ-token", "new", origin=civitai)
     assert store.load() == {}  # nothing stored: a flag or env token is the user's business
     store.save(token="old")
-    store.remember_session_cookie("__Secure-civ-device", "device")
+    store.remember_session_cookie("__Secure-civ-device", "device", origin=civitai)
     assert store.load()["token"] == "old"
-    store.remember_session_cookie("__Secure-civ-token", "new")
+    store.remember_session_cookie("__Secure-civ-token", "new", origin=civitai)
     assert store.load()["token"] == "new"
+
+
+def test_only_the_bound_site_may_replace_the_saved_session(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.save(token="saved", credential_site="http://127.0.0.1:8765")
+    store.session_saver("http://127.0.0.1:9999")("civ-token", "from-a-one-off-host")
+    store.session_saver("https://civitai.com")("__Secure-civ-token", "from-civitai")
+    assert store.load()["token"] == "saved"
+    store.session_saver("http://127.0.0.1:8765")("civ-token", "rolled")
+    assert store.load()["token"] == "rolled"
+
+
+BOUND = "http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "sent"),
+    [
+        (None, False),  # the config's own base URL is gone: civitai.com is not the bound site
+        (BOUND, True),
+        ("http://127.0.0.1:8765/", True),
+        ("HTTP://127.0.0.1:8765", True),
+        ("http://127.0.0.1:9999", False),  # another port on this machine is another site
+        ("http://localhost:8765", False),
+        ("https://127.0.0.1:8765", False),
+        ("https://evil.example", False),
+    ],
+)
+def test_saved_credentials_go_only_to_the_site_they_were_checked_against(
+    tmp_path: Path, base_url: str | None, sent: bool
+) -> None:
+    store = CredentialStore(tmp_path)
+    store.save(api_key=SECRET_KEY, token=SECRET_TOKEN, credential_site=BOUND)
+    for where in ("flag", "env"):
+        env = {"CIVITAI_BASE_URL": base_url} if where == "env" and base_url else {}
+        flag = base_url if where == "flag" else None
+        settings = load_settings(base_url=flag, environ=env, store=store)
+        assert (settings.api_key, settings.token) == (
+            (SECRET_KEY, SECRET_TOKEN) if sent else (None, None)
+        )
+        assert settings.signed_in is sent
+        assert (settings.withheld is None) is sent
+        assert (settings.session_store is not None) is sent
+        if not sent:
+            assert BOUND in str(settings.withheld) and "--api-key" in str(settings.withheld)
+            assert SECRET_KEY not in str(settings.withheld)
+
+
+def test_credentials_passed_explicitly_go_where_the_user_points(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.save(api_key=SECRET_KEY, credential_site="https://civitai.com")
+    env = {"CIVITAI_BASE_URL": "http://127.0.0.1:9999", "CIVITAI_API_KEY": "explicit"}
+    assert load_settings(environ=env, store=store).api_key == "explicit"
+    assert load_settings(api_key="flag", environ=env, store=store).api_key == "flag"
+
+
+def test_civitai_com_and_red_are_one_site(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.save(api_key=SECRET_KEY, credential_site="https://civitai.com")
+    assert load_settings(site="red", environ={}, store=store).api_key == SECRET_KEY
+    red = load_settings(base_url="https://civitai.red", environ={}, store=store)
+    assert red.api_key == SECRET_KEY
+
+
+def test_a_config_saved_before_binding_belongs_to_its_base_url(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.save(api_key=SECRET_KEY, base_url=BOUND)
+    assert load_settings(environ={}, store=store).api_key == SECRET_KEY
+    elsewhere = load_settings(base_url="https://civitai.com", environ={}, store=store)
+    assert elsewhere.api_key is None
+    store.save(base_url=None)
+    assert load_settings(environ={}, store=store).api_key == SECRET_KEY  # civitai.com
+
+
+def test_logout_forgets_the_binding_too(tmp_path: Path) -> None:
+    store = CredentialStore(tmp_path)
+    store.save(api_key=SECRET_KEY, credential_site=BOUND, site="red")
+    assert store.clear_credentials()
+    assert store.load() == {"site": "red"}
 
 
 def test_credentials_never_in_repr(tmp_path: Path) -> None:

@@ -33,7 +33,9 @@ def test_image_record_matches_the_dataset(emu: Any, helpers: Any) -> None:
     assert out["cfg_scale"] == record.meta["cfgScale"]
     assert out["sampler"] == record.meta["sampler"]
     assert out["created_at"] == record.created_at.isoformat()
-    expected_tags = [dataset.tags[t].name for t in record.tag_scores]
+    # highest score first, equal scores by name (as the archive orders them)
+    ranked = sorted(record.tag_scores.items(), key=lambda t: (-t[1], dataset.tags[t[0]].name))
+    expected_tags = [dataset.tags[t].name for t, _ in ranked]
     assert out["tags"] == expected_tags
     checkpoint = dataset.model_versions[record.resources[0].model_version_id]
     assert (out["model"], out["model_version_id"], out["model_id"]) == (

@@ -211,7 +211,8 @@ def test_whoami_signed_out(cli, red_emulator):
 def test_a_legacy_session_in_the_config_is_saved_upgraded(cli, red_emulator, command):
     """A config written with a legacy next-auth token: the first command saves the new cookie."""
     user = cli.pointing_at(red_emulator)
-    CredentialStore(user.config_dir).save(token=red_emulator.legacy_token)
+    store = CredentialStore(user.config_dir)
+    store.save(token=red_emulator.legacy_token, credential_site=red_emulator.base_url)
     image = red_emulator.dataset.named["hostile_image"]
     done = user(*[part.format(image=image) for part in command])
     assert done.code == 0, done.stderr

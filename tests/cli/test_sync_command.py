@@ -288,12 +288,20 @@ def test_a_mistyped_file_name_template_is_refused_before_anything_is_fetched(red
     assert not archive.exists()
 
 
-@pytest.mark.parametrize("target", ["post:1", "https://civitai.com/user/no_such_user/images"])
-def test_a_target_with_nothing_to_list_says_so(red_cli, tmp_path, target):
-    """Civitai answers an unknown post or user with an empty listing, not an error."""
-    summary = sync_json(red_cli, tmp_path / "archive", target)
+def test_a_target_with_nothing_to_list_says_so(red_cli, tmp_path):
+    """Civitai answers an unknown post with an empty listing, not an error."""
+    summary = sync_json(red_cli, tmp_path / "archive", "post:1")
     assert summary["targets"][0]["listed"] == 0
     assert any("listed no images" in note for note in summary["targets"][0]["notes"])
+
+
+def test_an_unknown_user_is_an_error_that_names_them(red_cli, tmp_path):
+    """image.getInfinite answers a username it does not know with 404 "User not found"."""
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--json", "--rate", "0",
+                   "https://civitai.com/user/no_such_user/images")  # fmt: skip
+    assert done.code == 1
+    assert "no_such_user" in done.error_line and "not found" in done.error_line
 
 
 def test_a_civitai_red_url_means_the_red_site(cli, red_emulator, tmp_path):

@@ -105,7 +105,8 @@ def test_every_format_decodes_at_its_size_and_bytes_are_unique(emu) -> None:
         image = emu.dataset.images[image_id]
         if image.type == "image" and image.mime_type not in seen:
             seen[image.mime_type] = image
-    assert set(seen) == {"image/png", "image/jpeg", "image/webp"}
+    # TIFF originals exist (the seed lists image/tiff) and are served as TIFF
+    assert set(seen) == {"image/png", "image/jpeg", "image/webp", "image/tiff"}
     bodies = set()
     for mime, image in seen.items():
         response = fetch(emu, image.uuid)
@@ -187,9 +188,13 @@ def test_unknown_uuids_and_keys_are_404(emu) -> None:
 
 def test_backblaze_cache_url_and_head(emu) -> None:
     image = record(emu, "exif_jpeg_image")
-    cdn_root = emu.image_base_url.rsplit("/", 1)[0]
-    response = httpx.get(f"{cdn_root}/file/civitai-media-cache/{image.uuid}/original")
+    response = httpx.get(f"{emu.video_base_url}/{image.uuid}/original")
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    # the bucket is its own host: the image CDN does not answer its paths
+    cdn_root = emu.image_base_url.rsplit("/", 1)[0]
+    assert (
+        httpx.get(f"{cdn_root}/file/civitai-media-cache/{image.uuid}/original").status_code == 404
+    )
     head = httpx.head(f"{emu.image_base_url}/{image.uuid}/original=true/x.jpeg")
     assert head.status_code == 200 and head.content == b""
     assert int(head.headers["content-length"]) == len(response.content)

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from civitai_emulator import Dataset
-from civitai_emulator.dataset import NAMED_IMAGE_ROLES
+from civitai_emulator.dataset import NAMED_IMAGE_ROLES, TRAP_IMAGE_ROLES
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_named_images_are_in_the_demo_collection_and_distinct(dataset: Dataset) 
     assert len(set(named)) == len(named)
     demo = dataset.collections[dataset.named["demo_collection"]]
     assert set(named) <= set(demo.image_ids)
-    assert len(demo.image_ids) == 300
+    assert len(demo.image_ids) == 300 - len(TRAP_IMAGE_ROLES)
     assert demo.read == "Private" and demo.owner_id == dataset.owner.id
     assert "<b>" in demo.name
     assert any(dataset.images[i].type == "video" for i in demo.image_ids)
@@ -68,7 +68,8 @@ def test_named_images_are_in_the_demo_collection_and_distinct(dataset: Dataset) 
 def test_collections_have_the_owners_and_visibility_their_names_promise(dataset: Dataset) -> None:
     c = dataset.collections
     n = dataset.named
-    assert set(c[n["all_collection"]].image_ids) == set(dataset.image_ids)
+    traps = {n[role] for role in TRAP_IMAGE_ROLES}
+    assert set(c[n["all_collection"]].image_ids) == set(dataset.image_ids) - traps
     assert c[n["all_collection"]].read == "Private"
     assert (c[n["public_collection"]].read, c[n["unlisted_collection"]].read) == (
         "Public",
@@ -145,7 +146,13 @@ def test_the_data_looks_like_civitai(dataset: Dataset) -> None:
     assert levels[1] > len(records) / 2 and set(levels) <= {1, 2, 4, 8, 16} and len(levels) == 5
     videos = sum(r.type == "video" for r in records)
     assert 0.03 * len(records) < videos < 0.15 * len(records)
-    assert {r.mime_type for r in records} == {"image/png", "image/jpeg", "image/webp", "video/mp4"}
+    assert {r.mime_type for r in records} == {
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/tiff",
+        "video/mp4",
+    }
     assert {r.base_model for r in records} >= {
         "Pony",
         "SDXL 1.0",
@@ -178,11 +185,11 @@ def test_the_data_looks_like_civitai(dataset: Dataset) -> None:
 def test_small_and_large_datasets_build() -> None:
     small = Dataset(seed=1, images=20)
     assert len(small.images) == 20
-    assert len(small.collections[small.named["demo_collection"]].image_ids) == 20
+    assert len(small.collections[small.named["demo_collection"]].image_ids) == 20 - 3
     assert all(small.named[role] in small.images for role in NAMED_IMAGE_ROLES)
     large = Dataset(seed=1, images=100_000)
     assert len(large.images) == 100_000
-    assert len(large.collections[large.named["all_collection"]].image_ids) == 100_000
+    assert len(large.collections[large.named["all_collection"]].image_ids) == 100_000 - 3
     last = large.images[large.image_ids[-1]]
     assert last.id == large.image_ids[-1]
     with pytest.raises(ValueError):

@@ -39,10 +39,12 @@ def test_embed_rewrites_files_of_a_no_embed_archive(tmp_path, emulator, sync):
     for image_id, path, *_ in before:
         data = (tmp_path / path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == after[image_id][0]
-    # A prompt reader now sees the prompt of one rewritten image.
-    image_id = changed[0]
+    # A prompt reader now sees the prompt of one rewritten image (one that has a prompt:
+    # an image whose prompt is hidden still gets its tags written).
+    prompts = dict(conn.execute("SELECT id, prompt FROM images WHERE prompt IS NOT NULL"))
+    image_id = next(i for i in changed if i in prompts)
     path = next(row[1] for row in before if row[0] == image_id)
-    prompt = conn.execute("SELECT prompt FROM images WHERE id = ?", (image_id,)).fetchone()[0]
+    prompt = prompts[image_id]
     shown = subprocess.run(
         ["exiftool", "-s3", "-Parameters", "-UserComment", str(tmp_path / path)],
         capture_output=True,

@@ -9,7 +9,10 @@ answering with Set-Cookie for the hub cookie and clearing the legacy one.
 The jar here is deliberately tiny and explicit: it only ever talks to the API
 host, keeps what that host sets (so an upgraded or rolled session survives),
 forgets what it clears, and tells the owner about a new session cookie
-through `on_session_cookie` so it can be saved for the next run. httpx's own
+through `on_session_cookie` so it can be saved for the next run (the owner
+decides whether this host may replace a saved session: `config.py`). As a
+browser does, it refuses `__Secure-` and `__Host-` cookies sent over plain
+http: a server that is not https cannot set what only https may carry. httpx's own
 cookie handling is switched off everywhere, so no cookie can leak to the CDN
 or a redirect target.
 """
@@ -31,6 +34,7 @@ HUB = "civ-token"
 DEVICE = "civ-device"
 LEGACY = "civitai-token"
 SECURE_PREFIX = "__Secure-"
+HTTPS_ONLY_PREFIXES = (SECURE_PREFIX, "__Host-")
 
 
 def cookie_names(https: bool) -> tuple[str, str]:
@@ -84,6 +88,9 @@ class SessionCookies:
             if parsed is None:
                 continue
             name, value, cleared = parsed
+            if name.startswith(HTTPS_ONLY_PREFIXES) and not self._https:
+                log.info("ignored a %s cookie sent over plain http", name.split("-", 1)[0] + "-")
+                continue
             if cleared:
                 self._jar.pop(name, None)
                 continue

@@ -8,9 +8,11 @@ from the image id and an extension, never from the name Civitai stores (which
 is user text and may hold `/`, `..` or worse).
 
 Downloads use a separate HTTP client that never has an Authorization header
-or cookies, whatever host a redirect leads to, with its own pace and
-concurrency, and the same retries as the API. A body shorter than its
-Content-Length is an error, never a file.
+or cookies, with its own pace and concurrency, and the same retries as the
+API. Every address and redirect hop must be a configured image host on a
+public address (`hosts.CdnHosts`). A body shorter than its Content-Length is
+an error, never a file; one longer than the file limit, or slower than the
+download deadline, is stopped there (`limits.Limits`).
 """
 
 from __future__ import annotations
@@ -29,14 +31,23 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 from civitai_vault.api.errors import (
     AccessDenied,
     CivitaiError,
+    ForbiddenHost,
+    LimitExceeded,
     MalformedResponse,
     NetworkError,
     NotFound,
     RateLimited,
     ServerError,
 )
+from civitai_vault.api.hosts import CdnHosts
+from civitai_vault.api.limits import FLAGS
 from civitai_vault.api.pacing import AdaptivePacer
-from civitai_vault.api.transport import AiohttpTransport
+from civitai_vault.api.transport import (
+    AiohttpTransport,
+    BlockedAddress,
+    DeadlineExceeded,
+    decoded_chunks,
+)
 from civitai_vault.api.wire import parse_retry_after
 
 if TYPE_CHECKING:
@@ -140,6 +151,8 @@ class CdnDownloader:
         self._pacer = AdaptivePacer(settings.cdn_rate)
         self._gate = asyncio.Semaphore(settings.cdn_concurrency)
         self._http: httpx.AsyncClient | None = None
+        self.hosts = CdnHosts(settings.cdn_base_urls)
+        self._limits = settings.limits
 
     async def open(self) -> None:
         self._http = httpx.AsyncClient(
@@ -152,8 +165,18 @@ class CdnDownloader:
                 "Accept": "*/*",
                 "Accept-Encoding": "identity",  # so Content-Length is the file's own size
             },
-            transport=AiohttpTransport(max_connections=self._settings.cdn_concurrency * 2),
+            # Redirect hops are requests too: each is checked before it is sent
+            # (the first address was checked by `download`).
+            event_hooks={"request": [self._check_hop]},
+            transport=AiohttpTransport(
+                max_connections=self._settings.cdn_concurrency * 2,
+                deadline=self._limits.download_seconds,
+                address_allowed=self.hosts.allows_address,
+            ),
         )
+
+    async def _check_hop(self, request: httpx.Request) -> None:
+        self.hosts.check_url(str(request.url), redirect=True)
 
     async def close(self) -> None:
         if self._http is not None:
@@ -163,6 +186,7 @@ class CdnDownloader:
     async def download(self, url: str, dest: Path) -> Download:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"not a downloadable URL: {url[:120]!r}")
+        self.hosts.check_url(url)
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1),
@@ -195,10 +219,18 @@ class CdnDownloader:
                 async with self._http.stream("GET", url) as response:
                     self._check_status(response, sent_in_round)
                     size = await self._save(response, dest)
+            except DeadlineExceeded:
+                raise LimitExceeded(
+                    _host_said(url, f"took more than {self._limits.download_seconds:g} s"),
+                    setting=FLAGS["download_seconds"],
+                    procedure="download",
+                ) from None
             except httpx.TimeoutException:
                 raise NetworkError(
                     _host_said(url, "did not answer in time"), procedure="download"
                 ) from None
+            except BlockedAddress as exc:
+                raise ForbiddenHost(f"refused the download: {exc}", procedure="download") from None
             except httpx.TransportError as exc:
                 raise NetworkError(
                     _host_said(url, "could not be reached"),
@@ -235,14 +267,21 @@ class CdnDownloader:
         # A compressed body's Content-Length counts compressed bytes; h11 still
         # notices a body cut short, so only the explicit comparison is skipped.
         expected = None if compressed else _content_length(response)
-        chunks = response.aiter_bytes(CHUNK) if compressed else response.aiter_raw(CHUNK)
+        limit = self._limits.file_bytes
+        if expected is not None and expected > limit:
+            raise _too_large(limit, f"the server announced {expected:,} bytes")
         written = 0
         try:
             with dest.open("wb") as out:
-                async for chunk in chunks:
-                    out.write(chunk)
+                # Decoded bytes are what lands on disk, so they are what is counted.
+                async for chunk in decoded_chunks(response, CHUNK):
                     written += len(chunk)
-        except (httpx.TransportError, httpx.StreamError):
+                    if written > limit:
+                        raise _too_large(limit, f"stopped after {written:,} bytes")
+                    out.write(chunk)
+        except DeadlineExceeded:
+            raise
+        except (httpx.TransportError, httpx.StreamError, httpx.DecodingError):
             raise _cut_short(written, expected) from None
         if expected is not None and written != expected:
             raise _cut_short(written, expected)
@@ -255,6 +294,15 @@ def _content_length(response: httpx.Response) -> int | None:
     except ValueError:
         return None
     return value if value >= 0 else None
+
+
+def _too_large(limit: int, detail: str) -> LimitExceeded:
+    return LimitExceeded(
+        f"the file is larger than the {limit // (1024 * 1024):,} MB limit",
+        setting=FLAGS["file_bytes"],
+        procedure="download",
+        server_message=detail,
+    )
 
 
 def _cut_short(written: int, expected: int | None) -> MalformedResponse:

@@ -31,6 +31,7 @@ from civitai_vault.api.auth import SessionCookies
 from civitai_vault.api.cdn import CdnDownloader, Download, cookieless_jar
 from civitai_vault.api.errors import (
     CivitaiError,
+    LimitExceeded,
     LoginRequired,
     MalformedResponse,
     NetworkError,
@@ -39,6 +40,7 @@ from civitai_vault.api.errors import (
     ServerError,
     UnexpectedRedirect,
 )
+from civitai_vault.api.limits import FLAGS
 from civitai_vault.api.models import (
     CivitaiModel,
     Collection,
@@ -57,7 +59,12 @@ from civitai_vault.api.pagination import ImagePages
 from civitai_vault.api.retry import is_retryable, make_wait
 from civitai_vault.api.settings import ClientSettings
 from civitai_vault.api.stats import ClientStats
-from civitai_vault.api.transport import AiohttpTransport
+from civitai_vault.api.transport import (
+    AiohttpTransport,
+    BodyTooLarge,
+    DeadlineExceeded,
+    read_body,
+)
 from civitai_vault.api.wire import LONG_INPUT, RawResponse, decode_response, encode_input
 from civitai_vault.api.wire import parse_retry_after as _retry_after
 
@@ -120,7 +127,10 @@ class CivitaiClient:
             follow_redirects=False,  # redirects are followed by hand, see _send
             cookies=cookieless_jar(),
             headers={"User-Agent": self.settings.user_agent, "Accept": "application/json"},
-            transport=AiohttpTransport(max_connections=max(4, self.settings.concurrency * 2)),
+            transport=AiohttpTransport(
+                max_connections=max(4, self.settings.concurrency * 2),
+                deadline=self.settings.limits.api_seconds,
+            ),
         )
         await self._cdn.open()
 
@@ -214,7 +224,8 @@ class CivitaiClient:
         """
         found: list[Collection] = []
         cursor: int | None = None
-        while True:
+        asked: set[int] = set()  # a cursor asked twice would go round for ever
+        for _ in range(self.settings.limits.listing_pages):
             payload: dict[str, Any] = {"userId": int(user_id), "limit": 200}
             if cursor is not None:
                 payload["cursor"] = cursor
@@ -222,9 +233,11 @@ class CivitaiClient:
             page = data if isinstance(data, dict) else {}
             found += [_model(Collection, item) for item in _list(page.get("items"))]
             next_cursor = page.get("nextCursor")
-            if not isinstance(next_cursor, int) or next_cursor == cursor:
+            if not isinstance(next_cursor, int) or next_cursor in asked:
                 return found
+            asked.add(next_cursor)
             cursor = next_cursor
+        return found
 
     async def get_creator(
         self, username: str | None = None, user_id: int | None = None
@@ -282,6 +295,7 @@ class CivitaiClient:
             empty_page_retries=self.settings.empty_page_retries,
             retry_base=self.settings.retry_base,
             retry_cap=self.settings.retry_cap,
+            max_pages=self.settings.limits.listing_pages,
         )
         pages.on_empty_retry = self._note_empty_retry
         return pages
@@ -359,7 +373,19 @@ class CivitaiClient:
             self.stats.note_request(procedure)
             started = time.monotonic()
             try:
-                response = await self._request(http, url, text)
+                response, body = await self._request(http, url, text)
+            except DeadlineExceeded:
+                raise self._over_limit(
+                    procedure,
+                    f"Civitai took more than {self.settings.limits.api_seconds:g} s to answer",
+                    "api_seconds",
+                ) from None
+            except BodyTooLarge as exc:
+                raise self._over_limit(
+                    procedure,
+                    f"Civitai's answer is larger than the {exc.limit // (1024 * 1024):,} MB limit",
+                    "answer_bytes",
+                ) from None
             except httpx.TimeoutException:
                 raise self._network_error(procedure, "did not answer in time") from None
             except httpx.TransportError as exc:
@@ -371,11 +397,11 @@ class CivitaiClient:
             procedure=procedure,
             status=response.status_code,
             content_type=response.headers.get("content-type", ""),
-            body=response.content,
+            body=body,
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
         try:
-            value = decode_response(raw)
+            value = decode_response(raw, self.settings.limits)
         except CivitaiError as exc:
             self._redact(exc)
             overloaded = isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503)
@@ -385,8 +411,13 @@ class CivitaiClient:
         self._pacer.speed_up()
         return value
 
-    async def _request(self, http: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
-        """Send one call, following same-host redirects only while credentials are set."""
+    async def _request(
+        self, http: httpx.AsyncClient, url: str, text: str
+    ) -> tuple[httpx.Response, bytes]:
+        """Send one call, following same-host redirects only while credentials are set.
+
+        Returns the response and its body, read within the answer size limit.
+        """
         if len(text) > LONG_INPUT:
             request = http.build_request(
                 "POST", url, content=text.encode(), headers={"Content-Type": "application/json"}
@@ -396,9 +427,9 @@ class CivitaiClient:
         with_credentials = True
         for _ in range(MAX_REDIRECTS + 1):
             self._dress(request, with_credentials)
-            response = await http.send(request)
+            response = await http.send(request, stream=True)
             if not response.is_redirect:
-                return response
+                return response, await read_body(response, self.settings.limits.answer_bytes)
             await response.aclose()
             target = response.url.join(response.headers.get("location", ""))
             if (target.scheme, target.host, target.port) != (
@@ -431,6 +462,9 @@ class CivitaiClient:
         cookie = self._cookies.header()
         if cookie:
             request.headers["Cookie"] = cookie
+
+    def _over_limit(self, procedure: str, what: str, limit: str) -> LimitExceeded:
+        return LimitExceeded(what, setting=FLAGS[limit], procedure=procedure)
 
     def _network_error(self, procedure: str, problem: str) -> NetworkError:
         return NetworkError(f"Civitai ({self.settings.api_host}) {problem}", procedure=procedure)

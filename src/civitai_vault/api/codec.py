@@ -13,6 +13,12 @@ produces plain Python values:
 - Maps become dicts (a list of pairs when a key is not hashable), Sets become
   lists, BigInts ints, RegExps and URLs their source strings.
 
+Decoding is bounded (`Budget`): nesting deeper than `max_depth` or more than
+`max_values` values in the decoded copy raise `CodecLimit`. devalue lets one
+pool entry be referenced many times, so a few hundred bytes can stand for
+billions of values once every reference is a copy of its own; the count is
+of the copy, so such a payload stops after `max_values`, not after the memory.
+
 The encoders are the inverse for the subset the client sends (inputs) and for
 tests that check the decoders on generated values.
 """
@@ -27,7 +33,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "Budget",
     "CodecError",
+    "CodecLimit",
     "decode_devalue",
     "decode_superjson",
     "encode_devalue",
@@ -39,6 +47,30 @@ __all__ = [
 
 class CodecError(ValueError):
     """The payload is not valid superjson or devalue."""
+
+
+class CodecLimit(CodecError):
+    """The payload went past a decoding bound; `limit` is "json_depth" or "answer_values"."""
+
+    def __init__(self, message: str, limit: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class Budget:
+    """What one decoding may build: nesting depth, and values in the decoded copy."""
+
+    def __init__(self, max_depth: int = 100, max_values: int = 1_000_000) -> None:
+        self.max_depth = max_depth
+        self.max_values = max_values
+        self.used = 0
+
+    def take(self, count: int, depth: int) -> None:
+        if depth > self.max_depth:
+            raise CodecLimit(f"nested deeper than {self.max_depth} levels", "json_depth")
+        self.used += count
+        if self.used > self.max_values:
+            raise CodecLimit(f"more than {self.max_values:,} values once decoded", "answer_values")
 
 
 class _Undefined:
@@ -78,15 +110,16 @@ def to_js_date(value: datetime) -> str:
 # ---------------------------------------------------------------- superjson
 
 
-def decode_superjson(payload: Any) -> Any:
+def decode_superjson(payload: Any, budget: Budget | None = None) -> Any:
     """The value a superjson envelope (`{"json": ..., "meta": ...}`) stands for."""
     if not isinstance(payload, dict) or "json" not in payload:
         raise CodecError("not a superjson envelope (no 'json' key)")
+    budget = budget or Budget()
     value = payload["json"]
     meta = payload.get("meta")
     values = meta.get("values") if isinstance(meta, dict) else None
     if values is None:
-        return value
+        return settle(value, budget)
     box = [value]
     try:
         if isinstance(values, list):
@@ -96,7 +129,7 @@ def decode_superjson(payload: Any) -> Any:
                 _apply_tree(box, [0, *_parse_path(str(key))], tree)
         else:
             raise CodecError("superjson meta.values is neither a list nor an object")
-        return _strip_undefined(box[0])
+        return settle(box[0], budget)
     except RecursionError:
         raise CodecError("superjson payload nested too deeply") from None
 
@@ -212,12 +245,34 @@ def _pairs_to_mapping(pairs: list[Any]) -> Any:
         return [list(pair) for pair in clean]
 
 
-def _strip_undefined(value: Any) -> Any:
-    """Object members that are `undefined` disappear; in arrays they read as None."""
+def settle(value: Any, budget: Budget | None = None) -> Any:
+    """The plain copy of a decoded value, within `budget`.
+
+    Object members that are `undefined` disappear; in arrays they read as None.
+    A value shared by several references is copied at each, as JSON would hold it.
+    """
+    try:
+        return _settle(value, budget or Budget(), 1)
+    except RecursionError:  # a cycle (devalue can express one) or absurd nesting
+        raise CodecLimit("cyclic, or nested too deeply to decode", "json_depth") from None
+
+
+def _settle(value: Any, budget: Budget, depth: int) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_undefined(v) for k, v in value.items() if v is not UNDEFINED}
+        budget.take(len(value) + 1, depth)
+        return {
+            k: _settle(v, budget, depth + 1) if isinstance(v, dict | list) else v
+            for k, v in value.items()
+            if v is not UNDEFINED
+        }
     if isinstance(value, list):
-        return [None if v is UNDEFINED else _strip_undefined(v) for v in value]
+        budget.take(len(value) + 1, depth)
+        return [
+            _settle(v, budget, depth + 1)
+            if isinstance(v, dict | list)
+            else (None if v is UNDEFINED else v)
+            for v in value
+        ]
     return None if value is UNDEFINED else value
 
 
@@ -303,30 +358,45 @@ _TYPED_ARRAYS = {
 }
 
 
-def decode_devalue(text: str | Any) -> Any:
+def decode_devalue(text: str | Any, budget: Budget | None = None) -> Any:
     """The value a devalue string (`devalue.stringify` output) stands for."""
+    budget = budget or Budget()
     try:
         parsed = json.loads(text) if isinstance(text, str) else text
     except ValueError as exc:
         raise CodecError(f"devalue payload is not JSON: {exc}") from None
+    except RecursionError:
+        raise CodecLimit("nested too deeply to read", "json_depth") from None
     if isinstance(parsed, int) and not isinstance(parsed, bool):
         if parsed in _DV_CONSTANTS:
-            return _strip_undefined(_DV_CONSTANTS[parsed])
+            return settle(_DV_CONSTANTS[parsed], budget)
         raise CodecError(f"invalid devalue constant {parsed}")
     if not isinstance(parsed, list) or not parsed:
         raise CodecError("a devalue payload is a non-empty JSON array")
     try:
-        return _strip_undefined(_DevalueReader(parsed).hydrate(0))
-    except RecursionError:  # a cycle or absurd nesting: not something tRPC output has
-        raise CodecError("devalue payload is cyclic or nested too deeply") from None
+        shared = _DevalueReader(parsed, budget).hydrate(0)
+    except RecursionError:  # a chain of references too long to follow
+        raise CodecLimit("devalue references nested too deeply", "json_depth") from None
+    except CodecError:
+        raise
+    except (IndexError, KeyError, TypeError, ValueError) as exc:  # a malformed typed entry
+        raise CodecError(f"malformed devalue entry ({type(exc).__name__})") from None
+    budget.used = 0  # the pool was only the plan; the copy is what is counted
+    return settle(shared, budget)
 
 
 class _DevalueReader:
-    """devalue's `unflatten`: every object member and array entry is an index into the pool."""
+    """devalue's `unflatten`: every object member and array entry is an index into the pool.
 
-    def __init__(self, pool: list[Any]) -> None:
+    Entries referenced twice are built once and shared here; `settle` then
+    copies them, within the budget.
+    """
+
+    def __init__(self, pool: list[Any], budget: Budget) -> None:
         self.pool = pool
         self.done: dict[int, Any] = {}
+        self.budget = budget
+        self.depth = 0
 
     def hydrate(self, index: Any) -> Any:
         if isinstance(index, bool) or not isinstance(index, int):
@@ -340,22 +410,31 @@ class _DevalueReader:
         if index >= len(self.pool):
             raise CodecError(f"devalue reference {index} outside the pool")
         entry = self.pool[index]
+        if not isinstance(entry, dict | list):
+            self.done[index] = entry
+            return entry
+        self.depth += 1
+        try:
+            self.budget.take(len(entry), self.depth)
+            return self._container(index, entry)
+        finally:
+            self.depth -= 1
+
+    def _container(self, index: int, entry: dict[str, Any] | list[Any]) -> Any:
         if isinstance(entry, dict):
             obj: dict[str, Any] = {}
             self.done[index] = obj  # before the members: cycles point back here
             for key, ref in entry.items():
                 obj[key] = self.hydrate(ref)
             return obj
-        if isinstance(entry, list):
-            if entry and isinstance(entry[0], str):
-                return self._typed(index, entry)
-            return self._array(index, entry)
-        self.done[index] = entry
-        return entry
+        if entry and isinstance(entry[0], str):
+            return self._typed(index, entry)
+        return self._array(index, entry)
 
     def _array(self, index: int, entry: list[Any]) -> list[Any]:
         if entry and entry[0] == _DV_SPARSE:  # [SPARSE, length, i, ref, i, ref, ...]
             length = int(entry[1]) if len(entry) > 1 else 0
+            self.budget.take(max(0, length), self.depth)  # before the list is made
             sparse: list[Any] = [None] * length
             self.done[index] = sparse
             for i in range(2, len(entry) - 1, 2):

@@ -8,13 +8,15 @@ redacted of any credential the client holds before it is stored).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "AccessDenied",
     "BadRequest",
     "CivitaiError",
+    "ForbiddenHost",
     "InsecureBaseURL",
+    "LimitExceeded",
     "LoginRequired",
     "MalformedResponse",
     "NetworkError",
@@ -70,7 +72,10 @@ class CivitaiError(Exception):
             detail = f"{detail}: {self.server_message}" if detail else self.server_message
         detail = f" ({detail})" if detail else ""
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-        return f"{self.what}{detail}{tries}; {self.advice}"
+        return f"{self.what}{detail}{tries}; {self._advice()}"
+
+    def _advice(self) -> str:
+        return self.advice
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.procedure!r}, status={self.status!r})"
@@ -154,6 +159,30 @@ class UnexpectedRedirect(CivitaiError):
 
     advice = (
         "credentials are never sent to another host; if that host is right, pass it as --base-url"
+    )
+
+
+class LimitExceeded(CivitaiError):
+    """An answer or file went past one of the client's limits (`limits.Limits`).
+
+    Never retried: the same request brings the same answer. `setting` names
+    the flag that raises the limit.
+    """
+
+    def __init__(self, what: str, *, setting: str, **context: Any) -> None:
+        super().__init__(what, **context)
+        self.setting = setting
+
+    def _advice(self) -> str:
+        return f"the rest goes on; if this is expected, raise the limit with {self.setting}"
+
+
+class ForbiddenHost(CivitaiError):
+    """A file address (or a redirect) pointed away from the configured image hosts."""
+
+    advice = (
+        "files are only fetched from the image hosts you configured (--image-base-url, "
+        "--video-base-url); nothing was requested there"
     )
 
 

@@ -13,6 +13,12 @@ Two server habits need care (civitai-api.md 3.3, DESIGN.md "Page boundaries"):
   had a cursor an empty page cannot be the end (the cursor's own image is
   still due), so it is asked again a few times, with back-off, before it is
   believed; `ended_normally` then says False.
+
+A hostile or broken server can also keep a listing going for ever (the same
+`nextCursor` every time, or pages of images already seen); the walk stops,
+not complete, when a cursor it already asked comes round again, when two
+pages in a row bring nothing new, or after `max_pages` pages.
+`stop_reason` says which.
 """
 
 from __future__ import annotations
@@ -24,14 +30,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from civitai_vault.api.errors import MalformedResponse
+from civitai_vault.api.limits import DEFAULT_LIMITS, FLAGS
 from civitai_vault.api.models import ImageListItem
 
 __all__ = ["DESCENDING_SORTS", "ImagePage", "ImagePages"]
 
 DESCENDING_SORTS = frozenset({"Newest", "Most Reactions", "Most Comments", "Most Collected"})
 MAX_LIMIT = 200
-# Pages in a row that bring no image we had not seen, before the walk gives up.
-MAX_PAGES_WITHOUT_NEWS = 3
+# Pages in a row that bring no image we had not seen, before the walk gives up: one
+# such page is asked again with the plain cursor (see `_walk`), a second ends it.
+MAX_PAGES_WITHOUT_NEWS = 1
 
 Fetch = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -51,8 +59,9 @@ class ImagePages(AsyncIterator[ImagePage]):
 
     After the loop, `ended_normally` is True when the server said "no more"
     (a page without `nextCursor`) in a way that can be trusted, and False when
-    the listing stopped at a suspicious empty page or a cursor that did not
-    move. `empty_page_retries` counts the suspicious pages asked again.
+    the listing stopped at a suspicious empty page, a cursor that came round
+    again, pages with nothing new, or the page limit; `stop_reason` then
+    says which. `empty_page_retries` counts the suspicious pages asked again.
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         empty_page_retries: int = 3,
         retry_base: float = 1.0,
         retry_cap: float = 30.0,
+        max_pages: int = DEFAULT_LIMITS.listing_pages,
     ) -> None:
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
@@ -83,8 +93,10 @@ class ImagePages(AsyncIterator[ImagePage]):
         self._max_empty_retries = empty_page_retries
         self._retry_base = retry_base
         self._retry_cap = retry_cap
+        self._max_pages = max_pages
         self._iterator = self._walk()
         self.ended_normally: bool | None = None
+        self.stop_reason: str | None = None
         self.empty_page_retries = 0
         self.pages = 0
         self.seen: set[int] = set()
@@ -101,11 +113,12 @@ class ImagePages(AsyncIterator[ImagePage]):
 
     async def _walk(self) -> AsyncIterator[ImagePage]:
         cursor: Any = None
+        cursors_named: set[str] = set()
         pages_without_news = 0
         while True:
             items, next_cursor, raw = await self._page(cursor, after_cursor=cursor is not None)
             if items is None:  # a suspicious empty page that stayed empty
-                self.ended_normally = False
+                self._stop("the server returned an empty page")
                 return
             fresh = [item for item in items if item.id is not None and item.id not in self.seen]
             self.seen.update(item.id for item in fresh if item.id is not None)
@@ -116,12 +129,30 @@ class ImagePages(AsyncIterator[ImagePage]):
                 return
             pages_without_news = 0 if fresh else pages_without_news + 1
             if pages_without_news > MAX_PAGES_WITHOUT_NEWS:
-                self.ended_normally = False  # the server keeps handing back what we have
+                self._stop(f"{pages_without_news} pages in a row brought no new image")
                 return
+            if self.pages >= self._max_pages:
+                self._stop(
+                    f"stopped at the limit of {self._max_pages:,} pages; "
+                    f"raise it with {FLAGS['listing_pages']}"
+                )
+                return
+            # On a real listing each page that brings news names a cursor further on;
+            # one named before means the walk is going round (a stuck or hostile server).
+            if fresh:
+                key = f"{type(next_cursor).__name__}:{next_cursor!r}"[:1000]
+                if key in cursors_named:
+                    self._stop(f"the server sent the cursor {str(next_cursor)[:40]!r} again")
+                    return
+                cursors_named.add(key)
             # `cursor + 1` brought nothing new: on a server that already includes the
             # cursor image (`id <= cursor`) and with adjacent ids, the +1 can land on
             # the image just seen; the plain cursor moves on.
             cursor = self._next_request_cursor(next_cursor) if fresh else next_cursor
+
+    def _stop(self, reason: str) -> None:
+        self.ended_normally = False
+        self.stop_reason = reason
 
     async def _page(
         self, cursor: Any, *, after_cursor: bool

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from civitai_vault import __version__
 from civitai_vault.api.errors import InsecureBaseURL
+from civitai_vault.api.limits import Limits
 
 __all__ = [
     "DEFAULT_IMAGE_BASE_URL",
@@ -61,6 +62,8 @@ class ClientSettings:
     on_session_cookie: called with (name, value) when the server sets a new
         session cookie (a legacy token upgraded, or a session rolled), so the
         caller can save it.
+    limits: how large, slow, deep or long an answer, file or listing may be
+        (`limits.Limits`); `timeout` is the time between two bytes.
     """
 
     site: Literal["com", "red"] = "com"
@@ -80,6 +83,7 @@ class ClientSettings:
     empty_page_retries: int = 3
     user_agent: str = f"civitai-vault/{__version__}"
     on_session_cookie: SessionCookieCallback | None = field(default=None, repr=False)
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         if self.site not in SITE_URLS:
@@ -116,6 +120,12 @@ class ClientSettings:
     @property
     def is_https(self) -> bool:
         return urlsplit(self.base_url or "").scheme == "https"
+
+    @property
+    def cdn_base_urls(self) -> list[str]:
+        """The base URLs files are fetched from: image CDN, and the video origin when set."""
+        video = getattr(self, "video_base_url", None)  # added with the video origin setting
+        return [url for url in (self.image_base_url, video) if url]
 
     @property
     def is_secure_transport(self) -> bool:

@@ -9,16 +9,27 @@ answered request waits to be read. Errors come back as httpx's own exception
 types, so callers keep one vocabulary.
 
 Cookies are never stored here (the client keeps its own jar, API host only),
-bodies are passed through undecoded (httpx decodes them), URLs go out exactly
-as httpx encoded them, and HTTP(S)_PROXY / NO_PROXY are honoured as httpx
-would (httpx stops reading them once it is given a transport).
+bodies are passed through undecoded (`decoded_chunks` decodes them in bounded
+steps), URLs go out exactly as httpx encoded them, and HTTP(S)_PROXY /
+NO_PROXY are honoured as httpx would (httpx stops reading them once it is
+given a transport).
+
+Two bounds live here because only the connection can keep them: a total time
+per request (`deadline`, from sending to the last byte; aiohttp's `sock_read`
+only bounds the time between two bytes, so one byte every few seconds would
+otherwise hold a request forever), and which addresses a host name may
+resolve to (`address_allowed`), checked on every connection, redirects
+included, so a name cannot lead to a private address however it resolves.
 """
 
 from __future__ import annotations
 
+import socket
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 import httpx
@@ -26,17 +37,73 @@ import yarl
 
 CHUNK = 64 * 1024
 
+AddressCheck = Callable[[str, str], bool]  # (host name, resolved address) -> allowed
+
+
+class DeadlineExceeded(httpx.ReadTimeout):
+    """The request as a whole took longer than its deadline (not one slow read)."""
+
+
+class BlockedAddress(httpx.ConnectError):
+    """The host name resolved only to addresses this client may not connect to."""
+
+
+class BodyTooLarge(Exception):
+    """A body went past its size limit; `seen` is what had been read (or announced)."""
+
+    def __init__(self, limit: int, seen: int) -> None:
+        super().__init__(f"more than {limit:,} bytes")
+        self.limit = limit
+        self.seen = seen
+
+
+class _BlockedByGuard(OSError):
+    pass
+
+
+class _GuardedResolver(aiohttp.abc.AbstractResolver):
+    """aiohttp's resolver, keeping only the addresses `allowed(host, address)` accepts."""
+
+    def __init__(self, allowed: AddressCheck) -> None:
+        self._allowed = allowed
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[Any]:
+        found = await self._inner.resolve(host, port, family)
+        kept = [entry for entry in found if self._allowed(host, entry["host"])]
+        if not kept:
+            addresses = ", ".join(sorted({entry["host"] for entry in found}))
+            raise _BlockedByGuard(f"{host} resolves to {addresses}, which may not be reached")
+        return kept
+
+    async def close(self) -> None:
+        await self._inner.close()
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    def __init__(self, max_connections: int) -> None:
+    """`deadline`: seconds for a whole request, body included (None: no bound).
+    `address_allowed`: which resolved addresses a connection may use (None: any)."""
+
+    def __init__(
+        self,
+        max_connections: int,
+        *,
+        deadline: float | None = None,
+        address_allowed: AddressCheck | None = None,
+    ) -> None:
         self._max_connections = max_connections
+        self._deadline = deadline
+        self._address_allowed = address_allowed
         self._session: aiohttp.ClientSession | None = None
 
     def _open_session(self) -> aiohttp.ClientSession:
         # Made on first use: an aiohttp session belongs to the loop it was made on.
         if self._session is None or self._session.closed:
+            resolver = _GuardedResolver(self._address_allowed) if self._address_allowed else None
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, resolver=resolver),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 auto_decompress=False,
                 # httpx already set every header it means to send; add none of aiohttp's.
@@ -52,7 +119,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._open_session()
         timeout = request.extensions.get("timeout", {})
-        with _as_httpx_errors(request):
+        with _as_httpx_errors(request, self._deadline):
             body = await request.aread()
             response = await session.request(
                 request.method,
@@ -62,7 +129,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,  # httpx follows them, with its own rules
                 proxy=_proxy_for(request.url),
                 timeout=aiohttp.ClientTimeout(
-                    total=None,
+                    total=self._deadline,
                     connect=timeout.get("pool"),
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
@@ -74,7 +141,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=list(response.raw_headers),
-            stream=_ResponseBody(response, request),
+            stream=_ResponseBody(response, request, self._deadline),
             request=request,
             extensions=extensions,
         )
@@ -95,12 +162,15 @@ def _proxy_for(url: httpx.URL) -> str | None:
 
 
 class _ResponseBody(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, request: httpx.Request, deadline: float | None
+    ) -> None:
         self._response = response
         self._request = request
+        self._deadline = deadline
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors(self._request):
+        with _as_httpx_errors(self._request, self._deadline):
             async for chunk in self._response.content.iter_chunked(CHUNK):
                 yield chunk
 
@@ -110,14 +180,20 @@ class _ResponseBody(httpx.AsyncByteStream):
 
 
 @contextmanager
-def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+def _as_httpx_errors(request: httpx.Request, deadline: float | None = None) -> Iterator[None]:
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
         raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
-    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+    except aiohttp.ServerTimeoutError as exc:  # no byte for `sock_read` seconds
         raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+    except TimeoutError as exc:  # aiohttp's `total`: the whole request took too long
+        if deadline is None:
+            raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+        raise DeadlineExceeded(f"not done within {deadline:g} s", request=request) from exc
     except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, _BlockedByGuard):
+            raise BlockedAddress(str(exc.os_error), request=request) from exc
         raise httpx.ConnectError(str(exc), request=request) from exc
     except (
         aiohttp.ServerDisconnectedError,
@@ -130,3 +206,63 @@ def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
         raise httpx.ReadError(str(exc), request=request) from exc
     except aiohttp.ClientError as exc:
         raise httpx.NetworkError(str(exc), request=request) from exc
+
+
+async def read_body(response: httpx.Response, limit: int) -> bytes:
+    """The whole decoded body of a streamed response, or BodyTooLarge past `limit` bytes."""
+    try:
+        announced = _announced_size(response)
+        if announced is not None and announced > limit:
+            raise BodyTooLarge(limit, announced)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in decoded_chunks(response):
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit, size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        await response.aclose()
+
+
+def _announced_size(response: httpx.Response) -> int | None:
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        return None  # the announced length counts compressed bytes
+    try:
+        return int(response.headers.get("content-length", ""))
+    except ValueError:
+        return None
+
+
+async def decoded_chunks(response: httpx.Response, size: int = CHUNK) -> AsyncIterator[bytes]:
+    """A streamed body decoded in steps of at most `size` bytes.
+
+    httpx inflates each raw chunk whole, and gzip packs about 1,000 to 1: one
+    64 KB chunk of a gzip bomb would become 64 MB at once. gzip and deflate
+    are inflated here in bounded steps instead; other codings (rare, since
+    identity is asked for) go through httpx.
+    """
+    coding = response.headers.get("content-encoding", "identity").strip().lower()
+    if coding in ("", "identity"):
+        async for chunk in response.aiter_raw(size):
+            yield chunk
+        return
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        async for chunk in response.aiter_bytes(size):
+            yield chunk
+        return
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in coding else zlib.MAX_WBITS)
+    try:
+        async for raw in response.aiter_raw(size):
+            data = raw
+            while data:
+                chunk = inflater.decompress(data, size)
+                data = inflater.unconsumed_tail
+                if chunk:
+                    yield chunk
+        tail = inflater.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"the {coding} body is corrupt ({exc})") from None
+    if tail:
+        yield tail

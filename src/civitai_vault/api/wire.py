@@ -15,11 +15,20 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from civitai_vault.api.codec import CodecError, decode_devalue, decode_superjson, encode_superjson
+from civitai_vault.api.codec import (
+    Budget,
+    CodecError,
+    CodecLimit,
+    decode_devalue,
+    decode_superjson,
+    encode_superjson,
+    settle,
+)
 from civitai_vault.api.errors import (
     AccessDenied,
     BadRequest,
     CivitaiError,
+    LimitExceeded,
     LoginRequired,
     MalformedResponse,
     NotFound,
@@ -27,6 +36,7 @@ from civitai_vault.api.errors import (
     RateLimited,
     ServerError,
 )
+from civitai_vault.api.limits import DEFAULT_LIMITS, FLAGS, Limits
 
 # The web client switches a query to POST above this many characters of input.
 LONG_INPUT = 2500
@@ -49,48 +59,75 @@ class RawResponse:
     retry_after: float | None = None
 
 
-def decode_response(response: RawResponse) -> Any:
-    """The procedure's output, or raise the CivitaiError the response stands for."""
+def decode_response(response: RawResponse, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The procedure's output, or raise the CivitaiError the response stands for.
+
+    Decoding stays within `limits` (nesting depth, decoded values); going past
+    one raises LimitExceeded, which is not retried.
+    """
+    budget = Budget(limits.json_depth, limits.answer_values)
     try:
         document = json.loads(response.body)
     except (ValueError, UnicodeDecodeError):
         raise _error_without_json(response) from None
-    if isinstance(document, dict) and "error" in document:
-        raise _error_from_shape(response, _decode_error(document["error"]))
-    if 200 <= response.status < 300 and isinstance(document, dict) and "result" in document:
-        result = document["result"]
-        if not isinstance(result, dict) or "data" not in result:
-            raise _malformed(response, "the result has no data")
-        return _decode_data(response, result["data"])
+    except RecursionError:  # json's C parser meets Python's recursion limit first
+        too_deep = CodecLimit("nested too deeply to read", "json_depth")
+        raise _over_limit(response, too_deep, limits) from None
+    try:
+        if isinstance(document, dict) and "error" in document:
+            raise _error_from_shape(response, _decode_error(document["error"], budget))
+        if 200 <= response.status < 300 and isinstance(document, dict) and "result" in document:
+            result = document["result"]
+            if not isinstance(result, dict) or "data" not in result:
+                raise _malformed(response, "the result has no data")
+            return _decode_data(response, result["data"], budget)
+    except CodecLimit as exc:
+        raise _over_limit(response, exc, limits) from None
     if response.status >= 300:
         raise _error_from_status(response, None)
     raise _malformed(response, "neither a result nor an error")
 
 
-def _decode_data(response: RawResponse, data: Any) -> Any:
+def _decode_data(response: RawResponse, data: Any, budget: Budget) -> Any:
     try:
         if isinstance(data, str):  # a devalue pod (TRPC_WRITE_DEVALUE)
-            return decode_devalue(data)
+            return decode_devalue(data, budget)
         if isinstance(data, dict) and "json" in data:
-            return decode_superjson(data)
+            return decode_superjson(data, budget)
+    except CodecLimit:
+        raise
     except CodecError as exc:
         raise _malformed(response, str(exc)) from None
-    return data  # a server without a transformer: plain JSON
+    return settle(data, budget)  # a server without a transformer: plain JSON
 
 
-def _decode_error(error: Any) -> dict[str, Any]:
+def _decode_error(error: Any, budget: Budget) -> dict[str, Any]:
     """The error shape `{message, code, data{code, httpStatus, path}}` in any encoding."""
     if isinstance(error, str):
         try:
-            error = decode_devalue(error)
+            error = decode_devalue(error, budget)
+        except CodecLimit:
+            raise
         except CodecError:
             return {"message": error}  # a REST-style {"error": "text"} from a proxy or guard
     elif isinstance(error, dict) and "json" in error:
         try:
-            error = decode_superjson(error)
+            error = decode_superjson(error, budget)
+        except CodecLimit:
+            raise
         except CodecError:
             error = error.get("json")
     return error if isinstance(error, dict) else {"message": str(error)}
+
+
+def _over_limit(response: RawResponse, exc: CodecLimit, limits: Limits) -> LimitExceeded:
+    return LimitExceeded(
+        "Civitai's answer went past a limit",
+        setting=f"{FLAGS[exc.limit]} (now {getattr(limits, exc.limit):,})",
+        procedure=response.procedure,
+        status=response.status,
+        server_message=str(exc),
+    )
 
 
 def _error_from_shape(response: RawResponse, shape: dict[str, Any]) -> CivitaiError:

@@ -6,16 +6,24 @@ announced, an HTML or JSON error page served with a 200, an unknown type, an
 image that does not fully decode, and containers (MP4, AVIF, WebM) whose
 structure is broken or cut short. Videos additionally have their first frame
 decoded with PyAV.
+
+Images larger than `max_pixels` are refused before any pixel is decoded: a
+few hundred KB of PNG can declare 144 megapixels, which would take more than
+half a GB to decode (and far more in every program that shows it). Pillow's
+own decompression-bomb guard only warns at its limit and refuses at twice it,
+so the header's size is checked here, with the limit the user chose.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError, features
 
+from civitai_vault.api.limits import DEFAULT_LIMITS, FLAGS
 from civitai_vault.media.containers import BrokenContainer, check_ebml, check_iso_bmff
 from civitai_vault.media.detect import (
     AVIF,
@@ -30,13 +38,20 @@ from civitai_vault.media.detect import (
 )
 
 SNIFF_SIZE = 4096
+# Pillow warns (on stderr, once) when opening an image past its own threshold; the
+# size is checked here against the user's limit instead, and refused with a reason.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class InvalidMedia(Exception):
     """The file is not usable media; `str()` is a one-line reason."""
 
 
-def verify_file(path: str | os.PathLike[str], expected_size: int | None) -> MediaType:
+def verify_file(
+    path: str | os.PathLike[str],
+    expected_size: int | None,
+    max_pixels: int = DEFAULT_LIMITS.image_pixels,
+) -> MediaType:
     """The file's media type, or InvalidMedia saying why the file cannot be kept."""
     path = Path(path)
     size = path.stat().st_size
@@ -58,7 +73,7 @@ def verify_file(path: str | os.PathLike[str], expected_size: int | None) -> Medi
         except BrokenContainer as exc:
             raise InvalidMedia(f"broken {media.ext[1:].upper()} file: {exc}") from None
     if media.kind == "image":
-        _check_image_decodes(path, media)
+        _check_image_decodes(path, media, max_pixels)
     else:
         _check_video_decodes(path, media)
     return media
@@ -125,17 +140,34 @@ def _check_gif_trailer(handle: BinaryIO, size: int) -> None:
         raise BrokenContainer("no GIF trailer: the file is cut short")
 
 
-def _check_image_decodes(path: Path, media: MediaType) -> None:
+def _check_image_decodes(path: Path, media: MediaType, max_pixels: int) -> None:
     if media == AVIF and not features.check("avif"):
         return  # the box walk above is all we can do without a decoder
     try:
         with Image.open(path) as image:
+            _check_pixels(image, max_pixels)
             image.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InvalidMedia(f"the image does not decode: {reason}") from None
     except Image.DecompressionBombError:
+        # Pillow's own guard, at twice its MAX_IMAGE_PIXELS, whatever our limit says.
         raise InvalidMedia("the image is too large to decode safely") from None
+
+
+def _check_pixels(image: Image.Image, max_pixels: int) -> None:
+    """Refuse an image whose header declares more pixels than the limit, before decoding."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InvalidMedia(
+            f"the image is {width:,} x {height:,} pixels ({_mpx(width * height)} "
+            f"megapixels), more than the {_mpx(max_pixels)} megapixel limit; "
+            f"raise it with {FLAGS['image_pixels']} if it is expected"
+        )
+
+
+def _mpx(pixels: int) -> str:
+    return f"{pixels / 1e6:,.1f}".removesuffix(".0")
 
 
 def _check_video_decodes(path: Path, media: MediaType) -> None:

@@ -220,7 +220,8 @@ class SyncEngine:
             return None
         result.complete = _listing_complete(pages)
         if not result.complete:
-            result.notes.append("the listing ended early (the server returned an empty page)")
+            why = getattr(pages, "stop_reason", None) or "the server returned an empty page"
+            result.notes.append(f"the listing ended early ({why})")
         elif not seen:
             # Civitai answers a mistyped post id or user name with an empty listing.
             result.notes.append(

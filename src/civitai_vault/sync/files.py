@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from civitai_vault.api import CivitaiClient, MalformedResponse
+from civitai_vault.api.limits import DEFAULT_LIMITS
 from civitai_vault.archive.writer import FileRow
 from civitai_vault.media.embed import embed_metadata
 from civitai_vault.media.naming import check_template, render_relpath, safe_join
@@ -79,16 +80,30 @@ async def fetch_file(
         download = await client.download(record["image_url"], part)
         # Decoding, hashing and fsync are slow and release the GIL: keep them off the
         # event loop so API calls stay in flight meanwhile.
-        return await asyncio.to_thread(place_file, part, download.size, media_dir, record, options)
+        return await asyncio.to_thread(
+            place_file,
+            part,
+            download.size,
+            media_dir,
+            record,
+            options,
+            max_pixels=client.settings.limits.image_pixels,
+        )
     finally:
         part.unlink(missing_ok=True)
 
 
 def place_file(
-    part: Path, size: int, media_dir: Path, record: dict[str, Any], options: FileOptions
+    part: Path,
+    size: int,
+    media_dir: Path,
+    record: dict[str, Any],
+    options: FileOptions,
+    *,
+    max_pixels: int = DEFAULT_LIMITS.image_pixels,
 ) -> FileRow:
     """Verify the downloaded `part`, write the generation data into it, move it into place."""
-    media_type = verify_file(part, size)
+    media_type = verify_file(part, size, max_pixels)
     served_sha = sha256_of(part)
     served_size = part.stat().st_size
     relpath = render_relpath(options.template, record, media_type.ext.lstrip("."))

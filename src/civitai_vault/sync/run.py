@@ -47,7 +47,7 @@ async def run_sync(
     else to the config file the token came from (never over a token given by
     flag or environment).
     """
-    saving = {"on_session_cookie": store.remember_session_cookie} if store else {}
+    saving = {"on_session_cookie": store.session_saver(settings.origin)} if store else {}
     client_settings = settings.client_settings(**pace.overrides(), **saving)
     # An image's details take several calls one after another (generation data and
     # tags together, then an uncached post or model version), so more workers than
