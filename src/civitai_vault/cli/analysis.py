@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from civitai_vault.cli.core import command, console, err_console, fail, print_json
+from civitai_vault.cli.core import (
+    command,
+    console,
+    err_console,
+    fail,
+    print_json,
+    writer_waiting,
+)
 from civitai_vault.cli.options import (
     DEFAULT_ARCHIVE,
     ArchiveOption,
@@ -15,6 +22,7 @@ from civitai_vault.cli.options import (
     Filters,
     Output,
     RateOption,
+    WaitOption,
 )
 from civitai_vault.untrusted import terminal_text
 
@@ -103,6 +111,7 @@ def check_models_command(
         int | None, typer.Option("--concurrency", min=1, max=16, help="Look-ups in flight (4).")
     ] = None,
     rate: RateOption = None,
+    wait: WaitOption = False,
     *,
     output: Output,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
@@ -123,7 +132,7 @@ def check_models_command(
 
     settings = connection.settings(archive)
     pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
-    with open_archive(archive, create=False) as opened:
+    with open_archive(archive, create=False, **writer_waiting(wait)) as opened:
         result = asyncio.run(
             check_archive_models(
                 opened.conn,

@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from civitai_vault.cli.core import command, console, err_console, fail, print_json
+from civitai_vault.cli.core import (
+    command,
+    console,
+    err_console,
+    fail,
+    print_json,
+    writer_waiting,
+)
 from civitai_vault.cli.options import (
     DEFAULT_ARCHIVE,
     ArchiveOption,
@@ -14,6 +21,7 @@ from civitai_vault.cli.options import (
     Output,
     QuietOption,
     RateOption,
+    WaitOption,
 )
 
 if TYPE_CHECKING:
@@ -51,6 +59,15 @@ def sync_command(
         typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
     ] = None,
     quiet: QuietOption = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First verify every archived file, then fetch again those missing, cut "
+            "short or altered (without targets: all of them, each by its image id).",
+        ),
+    ] = False,
+    wait: WaitOption = False,
     *,
     output: Output,
     connection: Connection,
@@ -64,18 +81,26 @@ def sync_command(
     from civitai_vault.sync.progress import make_reporter
     from civitai_vault.sync.run import Pace, run_sync
 
-    parsed = parse_targets(targets or [])
+    parsed = parse_targets(targets or []) if targets or not repair else []
     settings = connection.settings(archive, parsed)
     options = SyncOptions(
         media=not no_media,
         limit=limit,
+        repair=repair,
         files=FileOptions(
             template=template, embed=not no_embed, sidecar_txt=sidecars, sidecar_json=sidecars
         ),
     )
     reporter = make_reporter(quiet=quiet or output.json, console=err_console)
     summary = asyncio.run(
-        run_sync(settings, parsed, options, Pace(rate, concurrency, cdn_rate), reporter)
+        run_sync(
+            settings,
+            parsed,
+            options,
+            Pace(rate, concurrency, cdn_rate),
+            reporter,
+            **writer_waiting(wait),
+        )
     )
     if output.json:
         print_json(summary.as_dict())
@@ -122,6 +147,7 @@ def embed_command(
     sidecars: Annotated[
         bool, typer.Option("--sidecars", help="Also write <name>.txt (A1111) and <name>.json.")
     ] = False,
+    wait: WaitOption = False,
     *,
     output: Output,
 ) -> None:
@@ -129,7 +155,7 @@ def embed_command(
     from civitai_vault.archive import open_archive
     from civitai_vault.embedding import embed_archive
 
-    with open_archive(archive, create=False) as opened:
+    with open_archive(archive, create=False, **writer_waiting(wait)) as opened:
         summary = embed_archive(opened, sidecars=sidecars)
     if output.json:
         print_json(summary.as_dict())
@@ -143,4 +169,34 @@ def embed_command(
         fail(
             f"{len(summary.missing)} archived files are missing (first: "
             f"{summary.missing[0]}); run `civitai-vault sync` again to fetch them"
+        )
+
+
+@command("verify")
+def verify_command(archive: ArchiveOption = DEFAULT_ARCHIVE, *, output: Output) -> None:
+    """Re-hash every archived file against the archive: missing, cut short or altered files."""
+    from civitai_vault.archive import open_archive
+    from civitai_vault.archive.verify import verify_files
+    from civitai_vault.untrusted import terminal_text
+
+    with open_archive(archive, create=False, reading=True) as opened:
+        result = verify_files(opened)
+    if output.json:
+        print_json(result.as_dict())
+    else:
+        for problem in result.problems:
+            console.print(
+                terminal_text(
+                    f"image {problem.image_id}: {problem.path}: "
+                    f"{problem.problem} ({problem.detail})"
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(terminal_text(result.summary()), highlight=False, soft_wrap=True)
+    if result.problems:
+        first = result.problems[0]
+        fail(
+            f"{len(result.problems)} archived files are not what the archive recorded (first: "
+            f"{first.path}, {first.problem}); run `civitai-vault sync --repair` to fetch them again"
         )

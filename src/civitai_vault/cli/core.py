@@ -51,6 +51,24 @@ def print_json(data: Any) -> None:
     typer.echo(terminal_json(data))
 
 
+def writer_waiting(wait: bool) -> dict[str, Any]:
+    """`open_archive` arguments for a writer: stop at once, or wait saying for whom."""
+    if not wait:
+        return {"wait": 0}
+
+    def told(holder: Any) -> None:
+        err_console.print(
+            terminal_text(
+                f"waiting for another civitai-vault ({holder.describe()}) to finish "
+                "writing to the archive..."
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    return {"wait": None, "on_wait": told}
+
+
 def run_guarded(action: Callable[[], None]) -> None:
     """Run a command body, turning known errors into one line and an exit code."""
     from civitai_vault.errors import describe_error

@@ -42,6 +42,14 @@ ArchiveOption = Annotated[
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="If another civitai-vault is writing to the archive, wait for it to finish "
+        "(default: stop and name it).",
+    ),
+]
 RateOption = Annotated[
     float | None,
     typer.Option("--rate", min=0, help="API requests per second, 0 = unlimited (2)."),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from civitai_vault.api import CivitaiClient, Target
 from civitai_vault.archive import open_archive
+from civitai_vault.archive.lock import Holder
+from civitai_vault.archive.verify import verify_files
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
 from civitai_vault.sync.progress import Reporter
@@ -40,8 +44,16 @@ async def run_sync(
     pace: Pace,
     reporter: Reporter,
     store: CredentialStore | None = None,
+    *,
+    wait: float | None = 0,
+    on_wait: Callable[[Holder], None] | None = None,
 ) -> RunSummary:
     """Sync `targets` into the settings' archive.
+
+    Another writer holding the archive is waited for up to `wait` seconds (None:
+    as long as it takes, `on_wait` told for whom), then ArchiveBusy names it.
+    With `options.repair`, every file is verified first; without targets, the
+    images whose files are broken are the targets.
 
     A session cookie Civitai upgrades or rolls is saved to `store` when given,
     else to the config file the token came from (never over a token given by
@@ -52,21 +64,30 @@ async def run_sync(
     # An image's details take several calls one after another (generation data and
     # tags together, then an uncached post or model version), so more workers than
     # slots keep every slot of the client's concurrency busy.
-    options = SyncOptions(
-        media=options.media,
-        limit=options.limit,
-        files=options.files,
+    options = dataclasses.replace(
+        options,
         detail_workers=3 * client_settings.concurrency,
         download_workers=2 * client_settings.cdn_concurrency,
-        page_size=options.page_size,
     )
-    with open_archive(settings.archive) as archive, _prompt_event_loop():
+    with (
+        open_archive(settings.archive, wait=wait, on_wait=on_wait) as archive,
+        _prompt_event_loop(),
+    ):
+        verified = await asyncio.to_thread(verify_files, archive) if options.repair else None
         async with CivitaiClient(client_settings) as client:
             engine = SyncEngine(client, archive, options, reporter)
             try:
-                return await engine.run(targets)
+                if verified is not None and not targets:
+                    # Nothing named: every broken file, from the address it came from.
+                    summary = await engine.repair(sorted(verified.broken_ids))
+                else:
+                    engine.broken_files = verified.broken_ids if verified else set()
+                    summary = await engine.run(targets)
             finally:
                 reporter.close()
+    if verified is not None:
+        summary.notes.insert(0, f"before the repair, verify found: {verified.summary()}")
+    return summary
 
 
 @contextmanager
