@@ -71,6 +71,7 @@ def searches(db_path: Path, seed: int = 7) -> list[tuple[str, Query]]:
         authors = column("SELECT DISTINCT author FROM images INDEXED BY images_author")
         tags = column("SELECT name FROM tags")
         loras = column("SELECT DISTINCT name FROM image_resources WHERE kind = 'lora'")
+        samplers = column("SELECT DISTINCT sampler FROM images INDEXED BY images_sampler")
         collections = column("SELECT CAST(substr(key, 12) AS INTEGER) FROM targets "
                              "WHERE key LIKE 'collection:%'")  # fmt: skip
         months = column("SELECT DISTINCT substr(created_at, 1, 7) FROM images INDEXED BY "
@@ -116,6 +117,19 @@ def searches(db_path: Path, seed: int = 7) -> list[tuple[str, Query]]:
     for sort in ("oldest", "id", "id_asc", "random"):
         out.append(("sort", {"sort": sort, "seed": 11} if sort == "random" else {"sort": sort}))
         out.append(("sort", {"sort": sort, "base_model": rng.choice(base_models), "seed": 3}))
+    # The search box's syntax: exclusions, alternatives, phrases and field:value.
+    for _ in range(4):
+        a, b = rng.sample(words, 2)
+        out.append(("syntax", {"q": f"{a} -{b}"}))
+        out.append(("syntax", {"q": f"{a} OR {b}"}))
+        out.append(("syntax", {"q": f'"{a} {b}"'}))
+    out += [("syntax", {"q": f"tag:{t.split()[0]}"}) for t in pick(tags, 3)]
+    out += [("syntax", {"q": f"sampler:{s.split()[0]}"}) for s in pick(samplers, 3)]
+    out += [("syntax", {"q": f"model:{m.split()[0]} -lora:{rng.choice(loras).split()[0]}"})
+            for m in pick(checkpoints, 3)]  # fmt: skip
+    out += [
+        ("syntax", {"q": f"base:{b.split()[0]} {rng.choice(words)}"}) for b in pick(base_models, 3)
+    ]
     out += [("deeper page", {"page": page}) for page in (2, 5, 50, 500)]
     out += [("deeper page", {"q": rng.choice(words), "page": 2}) for _ in range(4)]
     return out

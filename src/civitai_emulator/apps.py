@@ -205,7 +205,7 @@ class EmulatorState:
             response = self._fault_response(request, paths, status_fault)
         else:
 
-            def environment():
+            def environment() -> CallEnvironment:
                 return self._environment(incoming, request, fault == "empty_pages", bulkhead_full)
 
             response = self.endpoint.handle(request, environment)

@@ -95,7 +95,7 @@ async def drop_connection(receive: Receive, send: Send) -> None:
     """
     cycle = getattr(receive, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    if transport is not None and hasattr(cycle, "disconnected"):
+    if transport is not None and cycle is not None and hasattr(cycle, "disconnected"):
         transport.close()
         cycle.disconnected = True
         return

@@ -232,11 +232,12 @@ class PictureMaker:
 
     def encoded(self, picture: Image.Image, fmt: str, exif: bytes | None = None) -> bytes:
         out = io.BytesIO()
-        options: dict[str, Any] = {
+        by_format: dict[str, dict[str, Any]] = {
             "JPEG": {"quality": 88},
             "WEBP": {"quality": 80, "method": 0},
             "TIFF": {"compression": "tiff_deflate"},
-        }[fmt]
+        }
+        options = by_format[fmt]
         if exif:
             options["exif"] = exif
         picture.save(out, fmt, **options)

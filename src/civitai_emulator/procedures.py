@@ -205,7 +205,10 @@ def user_get_creator(ctx: CallContext, params: dict[str, Any]) -> Any:
         raise TRPCError("BAD_REQUEST", "Must provide username or id")
     if user_id == -1 or (username or "").lower() == "civitai":
         return None
-    user = ctx.dataset.user_by_username(username) if username else ctx.dataset.users.get(user_id)
+    if username:
+        user = ctx.dataset.user_by_username(username)
+    else:
+        user = ctx.dataset.users.get(user_id) if user_id is not None else None
     if user is None or user.deleted_at is not None:
         raise TRPCError("NOT_FOUND", "Could not find user")
     return shapes.creator(ctx.dataset, user)

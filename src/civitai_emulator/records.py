@@ -31,15 +31,15 @@ if TYPE_CHECKING:
 class _QuickRandom(random.Random):
     """Draws from one float each: several times faster, and records draw a lot."""
 
-    def choice(self, seq: Any) -> Any:  # type: ignore[override]
+    def choice(self, seq: Any) -> Any:
         return seq[int(self.random() * len(seq))]
 
-    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:  # type: ignore[override]
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
         if stop is None:
             start, stop = 0, start
         return start + int(self.random() * (stop - start))
 
-    def sample(self, population: Any, k: int, *, counts: Any = None) -> list:  # type: ignore[override]
+    def sample(self, population: Any, k: int, *, counts: Any = None) -> list:
         pool = list(population)
         for index in range(min(k, len(pool))):
             swap = index + int(self.random() * (len(pool) - index))

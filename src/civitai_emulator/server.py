@@ -249,8 +249,13 @@ def serve(
     if cdn_port is None:
         cdn_port = port + 1 if port else 0
     config = EmulatorConfig(
-        seed=seed, images=images, site_mode=site_mode, host=host, port=port, cdn_port=cdn_port
-    )  # type: ignore[arg-type]
+        seed=seed,
+        images=images,
+        site_mode=site_mode,  # type: ignore[arg-type]  # EmulatorConfig checks it
+        host=host,
+        port=port,
+        cdn_port=cdn_port,
+    )
     with running_emulator(config) as emu:
         print(f"civitai-emulator: {images} images (seed {seed}), site mode {site_mode}")
         print(f"  API  {emu.base_url}   (tRPC at {emu.base_url}/api/trpc/<procedure>)")

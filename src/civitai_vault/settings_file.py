@@ -63,7 +63,7 @@ class Setting:
             or (self.kind is not bool and isinstance(value, bool))
         ):
             raise UsageError(f"{where}: {self.key} must be {_KIND_NAMES[self.kind]}, not {given!r}")
-        if self.kind in (int, float) and value < 0:
+        if isinstance(value, int | float) and value < 0:
             raise UsageError(f"{where}: {self.key} must be 0 or more, not {value!r}")
         return value
 

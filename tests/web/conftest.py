@@ -410,11 +410,12 @@ class Watch:
 
 @pytest.fixture
 def open_page(browser: Any) -> Iterator[Callable[[str], Any]]:
-    """`open_page(base_url)`: a fresh page (clipboard allowed) checked for misdeeds at the end."""
+    """`open_page(base_url, **context_options)`: a fresh page (clipboard allowed, its own
+    storage) checked for misdeeds at the end; `viewport={"width": 390, "height": 844}`."""
     opened: list[tuple[Any, Any, Watch]] = []
 
-    def open_(base_url: str) -> Any:
-        context = browser.new_context(base_url=base_url)
+    def open_(base_url: str, **context_options: Any) -> Any:
+        context = browser.new_context(base_url=base_url, **context_options)
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
         page = context.new_page()
         watch = Watch(origin=base_url)

@@ -178,7 +178,7 @@ def test_facets_list_the_top_values_and_say_when_there_are_more(client):
 )
 def test_bad_parameters_are_refused_with_a_reason(client, query):
     answer = client.get("/api/images", params=query)
-    assert answer.status_code == 422
+    assert answer.status_code == 400
     detail = answer.json()["detail"]
     assert detail and all("msg" in error for error in detail)
 

@@ -258,3 +258,31 @@ def test_static_files_are_small_and_self_contained(client):
         assert "http://" not in body and "https://" not in body
         assert "@import" not in body
     assert "innerHTML" not in script.text  # markup from the server is parsed inertly
+
+
+@pytest.mark.parametrize(
+    ("allow_hosts", "answered", "refused"),
+    [
+        ((), ["localhost", "127.0.0.1:8000", "[::1]:8000"], ["evil.example", "192.168.1.5:8000"]),
+        (
+            ("gallery.lan", "192.168.1.5"),
+            ["gallery.lan:8000", "GALLERY.LAN", "192.168.1.5:8000", "localhost"],
+            ["evil.example", "nas.lan", "192.168.1.6"],
+        ),
+    ],
+)
+def test_listening_on_every_address_keeps_the_host_check(
+    mini_archive, allow_hosts, answered, refused
+):
+    from starlette.testclient import TestClient
+
+    from civitai_vault.web import create_app
+
+    app = create_app(mini_archive.path, listen_host="0.0.0.0", allow_hosts=allow_hosts)
+    with TestClient(app) as http:
+        for host in answered:
+            assert http.get("/api/images", headers={"Host": host}).status_code == 200, host
+        for host in refused:
+            answer = http.get("/api/images", headers={"Host": host})
+            assert answer.status_code == 421, host
+            assert "--allow-host" in answer.text

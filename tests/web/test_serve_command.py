@@ -67,3 +67,39 @@ def test_serve_on_a_busy_port_says_so_in_one_line(mini_archive):
     assert message.startswith(f"error: cannot listen on 127.0.0.1:{port}")
     assert "--port" in message
     assert len(message.splitlines()) == 1
+
+
+def test_serve_answers_only_the_host_names_it_is_given(mini_archive):
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            *SERVE,
+            *("--archive", str(mini_archive.path), "--port", str(port)),
+            *("--allow-host", "gallery.test", "--allow-host", "10.1.2.3"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert f"at http://127.0.0.1:{port}" in process.stdout.readline(), process.stderr.read()
+        url = f"http://127.0.0.1:{port}/api/images"
+        for host, status in (
+            ("gallery.test", 200),
+            (f"gallery.test:{port}", 200),
+            ("10.1.2.3", 200),
+            ("localhost", 200),
+            ("evil.example", 421),
+            ("test", 421),
+        ):
+            assert httpx.get(url, headers={"Host": host}).status_code == status, host
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate()
+    assert process.returncode == 0
+
+
+def test_serve_help_explains_allow_host():
+    done = subprocess.run([*SERVE, "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "--allow-host" in done.stdout

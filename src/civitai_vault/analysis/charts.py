@@ -211,7 +211,7 @@ class ShareChart:
     segments: list[Segment]
     width: int = WIDTH
     bar_height: int = 28
-    legend: list[tuple[Segment, float, float]] = field(default_factory=list)  # (segment, x, y)
+    legend: list[tuple[Segment, float, int]] = field(default_factory=list)  # (segment, x, y)
     height: int = 28
 
     @property

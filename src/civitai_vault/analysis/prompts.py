@@ -47,7 +47,7 @@ _NUMBER = re.compile(r"[\d.,_]+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # Characters that wrap a phrase but are not part of it.
 _EDGE_PUNCTUATION = " \t\"'`.!?/\\*+=~^&%$#@-_"
-_BRACKET_PAIRS = ("()", "[]", "{}", "<>")
+_BRACKET_PAIRS = (("(", ")"), ("[", "]"), ("{", "}"), ("<", ">"))
 
 _STOP_WORDS_TEXT = """
     a about above after again against all am an and any are as at be because been before
@@ -135,7 +135,8 @@ def _phrases(text: str) -> list[WeightedPhrase]:
     for chunk in _chunks(text):
         chunk_phrases = _chunk_phrases(chunk)
         if chunk_phrases is None:
-            return _phrases_from_pieces(_attention_pieces(text))
+            # Unclosed brackets are allowed here, so the parser always answers.
+            return _phrases_from_pieces(_attention_pieces(text) or [])
         phrases.extend(chunk_phrases)
     return phrases
 
@@ -260,9 +261,9 @@ def _attention_pieces(text: str, *, require_closed: bool = False) -> list[list] 
 def _phrases_from_pieces(pieces: list[list]) -> list[WeightedPhrase]:
     """Join pieces into phrases at separators; a phrase weighs what its first word weighs."""
     if len(pieces) == 1:  # no emphasis anywhere: the common case is all C-level work
-        weight = round(pieces[0][1], 4)
+        only_weight = round(pieces[0][1], 4)
         return [
-            WeightedPhrase(phrase, weight)
+            WeightedPhrase(phrase, only_weight)
             for phrase in map(clean_phrase, _SEPARATOR.split(pieces[0][0]))
             if phrase
         ]

@@ -397,7 +397,8 @@ def _median(values: list[dict[str, Any]], known: int) -> float | int | None:
     if not known:
         return None
     low_rank, high_rank = (known - 1) // 2, known // 2
-    low = high = None
+    low: Any = None
+    high: Any = None
     seen = 0
     for item in values:
         seen += item["count"]

@@ -224,7 +224,7 @@ def _versions_table(versions: Sequence[UsedVersion], title: str) -> Table:
         table.add_row(
             Text(
                 version.availability.replace("_", " "),
-                style=AVAILABILITY_STYLES.get(version.availability),
+                style=AVAILABILITY_STYLES.get(version.availability, ""),
             ),
             Text(number(version.images)),
             terminal_text(version.model_type or version.kind or "", one_line=True),

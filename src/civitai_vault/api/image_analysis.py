@@ -186,7 +186,7 @@ def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
     if generation is None:
         return []
     listed = generation.meta.civitai_resources if generation.meta else []
-    from_meta = {
+    from_meta: dict[int | None, ResourceUse] = {
         use.model_version_id: use
         for use in (_from_meta_entry(e) for e in listed if isinstance(e, dict))
         if use.model_version_id is not None
@@ -423,6 +423,7 @@ def tag_names(tags: Iterable[VotableTag | dict[str, Any] | str]) -> list[str]:
     """
     scored: list[tuple[float, str, int, str]] = []
     for position, tag in enumerate(tags):
+        name: str | None
         if isinstance(tag, str):
             name, score = tag, None
         else:

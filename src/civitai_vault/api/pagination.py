@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,7 @@ class ImagePages(AsyncIterator[ImagePage]):
     async def aclose(self) -> None:
         await self._iterator.aclose()
 
-    async def _walk(self) -> AsyncIterator[ImagePage]:
+    async def _walk(self) -> AsyncGenerator[ImagePage, None]:
         cursor: Any = None
         cursors_named: set[str] = set()
         pages_without_news = 0

@@ -155,7 +155,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 def _proxy_for(url: httpx.URL) -> str | None:
     # Read here rather than with aiohttp's trust_env, which would also send ~/.netrc
     # passwords to whatever host a request goes to (the image CDN included).
-    if urllib.request.proxy_bypass_environment(url.host):
+    # proxy_bypass_environment is what urllib itself uses for NO_PROXY; typeshed omits it.
+    if urllib.request.proxy_bypass_environment(url.host):  # type: ignore[attr-defined]
         return None
     proxies = urllib.request.getproxies_environment()
     return proxies.get(url.scheme) or proxies.get("all")

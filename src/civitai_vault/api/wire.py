@@ -131,7 +131,7 @@ def _over_limit(response: RawResponse, exc: CodecLimit, limits: Limits) -> Limit
 
 
 def _error_from_shape(response: RawResponse, shape: dict[str, Any]) -> CivitaiError:
-    data = shape.get("data") if isinstance(shape.get("data"), dict) else {}
+    data = shape["data"] if isinstance(shape.get("data"), dict) else {}
     status = data.get("httpStatus") if isinstance(data.get("httpStatus"), int) else None
     if status is None or response.status >= 300:
         status = response.status

@@ -8,12 +8,12 @@ command line, in a report and in the browser.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from civitai_vault.archive.search import query_condition
 from civitai_vault.archive.values import seed_from_columns
 from civitai_vault.records import EXPORT_FIELDS, IMAGE_COLUMN_FIELDS, RESOURCE_FIELDS
 
@@ -56,12 +56,12 @@ class RecordFilter:
     extra_where: list[tuple[str, list[Any]]] = field(default_factory=list)
 
 
-def fts_query(text: str) -> str | None:
-    """Turn what a person types into a safe FTS5 query: every word must appear (prefix match)."""
-    words = re.findall(r"\w+", text, flags=re.UNICODE)
-    if not words:
+def _as_id(text: str) -> int | None:
+    """`"123"` -> 123; a name, or a number SQLite cannot hold (2**63 and up), -> None."""
+    if not (text.isascii() and text.isdigit()):
         return None
-    return " ".join(f'"{word}"*' for word in words)
+    number = int(text)
+    return number if number < 2**63 else None
 
 
 def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
@@ -73,8 +73,8 @@ def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
         parts.append(sql)
         params.extend(values)
 
-    if f.q and (query := fts_query(f.q)):
-        add("i.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)", query)
+    if f.q and (searched := query_condition(f.q)):
+        add(searched[0], *searched[1])
     if f.collection is not None:
         add(
             """i.id IN (SELECT image_id FROM target_items
@@ -88,14 +88,14 @@ def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
             f.tag,
         )
     if f.model:
-        if f.model.isdigit():
-            add("(i.model_version_id = ? OR i.model_id = ?)", int(f.model), int(f.model))
+        if (model_id := _as_id(f.model)) is not None:
+            add("(i.model_version_id = ? OR i.model_id = ?)", model_id, model_id)
         else:
             add("i.model = ? COLLATE NOCASE", f.model)
     if f.lora:
-        if f.lora.isdigit():
+        if (lora_id := _as_id(f.lora)) is not None:
             condition = "(model_version_id = ? OR model_id = ?)"
-            values: tuple[Any, ...] = (int(f.lora), int(f.lora))
+            values: tuple[Any, ...] = (lora_id, lora_id)
         else:
             condition = "name = ? COLLATE NOCASE"
             values = (f.lora,)
@@ -118,8 +118,8 @@ def where_clause(f: RecordFilter) -> tuple[str, list[Any]]:
         add("i.type = ?", f.type)
     if f.image_ids:
         add(f"i.id IN ({', '.join('?' for _ in f.image_ids)})", *f.image_ids)
-    for sql, values in f.extra_where:
-        add(sql, *values)
+    for sql, extra in f.extra_where:
+        add(sql, *extra)
     return (" AND ".join(parts) or "1"), params
 
 

@@ -235,6 +235,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE images ADD COLUMN seed_exact TEXT;
     """,
+    # 5: `sampler:` searches read a narrow index, not the wide image rows.
+    """
+    CREATE INDEX images_sampler ON images(sampler);
+    """,
 )
 
 

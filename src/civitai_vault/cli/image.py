@@ -28,13 +28,14 @@ def image_command(
     from civitai_vault.render import print_image
 
     parsed = parse_target(target)
-    if parsed.kind != "image":
+    if parsed.kind != "image" or parsed.id is None:
         raise UsageError(f"{target!r} is not an image: give an image id or /images/N URL")
+    image_id = parsed.id
     settings = connection.settings(targets=[parsed])
 
     async def analyse() -> Any:
         async with CivitaiClient(settings.client_settings()) as client:
-            return await fetch_image_analysis(client, int(parsed.id))
+            return await fetch_image_analysis(client, image_id)
 
     image = asyncio.run(analyse())
     if output.json:

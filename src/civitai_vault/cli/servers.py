@@ -23,12 +23,24 @@ def serve_command(
         ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="A host name (or address) others use to reach the gallery, e.g. "
+            "nas.local; repeat for more. Requests naming any other host are refused, "
+            "so a web page cannot read the archive through a name of its own.",
+        ),
+    ] = None,
 ) -> None:
     """Browse, search and read the archive in a web browser, offline."""
     import contextlib
 
+    from civitai_vault.web.security import WILDCARD_ADDRESSES
     from civitai_vault.web.server import is_loopback, serve
 
+    allowed = allow_host or []
     if not is_loopback(host):
         err_console.print(
             Text("warning: ", style="bold yellow")
@@ -36,6 +48,12 @@ def serve_command(
                 f"listening on {host}: anyone who can reach this address can see the whole "
                 "archive, without a password"
             ),
+            highlight=False,
+        )
+    if host in WILDCARD_ADDRESSES and not allowed:
+        err_console.print(
+            "note: other machines must name this one with --allow-host NAME "
+            "(the name or address they use); until then only this machine is answered",
             highlight=False,
         )
 
@@ -48,7 +66,7 @@ def serve_command(
 
     # Ctrl+C is how a gallery ends: not an error.
     with contextlib.suppress(KeyboardInterrupt):
-        serve(archive, host=host, port=port, on_ready=ready)
+        serve(archive, host=host, port=port, on_ready=ready, allow_hosts=allowed)
     console.print("Gallery stopped.")
 
 

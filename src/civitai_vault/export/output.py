@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from civitai_vault.errors import UsageError
 
@@ -33,7 +33,7 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     temp = Path(handle.name)
     try:
         with handle:
-            yield handle
+            yield cast(BinaryIO, handle)
             handle.flush()
             # On disk before the rename, so a crash cannot leave an empty file under the name.
             os.fsync(handle.fileno())

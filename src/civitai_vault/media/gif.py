@@ -71,7 +71,7 @@ def _walk(data: bytes) -> tuple[int, list[bytes]]:
 
 
 def _sub_blocks(data: bytes, offset: int) -> tuple[bytes, int]:
-    pieces = []
+    pieces: list[bytes] = []
     while True:
         if offset >= len(data):
             raise GifFormatError("the GIF is cut short inside a block")

@@ -100,7 +100,7 @@ def raw_meta(record: dict[str, Any]) -> dict[str, Any]:
 def _parameter_line(
     record: dict[str, Any], meta: dict[str, Any], generation: dict[str, Any]
 ) -> str:
-    hashes = meta.get("hashes") if isinstance(meta.get("hashes"), dict) else {}
+    hashes = meta["hashes"] if isinstance(meta.get("hashes"), dict) else {}
     pairs: dict[str, Any] = {
         "Steps": generation["Steps"],
         "Sampler": generation["Sampler"],

@@ -75,7 +75,7 @@ def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
         pieces.append((literal.replace("\\", "/"), False))
         if field is None:
             continue
-        text = _clean_field(_format_field(field, spec, conversion, values))
+        text = _clean_field(_format_field(field, spec or "", conversion, values))
         pieces.append((text, field in UNIQUE_FIELDS))
     # Room for the extension and what `_clean_segment` may add (a leading "_").
     budget = MAX_SEGMENT_BYTES - len(ext) - 3
@@ -91,7 +91,7 @@ def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
     return "/".join([*segments, _cap_length(name, ext)])
 
 
-def _parse(template: str) -> list[tuple[str, str | None, str, str | None]]:
+def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
     try:
         return list(string.Formatter().parse(template))
     except ValueError as exc:

@@ -14,6 +14,7 @@ import errno
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -276,9 +277,10 @@ class SyncEngine:
     async def _can_read_collection(
         self, job: SyncJob, result: TargetSummary, writer: BatchWriter
     ) -> bool:
-        found = await self.client.get_collection(int(job.collection_id or 0))
+        collection_id = int(job.collection_id or 0)
+        found = await self.client.get_collection(collection_id)
         if found.collection is None:
-            result.error = self._unreadable_collection_message(int(job.collection_id or 0))
+            result.error = self._unreadable_collection_message(collection_id)
             return False
         collection = found.collection
         if collection.name:
@@ -287,7 +289,7 @@ class SyncEngine:
         await writer.submit(
             lambda c: w.cache_collection(
                 c,
-                int(collection.id),
+                collection_id,
                 name=collection.name,
                 description=getattr(collection, "description", None),
                 owner_id=getattr(owner, "id", None),
@@ -429,13 +431,17 @@ class SyncEngine:
                 await self._fetch_details(work, writer, fails)
             except NotFound:
                 result.gone += 1
-                await writer.submit(lambda c, i=work.image_id: w.mark_gone(c, i))
+                await writer.submit(partial(w.mark_gone, image_id=work.image_id))
                 work.needs_file = False
             except CivitaiError as exc:
                 result.fail(str(exc))
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "details", e, job.key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="details",
+                        reason=str(exc),
+                        target_key=job.key,
                     )
                 )
                 work.needs_file = False
@@ -497,7 +503,7 @@ class SyncEngine:
                 self.known_versions.discard(version_id)  # try again next run
                 continue
             await writer.submit(
-                lambda c, r=row, x=raw: w.cache_model_version(c, r, x),
+                partial(w.cache_model_version, row=row, raw=raw),
                 self._cache_failure(f"model version {version_id}"),
             )
 
@@ -518,8 +524,12 @@ class SyncEngine:
             except (CivitaiError, InvalidMedia) as exc:
                 result.fail(f"download: {exc}")
                 await writer.submit(
-                    lambda c, i=work.image_id, e=str(exc): w.record_failure(
-                        c, i, "download", e, target_key
+                    partial(
+                        w.record_failure,
+                        image_id=work.image_id,
+                        stage="download",
+                        reason=str(exc),
+                        target_key=target_key,
                     )
                 )
             except OSError as exc:
@@ -530,7 +540,7 @@ class SyncEngine:
                 result.downloaded += 1
                 result.downloaded_bytes += row.served_size
                 await writer.submit(
-                    lambda c, i=work.image_id, r=row: w.store_file(c, i, r),
+                    partial(w.store_file, image_id=work.image_id, file=row),
                     self._image_failure(target_key, result, work.image_id, "download"),
                 )
             self.reporter.advance("downloads")

@@ -52,15 +52,16 @@ def collection_job(collection_id: int, label: str | None = None) -> SyncJob:
 
 
 async def _jobs_for(client: CivitaiClient, target: Target) -> list[SyncJob]:
-    if target.kind == "collection":
-        return [collection_job(int(target.id))]
-    if target.kind == "post":
+    # parse_target gives every collection and post target its id.
+    if target.kind == "collection" and target.id is not None:
+        return [collection_job(target.id)]
+    if target.kind == "post" and target.id is not None:
         return [
             SyncJob(
                 key=f"post:{target.id}",
                 kind="post",
                 label=f"post {target.id}",
-                listing={"post_id": int(target.id)},
+                listing={"post_id": target.id},
             )
         ]
     if target.kind == "image":
@@ -93,9 +94,9 @@ async def _own_collections(client: CivitaiClient, target: Target) -> list[SyncJo
             return await _someone_elses_collections(client, target.username or "")
     collections = await client.get_user_collections()
     return [
-        collection_job(int(c.id), c.name)
+        collection_job(c.id, c.name)
         for c in collections
-        if getattr(c, "is_owner", True) is not False
+        if c.id is not None and getattr(c, "is_owner", True) is not False
     ]
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from civitai_vault.web.params import SearchParams
+from civitai_vault.web.params import MAX_ID, SearchParams
 from civitai_vault.web.search import count_matches, records_for_ids, search
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def list_images(
 
 
 @router.get("/images/{image_id}", response_model=ExportRecord, summary="One image")
-def get_image(request: Request, image_id: int) -> JSONResponse:
+def get_image(request: Request, image_id: Annotated[int, Path(ge=0, le=MAX_ID)]) -> JSONResponse:
     with gallery_of(request).connection() as conn:
         records = records_for_ids(conn, [image_id])
     if not records:

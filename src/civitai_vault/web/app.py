@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -101,12 +102,18 @@ class Gallery:
         ).start()
 
 
-def create_app(archive_root: Path | str, *, listen_host: str = "127.0.0.1") -> FastAPI:
+def create_app(
+    archive_root: Path | str,
+    *,
+    listen_host: str = "127.0.0.1",
+    allow_hosts: Iterable[str] = (),
+) -> FastAPI:
     """The gallery for the archive at `archive_root`.
 
     Raises FileNotFoundError when there is no archive there. `listen_host` is
-    the address the server will listen on: requests naming another host are
-    refused (see `security`).
+    the address the server will listen on: requests naming another host than
+    it, this machine's loopback names or one of `allow_hosts` are refused
+    (see `security`).
     """
     reader = ArchiveReader(archive_root)
     gallery = Gallery(
@@ -133,7 +140,9 @@ def create_app(archive_root: Path | str, *, listen_host: str = "127.0.0.1") -> F
         lifespan=lifespan,
     )
     app.state.gallery = gallery
-    app.add_middleware(SecurityMiddleware, allowed_hosts=allowed_hosts_for(listen_host))
+    app.add_middleware(
+        SecurityMiddleware, allowed_hosts=allowed_hosts_for(listen_host, allow_hosts)
+    )
     # Added last, so it runs first and times everything, refusals included.
     app.add_middleware(ServerTimingMiddleware)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
@@ -159,8 +168,15 @@ def _install_error_pages(app: FastAPI, gallery: Gallery) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_query(request: Request, exc: RequestValidationError) -> Response:
         if wants_json(request):
-            return JSONResponse({"detail": exc.errors()}, status_code=422)
+            errors = jsonable_encoder(exc.errors(), exclude={"ctx", "url"})
+            return JSONResponse({"detail": errors}, status_code=400)
         return answer(request, 400, describe_validation(exc.errors()))
+
+    @app.exception_handler(OverflowError)
+    async def too_large(request: Request, exc: OverflowError) -> Response:
+        # A number the database cannot hold names nothing in it (a safety net: the
+        # parameters are bounded where they are declared).
+        return answer(request, 400, "A number in this address is too large.")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

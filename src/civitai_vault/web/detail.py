@@ -8,8 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from civitai_vault.archive.gallery import (
+    collection_name,
+    resources_with_availability,
+    upstream_status,
+    version_availability,
+)
 from civitai_vault.archive.queries import get_record, raw_meta
-from civitai_vault.web.facets import collection_name
 from civitai_vault.web.files import file_for_image, media_url
 from civitai_vault.web.params import NSFW_LABELS
 
@@ -120,11 +125,10 @@ def load_detail(conn: sqlite3.Connection, archive_root: Path, image_id: int) -> 
     record = get_record(conn, image_id)
     if record is None:
         return None
-    status = conn.execute("SELECT upstream_status FROM images WHERE id = ?", (image_id,)).fetchone()
     return ImageDetail(
         record=record,
         resources=load_resources(conn, image_id, record),
-        upstream_status=status[0] if status else "present",
+        upstream_status=upstream_status(conn, image_id),
         collections=[(cid, collection_name(conn, cid)) for cid in record["collections"]],
         infotext=infotext_for(record),
         extra_meta=extra_meta(record),
@@ -138,15 +142,7 @@ def load_resources(
     conn: sqlite3.Connection, image_id: int, record: dict[str, Any]
 ) -> list[Resource]:
     """The checkpoint, LoRAs and embeddings, each with what Civitai last said about it."""
-    rows = conn.execute(
-        """SELECT r.kind, r.name, r.weight, coalesce(r.model_id, mv.model_id) AS model_id,
-                  r.model_version_id, coalesce(r.version_name, mv.name) AS version_name,
-                  mv.availability
-           FROM image_resources r LEFT JOIN model_versions mv ON mv.id = r.model_version_id
-           WHERE r.image_id = ? ORDER BY r.position""",
-        (image_id,),
-    ).fetchall()
-    resources = [Resource(**dict(row)) for row in rows]
+    resources = [Resource(**row) for row in resources_with_availability(conn, image_id)]
     if record.get("model") and not any(r.kind == "checkpoint" for r in resources):
         resources.insert(0, _checkpoint_from_record(conn, record))
     return resources
@@ -154,12 +150,7 @@ def load_resources(
 
 def _checkpoint_from_record(conn: sqlite3.Connection, record: dict[str, Any]) -> Resource:
     version_id = record.get("model_version_id")
-    availability = None
-    if version_id is not None:
-        row = conn.execute(
-            "SELECT availability FROM model_versions WHERE id = ?", (version_id,)
-        ).fetchone()
-        availability = row[0] if row else None
+    availability = None if version_id is None else version_availability(conn, version_id)
     return Resource(
         kind="checkpoint",
         name=record.get("model"),

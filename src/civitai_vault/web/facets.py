@@ -6,9 +6,8 @@ left out), so the list still offers the alternatives to the value chosen: with
 1.5 images the rest of the search would give. Only the most frequent values
 are returned; the chosen one is always among them.
 
-Speed: scalar facets group on the `images_gallery` covering index; tags,
-LoRAs and collections count through narrow covering indexes keyed by image
-id. The gallery caches results per archive state (`cache.LruCache`).
+The counting itself is `archive.gallery.count_facet_values`; the gallery
+caches results per archive state (`cache.LruCache`).
 """
 
 from __future__ import annotations
@@ -17,9 +16,10 @@ import sqlite3
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from civitai_vault.archive.queries import where_clause
+from civitai_vault.archive.gallery import collection_name, count_facet_values, count_matches
 from civitai_vault.web.params import NSFW_LABELS, SearchParams
-from civitai_vault.web.search import IMAGES, count_matches
+
+__all__ = ["FACET_TITLES", "Facet", "collection_name", "count_facet", "facet_counts"]
 
 # Values listed per facet in the sidebar.
 SIDEBAR_TOP = 12
@@ -33,15 +33,6 @@ FACET_TITLES: dict[str, str] = {
     "author": "Author",
     "nsfw": "NSFW level",
     "type": "Type",
-}
-
-# Facets that are one column of `images`: counted with one GROUP BY each.
-COLUMN_FACETS: dict[str, str] = {
-    "base_model": "i.base_model",
-    "model": "i.model",
-    "author": "i.author",
-    "nsfw": "i.nsfw_level",
-    "type": "i.type",
 }
 
 
@@ -120,68 +111,7 @@ def show_selection(conn: sqlite3.Connection, facet: Facet, params: SearchParams)
 def _count(
     conn: sqlite3.Connection, name: str, params: SearchParams, limit: int
 ) -> list[tuple[Any, int]]:
-    f = params.to_filter()
-    where, args = where_clause(f)
-    if name in COLUMN_FACETS:
-        column = COLUMN_FACETS[name]
-        sql = f"""SELECT {column}, count(*) AS n FROM {IMAGES}
-                  WHERE {where} AND {column} IS NOT NULL
-                  GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?"""
-    elif name == "tag":
-        sql = _tag_sql(conn, where, args)
-    elif name == "lora":
-        # Walking the (kind, name, image) index groups without sorting: the
-        # cheapest way when many images match.
-        sql = f"""SELECT min(r.name), count(DISTINCT r.image_id) AS n
-                  FROM image_resources r INDEXED BY image_resources_kind_name_image
-                  WHERE r.kind = 'lora' AND r.name IS NOT NULL {_and_in("r.image_id", where)}
-                  GROUP BY r.name COLLATE NOCASE ORDER BY n DESC, 1 LIMIT ?"""
-    elif name == "collection":
-        sql = f"""SELECT CAST(substr(ti.target_key, 12) AS INTEGER), count(*) AS n
-                  FROM target_items ti INDEXED BY target_items_live
-                  WHERE ti.target_key LIKE 'collection:%' AND ti.removed_at IS NULL
-                        {_and_in("ti.image_id", where)}
-                  GROUP BY ti.target_key ORDER BY n DESC, 1 LIMIT ?"""
-    else:
-        raise ValueError(f"unknown facet {name!r}")
-    return [(row[0], row[1]) for row in conn.execute(sql, [*args, limit])]
-
-
-def _and_in(column: str, where: str) -> str:
-    """`AND column IN (the matching images)`, or nothing when every image matches.
-
-    The `+` keeps SQLite from using `column` to pick an index: with some table
-    statistics it would otherwise probe the index once per image and value.
-    """
-    if where == "1":
-        return ""
-    return f"AND +{column} IN (SELECT i.id FROM {IMAGES} WHERE {where})"
-
-
-def _tag_sql(conn: sqlite3.Connection, where: str, args: list[Any]) -> str:
-    """Tag counts: image by image for a small result set, tag by tag for a large one.
-
-    Image by image reads each matching image's tags (then sorts them to group):
-    the cost grows with the results. Tag by tag walks the whole (tag, image)
-    index in order and needs no sort: a fixed cost that wins once the results
-    are a good part of the archive. Both are spelled so that SQLite cannot
-    choose another plan.
-    """
-    by_tag = "image_tags it INDEXED BY image_tags_tag_image"
-    if where == "1":
-        counted = by_tag
-    else:
-        matches = conn.execute(f"SELECT count(*) FROM {IMAGES} WHERE {where}", args).fetchone()[0]
-        everything = conn.execute("SELECT count(*) FROM images").fetchone()[0]
-        if matches * 4 > everything:
-            counted = f"{by_tag} WHERE 1 {_and_in('it.image_id', where)}"
-        else:
-            matching = f"SELECT i.id FROM {IMAGES} WHERE {where}"
-            counted = f"({matching}) s CROSS JOIN image_tags it ON it.image_id = s.id"
-    return f"""SELECT t.name, c.n FROM (
-                   SELECT it.tag_id, count(*) AS n FROM {counted}
-                   GROUP BY it.tag_id ORDER BY n DESC LIMIT ?
-               ) c JOIN tags t ON t.id = c.tag_id ORDER BY c.n DESC, t.name"""
+    return count_facet_values(conn, name, params.to_filter(), limit)
 
 
 def _facet_value(conn: sqlite3.Connection, name: str, value: Any, count: int) -> FacetValue:
@@ -198,16 +128,6 @@ def facet_label(conn: sqlite3.Connection, name: str, value: Any) -> str:
     if name == "collection":
         return collection_name(conn, int(value))
     return str(value)
-
-
-def collection_name(conn: sqlite3.Connection, collection_id: int) -> str:
-    row = conn.execute(
-        """SELECT coalesce(c.name, t.label) FROM (SELECT ? AS id) x
-           LEFT JOIN collections c ON c.id = x.id
-           LEFT JOIN targets t ON t.key = 'collection:' || x.id""",
-        (collection_id,),
-    ).fetchone()
-    return row[0] if row and row[0] else f"Collection {collection_id}"
 
 
 def _count_one(conn: sqlite3.Connection, name: str, value: str, params: SearchParams) -> int:

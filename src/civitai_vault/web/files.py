@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from civitai_vault.archive import MEDIA_DIR
+from civitai_vault.archive.gallery import file_at, file_path_of
 from civitai_vault.media.naming import safe_join
 
 # Types a browser may show inline; anything else is offered as a download.
@@ -62,10 +63,7 @@ def find_media_file(
     """The archived file at `media/<media_relative>`, or None if it may not be served."""
     if not is_plain_relative(media_relative):
         return None
-    row = conn.execute(
-        "SELECT path, mime_type, kind, sha256 FROM files WHERE path = ?",
-        (f"{MEDIA_DIR}/{media_relative}",),
-    ).fetchone()
+    row = file_at(conn, f"{MEDIA_DIR}/{media_relative}")
     if row is None:
         return None
     target = resolve_inside(archive_root / MEDIA_DIR, media_relative)
@@ -80,10 +78,10 @@ def file_for_image(
     conn: sqlite3.Connection, archive_root: Path, image_id: int
 ) -> ArchivedFile | None:
     """The archived file of an image, if it was downloaded and is still safely in place."""
-    row = conn.execute("SELECT path FROM files WHERE image_id = ?", (image_id,)).fetchone()
-    if row is None or not row["path"].startswith(f"{MEDIA_DIR}/"):
+    path = file_path_of(conn, image_id)
+    if path is None or not path.startswith(f"{MEDIA_DIR}/"):
         return None
-    return find_media_file(conn, archive_root, row["path"][len(MEDIA_DIR) + 1 :])
+    return find_media_file(conn, archive_root, path[len(MEDIA_DIR) + 1 :])
 
 
 def media_url(file_path: str | None) -> str | None:

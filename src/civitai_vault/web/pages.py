@@ -6,13 +6,21 @@ import random
 import sqlite3
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from civitai_vault.archive.gallery import (
+    base_models,
+    collection_name,
+    image_types,
+    synced_collection_ids,
+)
 from civitai_vault.web.detail import GENERATION_FIELDS, IMAGE_FIELDS, load_detail
-from civitai_vault.web.facets import FACET_TITLES, SIDEBAR_TOP, collection_name, facet_label
+from civitai_vault.web.download import MEDIA_TYPES, stream_records
+from civitai_vault.web.facets import FACET_TITLES, SIDEBAR_TOP, facet_label
 from civitai_vault.web.files import file_for_image, find_media_file
-from civitai_vault.web.params import SearchParams
+from civitai_vault.web.navigation import detail_nav
+from civitai_vault.web.params import MAX_ID, SearchParams
 from civitai_vault.web.search import count_matches, search
 from civitai_vault.web.stats import stats_charts
 from civitai_vault.web.thumbs import SIZES, ThumbnailError
@@ -27,6 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 Params = Annotated[SearchParams, Query()]
 PageNumber = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+ImageId = Annotated[int, Path(ge=0, le=MAX_ID)]
 
 
 def gallery_of(request: Request) -> Gallery:
@@ -72,17 +81,25 @@ def facets_fragment(request: Request, params: Params) -> Response:
 
 
 @router.get("/images/{image_id}")
-def image_detail(request: Request, image_id: int, params: Params) -> Response:
+def image_detail(
+    request: Request,
+    image_id: ImageId,
+    params: Params,
+    at: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+) -> Response:
+    """One image; `at` is its place in the results of the search in `params` (for prev/next)."""
     gallery = gallery_of(request)
     with gallery.connection() as conn:
         detail = load_detail(conn, gallery.root, image_id)
-    if detail is None:
-        raise HTTPException(404, f"Image {image_id} is not in this archive.")
+        if detail is None:
+            raise HTTPException(404, f"Image {image_id} is not in this archive.")
+        nav = detail_nav(conn, params, image_id, at, PER_PAGE)
     return gallery.templates.TemplateResponse(
         request,
         "detail.html",
         {
             "detail": detail,
+            "nav": nav,
             "record": detail.record,
             "params": params,
             "generation_fields": GENERATION_FIELDS,
@@ -103,6 +120,35 @@ def stats_page(request: Request, params: Params) -> Response:
         request,
         "stats.html",
         {"params": params, "total": total, "charts": charts, "chips": chips},
+    )
+
+
+@router.get("/download.{fmt}")
+def download_view(request: Request, fmt: Literal["csv", "json"], params: Params) -> Response:
+    """The records of the current search, as `civitai-vault export` writes them."""
+    gallery = gallery_of(request)
+    return StreamingResponse(
+        stream_records(gallery.reader, params, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="civitai-vault-images.{fmt}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/api")
+def api_page(request: Request, params: Params) -> Response:
+    """What the JSON API offers, with this search's URLs as examples."""
+    gallery = gallery_of(request)
+    return gallery.templates.TemplateResponse(
+        request,
+        "api.html",
+        {
+            "params": params,
+            "fields": SearchParams.model_fields,
+            "example": params.url("/api/images", limit=5),
+        },
     )
 
 
@@ -132,7 +178,7 @@ def media_file(request: Request, file_path: str) -> Response:
 
 @router.get("/thumbs/{image_id}")
 def thumbnail(
-    request: Request, image_id: int, size: Literal["grid", "poster"] = "grid"
+    request: Request, image_id: ImageId, size: Literal["grid", "poster"] = "grid"
 ) -> Response:
     gallery = gallery_of(request)
     with gallery.connection() as conn:
@@ -170,27 +216,12 @@ def filter_choices(gallery: Gallery, conn: sqlite3.Connection) -> dict[str, Any]
     """Short lists for the filter form (collections, base models), cached per archive state."""
 
     def compute() -> dict[str, Any]:
-        collections = [
-            (cid, collection_name(conn, cid))
-            for (cid,) in conn.execute(
-                """SELECT CAST(substr(key, 12) AS INTEGER) FROM targets
-                   WHERE key LIKE 'collection:%' ORDER BY 1"""
-            )
-        ]
-        base_models = [
-            row[0]
-            for row in conn.execute(
-                """SELECT base_model FROM images INDEXED BY images_base_model
-                   WHERE base_model IS NOT NULL GROUP BY base_model"""
-            )
-        ]
-        types = [
-            row[0]
-            for row in conn.execute(
-                "SELECT DISTINCT type FROM images INDEXED BY images_gallery WHERE type IS NOT NULL"
-            )
-        ]
-        return {"collections": collections, "base_models": base_models, "types": types}
+        collections = [(cid, collection_name(conn, cid)) for cid in synced_collection_ids(conn)]
+        return {
+            "collections": collections,
+            "base_models": base_models(conn),
+            "types": image_types(conn),
+        }
 
     return gallery.choice_cache.get_or_compute(gallery.reader.data_stamp(), compute)
 

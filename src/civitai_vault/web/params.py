@@ -8,11 +8,12 @@ thing everywhere.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from civitai_vault.archive.gallery import tag_filter
 from civitai_vault.archive.queries import RecordFilter
 
 Sort = Literal["newest", "oldest", "id", "id_asc", "random"]
@@ -38,8 +39,9 @@ NSFW_LABELS: dict[int, str] = {
 
 DATE_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 
-TAG_CONDITION = """i.id IN (SELECT it.image_id FROM image_tags it
-    WHERE it.tag_id IN (SELECT t.id FROM tags t WHERE t.name = ? COLLATE NOCASE))"""
+# SQLite stores integers in 64 bits: a larger id in a URL can name nothing.
+MAX_ID = 2**63 - 1
+ArchiveId = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 
 class SearchParams(BaseModel):
@@ -50,10 +52,12 @@ class SearchParams(BaseModel):
     q: str | None = Field(
         None,
         max_length=500,
-        description="Words that must all appear (prefix match) in the prompt, negative "
-        "prompt, tags, checkpoint and LoRA names or author.",
+        description="What to look for in the prompt, negative prompt, tags, checkpoint and "
+        'LoRA names and author. Words must all appear (each from its start); "exact phrase"; '
+        "a OR b; -word leaves out; field:value (model:, lora:, tag:, sampler:, author:, "
+        "base:) looks in one field only.",
     )
-    collection: int | None = Field(None, ge=0, description="Collection id.")
+    collection: int | None = Field(None, ge=0, le=MAX_ID, description="Collection id.")
     base_model: str | None = Field(None, max_length=200, description="Base model, e.g. SDXL 1.0.")
     model: str | None = Field(
         None, max_length=300, description="Checkpoint name, or its model / model-version id."
@@ -63,7 +67,7 @@ class SearchParams(BaseModel):
     )
     tag: str | None = Field(None, max_length=200, description="Tag name.")
     author: str | None = Field(None, max_length=200, description="Author's username.")
-    nsfw: list[int] = Field(
+    nsfw: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(
         default_factory=list, description="NSFW levels to include (1, 2, 4, 8, 16, 32)."
     )
     type: str | None = Field(
@@ -102,10 +106,8 @@ class SearchParams(BaseModel):
         return RecordFilter(
             q=self.q,
             collection=self.collection,
-            # The same condition as RecordFilter.tag, written so that SQLite always
-            # looks the tag up first and then reads only its images: with some
-            # table statistics it would otherwise walk every (tag, image) pair.
-            extra_where=[(TAG_CONDITION, [self.tag])] if self.tag else [],
+            # RecordFilter.tag's condition, spelled for the gallery's indexes.
+            extra_where=[tag_filter(self.tag)] if self.tag else [],
             model=self.model,
             lora=self.lora,
             base_model=self.base_model,

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from civitai_vault.archive import open_archive
+from civitai_vault.archive.gallery import tune_for_reading
 from civitai_vault.archive.schema import connect_read_only
 
 
@@ -75,8 +76,7 @@ class ArchiveReader:
         # check_same_thread=False: a connection is used by one request at a time,
         # but requests run on whichever worker thread is free.
         conn = connect_read_only(self.db_path)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute("PRAGMA cache_size = -32000")
+        tune_for_reading(conn)
         with self._lock:
             self._opened.append(conn)
         return conn

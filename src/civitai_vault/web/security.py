@@ -11,6 +11,8 @@ address we listen on stops that.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -44,11 +46,21 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-def allowed_hosts_for(listen_host: str) -> frozenset[str] | None:
-    """Host names the gallery answers to when listening on `listen_host` (None: any)."""
-    if listen_host in ("0.0.0.0", "::", ""):
-        return None
-    return LOOPBACK_NAMES | {listen_host.strip("[]").lower()}
+WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", "[::]", ""})
+
+
+def allowed_hosts_for(listen_host: str, allow_hosts: Iterable[str] = ()) -> frozenset[str]:
+    """Host names the gallery answers to when listening on `listen_host`.
+
+    Always this machine's loopback names, plus the address listened on, plus
+    `allow_hosts` (`--allow-host`). Listening on every address (0.0.0.0) adds
+    no name: which names reach this machine is for the user to say.
+    """
+    names = set(LOOPBACK_NAMES)
+    if listen_host not in WILDCARD_ADDRESSES:
+        names.add(listen_host.strip("[]").lower())
+    names.update(host_name(name) for name in allow_hosts if name.strip())
+    return frozenset(names)
 
 
 def host_name(host_header: str) -> str:
@@ -64,7 +76,7 @@ def host_name(host_header: str) -> str:
 class SecurityMiddleware:
     """Adds the security headers to every answer and refuses foreign Host headers."""
 
-    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str] | None) -> None:
+    def __init__(self, app: ASGIApp, allowed_hosts: frozenset[str]) -> None:
         self.app = app
         self.allowed_hosts = allowed_hosts
 
@@ -74,15 +86,15 @@ class SecurityMiddleware:
             return
         if not self._host_allowed(scope):
             response = PlainTextResponse(
-                "This gallery only answers on the address it listens on.", status_code=421
+                "This gallery only answers to the names it was started with "
+                "(civitai-vault serve --allow-host NAME adds one).",
+                status_code=421,
             )
             await response(scope, receive, self._with_headers(send))
             return
         await self.app(scope, receive, self._with_headers(send))
 
     def _host_allowed(self, scope: Scope) -> bool:
-        if self.allowed_hosts is None:
-            return True
         host = host_name(Headers(scope=scope).get("host", ""))
         return host in self.allowed_hosts
 

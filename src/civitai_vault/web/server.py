@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -60,8 +60,10 @@ def url_for(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
-def _server(archive_root: Path | str, host: str, log_level: str) -> uvicorn.Server:
-    app = create_app(archive_root, listen_host=host)
+def _server(
+    archive_root: Path | str, host: str, log_level: str, allow_hosts: Iterable[str]
+) -> uvicorn.Server:
+    app = create_app(archive_root, listen_host=host, allow_hosts=allow_hosts)
     config = uvicorn.Config(
         app,
         log_level=log_level,
@@ -80,9 +82,14 @@ def serve(
     port: int = 8000,
     on_ready: Callable[[str], None] | None = None,
     log_level: str = "warning",
+    allow_hosts: Iterable[str] = (),
 ) -> None:
-    """Serve the gallery until interrupted (Ctrl+C). Raises FileNotFoundError or ListenError."""
-    server = _server(archive_root, host, log_level)
+    """Serve the gallery until interrupted (Ctrl+C). Raises FileNotFoundError or ListenError.
+
+    It answers to this machine's loopback names, `host`, and `allow_hosts`
+    (the names others use to reach it when `host` is 0.0.0.0).
+    """
+    server = _server(archive_root, host, log_level, allow_hosts)
     sock = bind_socket(host, port)
     try:
         if on_ready is not None:
@@ -94,10 +101,14 @@ def serve(
 
 @contextmanager
 def running_gallery(
-    archive_root: Path | str, *, host: str = "127.0.0.1", port: int = 0
+    archive_root: Path | str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    allow_hosts: Iterable[str] = (),
 ) -> Iterator[str]:
     """Serve the gallery from a background thread; yields its base URL."""
-    server = _server(archive_root, host, "warning")
+    server = _server(archive_root, host, "warning", allow_hosts)
     sock = bind_socket(host, port)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -37,6 +37,14 @@ def thumb_box(record: dict[str, Any]) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+# X (8), XXX (16) and Blocked (32) are blurred, hidden or shown as the browser's setting says.
+ADULT_LEVEL = 8
+
+
+def is_adult(level: Any) -> bool:
+    return isinstance(level, int) and level >= ADULT_LEVEL
+
+
 def number(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -61,6 +69,7 @@ def make_templates(directory: Path) -> Jinja2Templates:
         thumb_url=thumb_url,
         thumb_box=thumb_box,
         nsfw_label=nsfw_label,
+        is_adult=is_adult,
         NSFW_LABELS=NSFW_LABELS,
         SORT_LABELS=SORT_LABELS,
     )

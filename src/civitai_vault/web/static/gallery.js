@@ -144,7 +144,77 @@
     });
   }
 
+
+  // X, XXX (and Blocked) images: blurred, hidden or shown, as this browser was last told.
+  // The choice lives in localStorage only; the server never knows it.
+  var ADULT_KEY = "civitai-vault.adult";
+  var ADULT_MODES = ["blur", "hide", "show"];
+
+  function storedAdultMode() {
+    try {
+      var mode = window.localStorage.getItem(ADULT_KEY);
+      return ADULT_MODES.indexOf(mode) >= 0 ? mode : "blur";
+    } catch (e) {
+      return "blur";
+    }
+  }
+
+  function adultSetting() {
+    var root = document.documentElement;
+    root.dataset.adult = storedAdultMode();
+    document.querySelectorAll("#adult-mode").forEach(function (select) {
+      select.value = root.dataset.adult;
+      select.addEventListener("change", function () {
+        root.dataset.adult = select.value;
+        try { window.localStorage.setItem(ADULT_KEY, select.value); } catch (e) { /* private mode */ }
+      });
+    });
+    var reveal = document.getElementById("reveal");
+    if (reveal) {
+      reveal.addEventListener("click", function () {
+        document.querySelector(".detail").classList.add("revealed");
+        reveal.remove();
+      });
+    }
+  }
+
+  // Phones: the filters wait behind a button. Without JavaScript the button is a
+  // link to the panel, which CSS shows when it is the page's target.
+  function filtersButton() {
+    var button = document.getElementById("filters-button");
+    var panel = document.getElementById("filters-panel");
+    if (!button || !panel) return;
+    button.addEventListener("click", function (event) {
+      event.preventDefault();
+      var open = !panel.classList.contains("open");
+      panel.classList.toggle("open", open);
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      if (open) panel.scrollIntoView({ block: "start" });
+    });
+  }
+
+  // The detail page: Left and Right arrows step through the results, Escape goes back.
+  function keyboardNavigation() {
+    var links = {};
+    document.querySelectorAll("a[data-key]").forEach(function (link) {
+      links[link.dataset.key] = link;
+    });
+    if (!Object.keys(links).length) return;
+    document.addEventListener("keydown", function (event) {
+      if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+      var target = event.target;
+      if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT|VIDEO)$/.test(target.tagName))) return;
+      var link = links[event.key];
+      if (!link) return;
+      event.preventDefault();
+      window.location.assign(link.href);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    adultSetting();
+    filtersButton();
+    keyboardNavigation();
     autosubmit();
     cleanSubmits();
     loadFacets();
