@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.api import CivitaiClient, ClientSettings
+from civitai_vault.api import CivitaiClient, ClientSettings, KeyRejected
 from civitai_vault.api.settings import SITE_URLS
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.errors import UsageError
@@ -116,8 +116,11 @@ async def login(
         on_session_cookie=keep_upgraded,
     )
     async with CivitaiClient(settings) as client:
-        who = await client.whoami()
-        if not who.signed_in:
+        try:
+            who = await client.whoami()
+        except KeyRejected:
+            who = None
+        if who is None or not who.signed_in:
             kind = "API key" if credentials.api_key else "session token"
             raise UsageError(
                 f"Civitai did not accept that {kind} (expired or mistyped): nothing was saved; "

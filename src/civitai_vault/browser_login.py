@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from civitai_vault.errors import UsageError
+from civitai_vault.errors import Failure, UsageError
 
 __all__ = [
     "BROWSERS",
@@ -55,7 +55,7 @@ BROWSERS = (
 )
 
 
-class BrowserLoginError(Exception):
+class BrowserLoginError(Failure):
     """The browser could not give a session cookie; the message says what to do (exit 1)."""
 
 

@@ -8,6 +8,7 @@ never saved), syncs the sample private collection, and shows what was archived.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from pathlib import Path
 
 from rich.console import Console
@@ -80,7 +81,8 @@ def _print_overview(console: Console, folder: Path) -> None:
 
 
 def _print_next_steps(console: Console, folder: Path) -> None:
-    archive = str(folder)
+    # Each line runs as printed when pasted into the shell the README's block leaves.
+    archive = shlex.quote(str(folder))
     console.print(Text("\nTry next:", style="bold"))
     for command, what in (
         (f"civitai-vault status --archive {archive}", "what the archive holds"),

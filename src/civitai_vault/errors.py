@@ -19,10 +19,26 @@ class ArchiveError(Exception):
     """The archive cannot be used as asked; the message says why and what to do (exit 1)."""
 
 
+class Failure(Exception):
+    """Something was tried and did not work; the message says what to do (exit 1)."""
+
+
+class OutputError(Failure):
+    """A file the user asked for (-o, --html) could not be written: names that file (exit 1)."""
+
+    def __init__(self, path: object, exc: OSError, flag: str = "-o") -> None:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            advice = "free some space, or choose another place with " + flag
+        else:
+            advice = f"choose a folder you can write to with {flag}"
+        super().__init__(f"cannot write {path}: {reason}; {advice}")
+
+
 def describe_error(exc: BaseException) -> tuple[str, int]:
     from civitai_vault.api.errors import CivitaiError
 
-    if isinstance(exc, CivitaiError | ArchiveError):
+    if isinstance(exc, CivitaiError | ArchiveError | Failure):
         return str(exc), 1
     if isinstance(exc, UsageError | ValueError):
         return str(exc), 2

@@ -342,3 +342,26 @@ def test_same_numbers_from_a_file_and_from_memory(small_archive):
     memory.close()
     from_file.pop("generated_at"), from_memory.pop("generated_at")
     assert from_file == from_memory
+
+
+def test_html_into_a_missing_folder_names_the_path(small_archive, tmp_path):
+    report = tmp_path / "no-such-folder" / "report.html"
+    result = CliRunner().invoke(
+        app, ["stats", "--archive", str(small_archive.path), "--html", str(report)]
+    )
+    assert result.exit_code == 2
+    assert f"folder {report.parent} does not exist" in result.stderr
+    assert "Errno" not in result.stderr and ".tmp" not in result.stderr
+
+
+def test_html_into_a_read_only_folder_blames_the_folder_not_the_archive(small_archive):
+    # /sys refuses new files even to root, as a read-only folder does to a user.
+    report = "/sys/report.html"
+    result = CliRunner().invoke(
+        app, ["stats", "--archive", str(small_archive.path), "--html", report]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot write /sys/report.html: Permission denied; choose a folder you can "
+        "write to with --html"
+    ]

@@ -98,9 +98,15 @@ def test_no_credentials_cannot_list_own_collections(emu: Any, helpers: Any) -> N
     assert "\n" not in message
 
 
-def test_wrong_key_is_not_signed_in(emu: Any, helpers: Any) -> None:
-    me = helpers.call(lambda c: c.whoami(), auth=None, api_key="not-a-real-key")
-    assert not me.signed_in
+def test_a_wrong_key_is_rejected_not_taken_for_anonymous(emu: Any, helpers: Any) -> None:
+    """Live, an unknown key gets 401 (civitai-api.md, first section): say the key is wrong."""
+    from civitai_vault.api import KeyRejected
+
+    with pytest.raises(KeyRejected) as caught:
+        helpers.call(lambda c: c.whoami(), auth=None, api_key="not-a-real-key")
+    assert str(caught.value).startswith("Civitai rejected your API key")
+    assert "civitai-vault login" in str(caught.value)
+    assert "not-a-real-key" not in str(caught.value)
 
 
 def test_credentials_never_in_errors_or_repr(emu: Any, helpers: Any) -> None:

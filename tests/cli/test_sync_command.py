@@ -171,7 +171,54 @@ def test_progress_is_plain_lines_when_not_on_a_terminal(red_cli, red_emulator, t
     assert lines[0] == f"syncing post {post.id}"
     assert "\x1b[" not in done.stderr and "\r" not in done.stderr
     count = len(visible(dataset, post.image_ids))
-    assert lines[-1].strip() == f"listing {count}/{count}, details {count}/{count}, downloads 0/0"
+    # One line per target when it ends, saying what it got.
+    assert lines[-1].strip() == (
+        f"post {post.id}: listed {count}, new {count}, updated 0, downloaded 0 files (0 B), "
+        "failed 0, removed 0, hidden 0; complete"
+    )
+    assert len(lines) <= 3  # a quick run: its start, perhaps one count line, its end
+
+
+def test_plain_progress_says_so_far_until_the_listing_ends_then_speed(tmp_path):
+    import io
+
+    from civitai_vault.sync.progress import PlainReporter
+    from civitai_vault.sync.summary import TargetSummary
+
+    out = io.StringIO()
+    reporter = PlainReporter(out, every_seconds=0)
+    reporter.start_target("collection 5")
+    reporter.add_total("listing", 200)
+    reporter.advance("listing", 200)
+    reporter.add_total("details", 43)
+    reporter.advance("details", 43)
+    assert "listing 200 so far, details 43 so far, downloads 0 so far" in out.getvalue()
+    reporter.add_total("details", 550)
+    reporter.listing_done()
+    assert (
+        out.getvalue().splitlines()[-1].startswith("  listing 200, details 43/593, downloads 0/0; ")
+    )
+    assert out.getvalue().splitlines()[-1].endswith(" images/s")
+    reporter.wait_notice("waiting 8 s before asking image.get again: Civitai asked to wait")
+    assert out.getvalue().splitlines()[-1] == (
+        "  waiting 8 s before asking image.get again: Civitai asked to wait"
+    )
+    reporter.finish_target(
+        TargetSummary(
+            "collection:5",
+            "collection 5",
+            listed=200,
+            new=3,
+            downloaded=2,
+            downloaded_bytes=2_500_000,
+            complete=True,
+        )
+    )
+    reporter.close()
+    assert out.getvalue().splitlines()[-1] == (
+        "  collection 5: listed 200, new 3, updated 0, downloaded 2 files (2.5 MB), failed 0, "
+        "removed 0, hidden 0; complete"
+    )
 
 
 def test_quiet_prints_nothing_on_success(red_cli, red_emulator, tmp_path):

@@ -190,7 +190,8 @@ def _models_summary(models: dict[str, Any]) -> RenderableType | None:
     gone = models.get("gone", [])[:TERMINAL_TOP]
     if not gone:
         return line
-    return Group(line, _versions_table([_as_version(item) for item in gone], "Gone from Civitai"))
+    listed = [_as_version(item) for item in gone]
+    return Group(line, _versions_table(listed, "Gone from Civitai"), _version_links(listed))
 
 
 def availability_line(counts: dict[str, int]) -> Text:
@@ -218,9 +219,7 @@ def _versions_table(versions: Sequence[UsedVersion], title: str) -> Table:
     table.add_column("type")
     table.add_column("model", overflow="fold")
     table.add_column("version", overflow="fold")
-    table.add_column("link", overflow="fold")
     for version in versions:
-        link = version.archive_url if version.gone else version.civitai_url
         table.add_row(
             Text(
                 version.availability.replace("_", " "),
@@ -232,9 +231,26 @@ def _versions_table(versions: Sequence[UsedVersion], title: str) -> Table:
             terminal_text(
                 f"{version.version_name or ''} #{version.model_version_id}".strip(), one_line=True
             ),
-            terminal_text(link or "", one_line=True),
         )
     return table
+
+
+def _version_links(versions: Sequence[UsedVersion]) -> Group:
+    """One line per version, its link whole: never folded mid-word, so it can be clicked.
+
+    A table cell would cut a long URL at the cell's edge; a line of its own is
+    left for the terminal to wrap, which keeps it one link (and Rich marks it
+    as a hyperlink where the terminal supports that).
+    """
+    lines = []
+    for version in versions:
+        link = version.archive_url if version.gone else version.civitai_url
+        if not link:
+            continue
+        line = Text(f"#{version.model_version_id} ", no_wrap=True, overflow="ignore")
+        line.append(link, style=f"link {link}")
+        lines.append(line)
+    return Group(*lines)
 
 
 def check_renderables(result: CheckResult, *, show_available: bool = False) -> list[RenderableType]:
@@ -253,5 +269,6 @@ def check_renderables(result: CheckResult, *, show_available: bool = False) -> l
     if versions:
         title = "Model versions your images used" if show_available else "No longer available"
         parts.append(_versions_table(versions, title))
+        parts.append(_version_links(versions))
     parts.append(summary)
     return parts

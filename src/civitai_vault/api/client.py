@@ -31,6 +31,7 @@ from civitai_vault.api.auth import SessionCookies
 from civitai_vault.api.cdn import CdnDownloader, Download, cookieless_jar
 from civitai_vault.api.errors import (
     CivitaiError,
+    KeyRejected,
     LimitExceeded,
     LoginRequired,
     MalformedResponse,
@@ -70,6 +71,10 @@ from civitai_vault.api.wire import parse_retry_after as _retry_after
 
 __all__ = ["CivitaiClient", "Whoami"]
 
+# Every wait longer than this is said (progress shows this logger's lines).
+WAIT_NOTICE_SECONDS = 2.0
+wait_log = logging.getLogger("civitai_vault.waits")
+
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=CivitaiModel)
 MAX_REDIRECTS = 5
@@ -100,6 +105,7 @@ class CivitaiClient:
         )
         self._cdn = CdnDownloader(self.settings, self.stats, self._wait)
         self._http: httpx.AsyncClient | None = None
+        self._answered = False  # has the API answered at all yet?
 
     def __repr__(self) -> str:
         signed = "signed in" if self.signed_in else "anonymous"
@@ -343,7 +349,8 @@ class CivitaiClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1),
             wait=self._wait,
-            retry=retry_if_exception(is_retryable),
+            # A host that never answered is not retried for half a minute: it fails at once.
+            retry=retry_if_exception(lambda e: is_retryable(e) and not _unreachable(e)),
             reraise=True,
             before_sleep=lambda state: self._note_retry(procedure, state),
         )
@@ -362,6 +369,14 @@ class CivitaiClient:
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         log.info("retrying %s after %s", procedure, type(exc).__name__)
+        sleep = state.next_action.sleep if state.next_action is not None else 0.0
+        if sleep >= WAIT_NOTICE_SECONDS:
+            why = (
+                f"Civitai asked to wait (Retry-After {exc.retry_after:g} s)"
+                if isinstance(exc, CivitaiError) and exc.retry_after
+                else f"backing off after {exc}"
+            )
+            wait_log.info("waiting %.0f s before asking %s again: %s", sleep, procedure, why)
 
     async def _send(self, procedure: str, text: str) -> Any:
         http = self._http
@@ -389,9 +404,13 @@ class CivitaiClient:
             except httpx.TimeoutException:
                 raise self._network_error(procedure, "did not answer in time") from None
             except httpx.TransportError as exc:
-                raise self._network_error(procedure, _transport_problem(exc)) from None
+                error = self._network_error(procedure, _transport_problem(exc))
+                # Refused or unresolvable before any answer: a wrong --base-url, or no network.
+                error.unreachable = isinstance(exc, httpx.ConnectError) and not self._answered
+                raise error from None
             finally:
                 self.stats.api_seconds += time.monotonic() - started
+        self._answered = True
         self._cookies.absorb(response.headers.get_list("set-cookie"))
         raw = RawResponse(
             procedure=procedure,
@@ -404,6 +423,8 @@ class CivitaiClient:
             value = decode_response(raw, self.settings.limits)
         except CivitaiError as exc:
             self._redact(exc)
+            if exc.status == 401 and self.settings.api_key:
+                raise _key_rejected(exc) from None
             overloaded = isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503)
             if overloaded and self._pacer.slow_down(sent_in_round):
                 self.stats.slowdowns += 1
@@ -474,6 +495,19 @@ class CivitaiClient:
         for secret in secrets:
             if exc.server_message and secret in exc.server_message:
                 exc.server_message = exc.server_message.replace(secret, "[redacted]")
+
+
+def _unreachable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "unreachable", False))
+
+
+def _key_rejected(exc: CivitaiError) -> KeyRejected:
+    return KeyRejected(
+        "Civitai rejected your API key",
+        procedure=exc.procedure,
+        status=exc.status,
+        server_message=exc.server_message,
+    )
 
 
 def _plain(headers: httpx.Headers) -> dict[str, str]:

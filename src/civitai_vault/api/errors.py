@@ -16,6 +16,7 @@ __all__ = [
     "CivitaiError",
     "ForbiddenHost",
     "InsecureBaseURL",
+    "KeyRejected",
     "LimitExceeded",
     "LoginRequired",
     "MalformedResponse",
@@ -90,6 +91,20 @@ class LoginRequired(CivitaiError):
     )
 
 
+class KeyRejected(CivitaiError):
+    """401 to a request that carried an API key: Civitai does not accept the key.
+
+    Live, an unknown key is answered 401 "Please use the public API instead"
+    (the Origin gate, which only a valid key skips), not as anonymous
+    (civitai-api.md, first section); a plain UNAUTHORIZED means the same.
+    """
+
+    advice = (
+        "the key is mistyped, expired or revoked: create a new one at "
+        "civitai.com/user/account and run `civitai-vault login --force`"
+    )
+
+
 class OriginRejected(CivitaiError):
     """401 "Please use the public API instead": the request did not come from a Civitai site."""
 
@@ -139,9 +154,14 @@ class MalformedResponse(CivitaiError):
 
 
 class NetworkError(CivitaiError):
-    """No usable HTTP answer: connection refused or dropped, DNS, timeouts."""
+    """No usable HTTP answer: connection refused or dropped, DNS, timeouts.
+
+    `unreachable`: the connection failed before the host had answered anything
+    (a wrong --base-url, no network); such an error is not retried.
+    """
 
     retryable = True
+    unreachable = False
     advice = "check your internet connection (and --base-url), then run again to continue"
 
 

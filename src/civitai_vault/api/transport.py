@@ -24,7 +24,10 @@ included, so a name cannot lead to a private address however it resolves.
 
 from __future__ import annotations
 
+import logging
 import socket
+import time
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -36,6 +39,9 @@ import httpx
 import yarl
 
 CHUNK = 64 * 1024
+# `civitai-vault --verbose` shows this logger's lines on stderr.
+request_log = logging.getLogger("civitai_vault.requests")
+_SECRET_PARAMS = frozenset({"token", "key", "apikey", "api_key", "access_token", "password"})
 
 AddressCheck = Callable[[str, str], bool]  # (host name, resolved address) -> allowed
 
@@ -117,6 +123,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.monotonic()
+        try:
+            response = await self._handle(request)
+        except httpx.TransportError as exc:
+            if request_log.isEnabledFor(logging.DEBUG):
+                _log_request(request, f"failed ({type(exc).__name__})", started)
+            raise
+        if request_log.isEnabledFor(logging.DEBUG):
+            _log_request(request, str(response.status_code), started)
+        return response
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
         session = self._open_session()
         timeout = request.extensions.get("timeout", {})
         with _as_httpx_errors(request, self._deadline):
@@ -150,6 +168,32 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _log_request(request: httpx.Request, outcome: str, started: float) -> None:
+    """One line per request for `--verbose`: method, URL, status, time to the headers.
+
+    The URL carries no credential (those travel in headers, which are not
+    logged); a user name, a password or a `token`/`key` query value is masked
+    all the same, in case a URL ever holds one.
+    """
+    milliseconds = (time.monotonic() - started) * 1000
+    request_log.debug(
+        "%s %s %s %.0f ms", request.method, loggable_url(request.url), outcome, milliseconds
+    )
+
+
+def loggable_url(url: httpx.URL) -> str:
+    """The URL as a person reads it (%-escapes undone), secrets masked."""
+    query = [
+        (name, "[redacted]" if name.lower() in _SECRET_PARAMS else value)
+        for name, value in url.params.multi_items()
+    ]
+    shown = url.copy_with(username=None, password=None, query=None)
+    text = f"{shown}"
+    if query:
+        text += "?" + "&".join(f"{name}={value}" for name, value in query)
+    return urllib.parse.unquote(text)
 
 
 def _proxy_for(url: httpx.URL) -> str | None:

@@ -116,3 +116,18 @@ def _unwritable(path: Path) -> OSError:
     read_only = statvfs is not None and bool(statvfs(path.parent).f_flag & os.ST_RDONLY)
     code = errno.EROFS if read_only else errno.EACCES
     return OSError(code, os.strerror(code), str(path))
+
+
+def remove_new_archive(root: Path) -> None:
+    """Remove an archive a run has just made and put nothing in: its database files,
+    an empty media/ folder, and the folder itself when nothing else is in it."""
+    import contextlib
+
+    from civitai_vault.archive.lock import LOCK_NAME
+
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal", LOCK_NAME):
+        with contextlib.suppress(FileNotFoundError):
+            (root / name).unlink()
+    for folder in (root / "media" / ".partial", root / "media", root):
+        with contextlib.suppress(OSError):  # not empty, or not there: leave it
+            folder.rmdir()

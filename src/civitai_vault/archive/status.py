@@ -62,3 +62,23 @@ def _failures(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, Any]]
         (limit,),
     ).fetchall()
     return [dict(row) for row in rows]
+
+
+def target_keys(conn: sqlite3.Connection) -> list[str]:
+    """Every target the archive holds, as stored ('collection:12', 'user_images:name')."""
+    return [row[0] for row in conn.execute("SELECT key FROM targets ORDER BY key")]
+
+
+def image_states(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[bool, str | None]]:
+    """Per archived image id: whether its details are stored, and its file's path, if any."""
+    states: dict[int, tuple[bool, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(
+            f"""SELECT i.id, i.details_at IS NOT NULL, f.path FROM images i
+                LEFT JOIN files f ON f.image_id = i.id WHERE i.id IN ({marks})""",
+            chunk,
+        ):
+            states[row[0]] = (bool(row[1]), row[2])
+    return states

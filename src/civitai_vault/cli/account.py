@@ -54,6 +54,23 @@ def login_command(
         Path | None,
         typer.Option("--cookies", help="A Netscape cookies.txt exported from your browser."),
     ] = None,
+    browser: Annotated[
+        bool,
+        typer.Option("--browser", help="Sign in in a browser window; the session cookie is kept."),
+    ] = False,
+    browser_path: Annotated[
+        str,
+        typer.Option("--browser-path", help="The Chromium that --browser opens."),
+    ] = "/usr/bin/chromium",
+    cookies_from_browser: Annotated[
+        str | None,
+        typer.Option(
+            "--cookies-from-browser",
+            help="Take the session cookie from a browser you are signed in with: chrome, "
+            "chromium, firefox, edge, brave, opera, vivaldi, librewolf or safari, optionally "
+            "followed by :PROFILE (its profile folder).",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a saved login.")] = False,
     *,
     where: SiteOptions,
@@ -62,13 +79,27 @@ def login_command(
     import asyncio
 
     from civitai_vault.account import Credentials, login, read_cookies_file
-    from civitai_vault.config import CredentialStore
+    from civitai_vault.config import CredentialStore, load_settings
 
     store = CredentialStore()
     saved = store.load()
     if (saved.get("api_key") or saved.get("token")) and not force:
         fail("a login is already saved; run `civitai-vault login --force` to replace it", 2)
-    if cookies is not None:
+    site_url = load_settings(site=where.site, base_url=where.base_url).effective_base_url
+    if browser:
+        from civitai_vault.browser_login import sign_in_with_browser
+
+        console.print(
+            f"Sign in to {site_url} in the browser window; it closes by itself once you are "
+            "signed in.",
+            highlight=False,
+        )
+        credentials = Credentials(token=sign_in_with_browser(site_url, executable=browser_path))
+    elif cookies_from_browser is not None:
+        from civitai_vault.browser_login import cookie_from_browser
+
+        credentials = Credentials(token=cookie_from_browser(cookies_from_browser, site_url))
+    elif cookies is not None:
         credentials = Credentials(token=read_cookies_file(cookies))
     elif api_key or token:
         credentials = Credentials(api_key=api_key, token=token)
@@ -116,8 +147,15 @@ def whoami_command(*, output: Output, connection: Connection) -> None:
 
     from civitai_vault.account import whoami
 
-    who = asyncio.run(whoami(connection.settings()))
+    settings = connection.settings()
+    who = asyncio.run(whoami(settings))
     if output.json:
         print_json(dataclasses.asdict(who))
-        return
-    console.print(terminal_text(who.sentence()), highlight=False)
+    else:
+        console.print(terminal_text(who.sentence()), highlight=False)
+    if settings.signed_in and not who.signed_in:
+        # A key is refused outright (KeyRejected); an expired session reads as anonymous.
+        fail(
+            "Civitai did not accept your session token (expired or signed out): run "
+            "`civitai-vault login --force` (--browser signs in through a browser)"
+        )

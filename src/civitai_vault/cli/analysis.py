@@ -68,31 +68,20 @@ def stats_command(
     else:
         from civitai_vault.analysis.text import stats_renderables
 
-        for part in stats_renderables(stats):
-            console.print(part)
+        for part in stats_renderables(stats, top=top):
+            console.print(part, crop=False)  # links stay whole (clickable)
     if html is not None:
         err_console.print(terminal_text(f"Report written to {html}"), highlight=False)
 
 
 def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
-    """Write the HTML report whole or not at all (temporary name, then rename)."""
-    import os
-    import tempfile
-
+    """Write the HTML report whole or not at all; errors name `path`, not a temporary file."""
     from civitai_vault.analysis.report import render_report
+    from civitai_vault.export.output import atomic_file
 
     page = render_report(stats, title)
-    path = path.expanduser()
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, flag="--html") as out:
+        out.write(page.encode("utf-8"))
 
 
 @command("check-models")
@@ -145,7 +134,7 @@ def check_models_command(
         print_json(result.as_dict())
     else:
         for part in check_renderables(result, show_available=show_all):
-            console.print(part)
+            console.print(part, crop=False)  # links stay whole (clickable)
     if result.failures:
         version_id, reason = min(result.failures.items())
         fail(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -26,6 +27,8 @@ from civitai_vault.cli.options import (
 
 if TYPE_CHECKING:
     from civitai_vault.api.targets import Target
+    from civitai_vault.config import Settings
+    from civitai_vault.sync.run import Pace
 
 
 @command("sync")
@@ -33,16 +36,29 @@ def sync_command(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Civitai URLs, collection:N, post:N, image:N, or me.", show_default=False
+            help="Civitai URLs, collection:N, post:N, image:N, or me; none: every target the "
+            "archive holds.",
+            show_default=False,
         ),
     ] = None,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
-    no_media: Annotated[bool, typer.Option("--no-media", help="Metadata only; no files.")] = False,
-    no_embed: Annotated[
-        bool, typer.Option("--no-embed", help="Keep files byte-identical to Civitai's.")
-    ] = False,
+    media: Annotated[
+        bool,
+        typer.Option("--media/--no-media", help="Download the files (--no-media: metadata only)."),
+    ] = True,
+    embed: Annotated[
+        bool,
+        typer.Option(
+            "--embed/--no-embed",
+            help="Write the generation data into the files (--no-embed: byte-identical to "
+            "Civitai's).",
+        ),
+    ] = True,
     sidecars: Annotated[
-        bool, typer.Option("--sidecars", help="Also write <file>.txt (A1111) and <file>.json.")
+        bool,
+        typer.Option(
+            "--sidecars/--no-sidecars", help="Also write <file>.txt (A1111) and <file>.json."
+        ),
     ] = False,
     template: Annotated[
         str, typer.Option("--template", help="File name template under media/.")
@@ -58,13 +74,21 @@ def sync_command(
         float | None,
         typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List what a sync would fetch (walks the listings only; writes nothing).",
+        ),
+    ] = False,
     quiet: QuietOption = False,
     repair: Annotated[
         bool,
         typer.Option(
             "--repair",
             help="First verify every archived file, then fetch again those missing, cut "
-            "short or altered (without targets: all of them, each by its image id).",
+            "short or altered (without targets: all of them, from the addresses they came "
+            "from, with no API call).",
         ),
     ] = False,
     wait: WaitOption = False,
@@ -72,7 +96,10 @@ def sync_command(
     output: Output,
     connection: Connection,
 ) -> None:
-    """Archive images and everything Civitai knows about them; re-runs fetch only what is new."""
+    """Archive images and everything Civitai knows about them; re-runs fetch only what is new.
+
+    Without targets, every target the archive already holds is brought up to date.
+    """
     import asyncio
 
     from civitai_vault.render import print_run_summary
@@ -81,26 +108,24 @@ def sync_command(
     from civitai_vault.sync.progress import make_reporter
     from civitai_vault.sync.run import Pace, run_sync
 
-    parsed = parse_targets(targets or []) if targets or not repair else []
+    # No targets: every archived one, or for --repair only the broken files.
+    parsed = parse_targets(targets) if targets else [] if repair else archived_targets(archive)
     settings = connection.settings(archive, parsed)
+    pace = Pace(rate, concurrency, cdn_rate)
+    if dry_run:
+        _print_dry_run(settings, parsed, pace, media=media, limit=limit, as_json=output.json)
+        return
     options = SyncOptions(
-        media=not no_media,
+        media=media,
         limit=limit,
         repair=repair,
         files=FileOptions(
-            template=template, embed=not no_embed, sidecar_txt=sidecars, sidecar_json=sidecars
+            template=template, embed=embed, sidecar_txt=sidecars, sidecar_json=sidecars
         ),
     )
     reporter = make_reporter(quiet=quiet or output.json, console=err_console)
     summary = asyncio.run(
-        run_sync(
-            settings,
-            parsed,
-            options,
-            Pace(rate, concurrency, cdn_rate),
-            reporter,
-            **writer_waiting(wait),
-        )
+        run_sync(settings, parsed, options, pace, reporter, **writer_waiting(wait))
     )
     if output.json:
         print_json(summary.as_dict())
@@ -124,6 +149,67 @@ def parse_targets(texts: list[str]) -> list[Target]:
             "image:N, /user/NAME/images, or me"
         )
     return [parse_target(text) for text in texts]
+
+
+def archived_targets(archive: Path) -> list[Target]:
+    """Every target the archive holds (`sync` without targets refreshes them all)."""
+    from civitai_vault.api.targets import Target, parse_target
+    from civitai_vault.archive import open_archive
+    from civitai_vault.archive.status import target_keys
+    from civitai_vault.errors import UsageError
+
+    try:
+        with open_archive(archive, create=False, reading=True) as opened:
+            keys = target_keys(opened.conn)
+    except FileNotFoundError:
+        keys = []
+    if not keys:
+        raise UsageError(
+            f"no targets to refresh: {archive} holds none yet; name one, e.g. "
+            "`civitai-vault sync me` or a collection URL"
+        )
+    targets = []
+    for key in keys:
+        kind, _, ref = key.partition(":")
+        if kind == "user_images":
+            targets.append(Target("user_images", username=ref))
+        else:
+            targets.append(parse_target(key))
+    return targets
+
+
+def _print_dry_run(
+    settings: Settings,
+    targets: list[Target],
+    pace: Pace,
+    *,
+    media: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
+    import asyncio
+
+    from rich.table import Table
+    from rich.text import Text
+
+    from civitai_vault.sync.dry_run import plan_sync
+
+    planned = asyncio.run(plan_sync(settings, targets, pace, media=media, limit=limit))
+    if as_json:
+        print_json([p.as_dict() for p in planned])
+    else:
+        table = Table(title="a sync would fetch (dry run: nothing was written)")
+        for column in ("target", "listed", "new", "details", "files"):
+            table.add_column(column, justify="left" if column == "target" else "right")
+        for p in planned:
+            table.add_row(Text(p.label), str(p.listed), str(p.new), str(p.details), str(p.files))
+        console.print(table)
+        for p in planned:
+            if p.error:
+                console.print(Text(f"{p.label}: {p.error}", style="bold red"), soft_wrap=True)
+    errors = [p for p in planned if p.error]
+    if errors:
+        fail(f"{errors[0].label}: {errors[0].error}", 1)
 
 
 @command("status")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from civitai_vault.cli.defaults import ReadableCommand, ReadableGroup, prepare_parameters
 from civitai_vault.cli.options import expand_option_groups
 from civitai_vault.untrusted import terminal_json, terminal_text
 
@@ -27,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    cls=ReadableGroup,
 )
 
 console = Console()
@@ -84,6 +87,31 @@ def run_guarded(action: Callable[[], None]) -> None:
         fail(message, code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from civitai_vault import __version__
+
+        typer.echo(f"civitai-vault {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,
+            callback=_print_version,
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Archive your Civitai images with every piece of generation data, then search,
+    browse, analyse and export them locally."""
+
+
 def command(name: str, **settings: Any) -> Callable[[F], F]:
     """Register `name` on the app: its body guarded, its option groups expanded.
 
@@ -94,11 +122,13 @@ def command(name: str, **settings: Any) -> Callable[[F], F]:
 
     def register(func: F) -> F:
         expanded = expand_option_groups(func)
+        prepare_parameters(name, expanded)
 
         @functools.wraps(expanded)
         def guarded(**values: Any) -> None:
             run_guarded(lambda: expanded(**values))
 
+        settings.setdefault("cls", ReadableCommand)
         app.command(name, **settings)(guarded)
         return func
 
@@ -108,7 +138,24 @@ def command(name: str, **settings: Any) -> Callable[[F], F]:
 def main() -> None:
     """The `civitai-vault` entry point."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except BrokenPipeError:  # `civitai-vault export - | head` is fine
         sys.stderr.close()
         sys.exit(0)
+    except Exception as exc:
+        # A usage error of the command line itself (an unknown option, a missing value):
+        # one line, exit 2, as for any other bad input. Typer bundles its own click, so
+        # its errors are known by what they carry, not by class.
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        context = getattr(exc, "ctx", None)
+        where = getattr(context, "command_path", None) or "civitai-vault"
+        err_console.print(
+            f"[bold red]error:[/] {exc.format_message()}; see `{where} -h`",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

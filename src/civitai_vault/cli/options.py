@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import logging
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -114,6 +116,14 @@ class Connection(SiteOptions):
 
     api_key: ApiKeyOption = None
     token: TokenOption = None
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Log every request (method, URL, status, time) to stderr; never credentials.",
+        ),
+    ] = False
 
     def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
         """Flags > environment > the config file `login` wrote > defaults.
@@ -123,6 +133,7 @@ class Connection(SiteOptions):
         """
         from civitai_vault.config import load_settings
 
+        log_requests(self.verbose)
         site = self.site
         if not site and any(target.site == "red" for target in targets):
             site = "red"
@@ -134,6 +145,21 @@ class Connection(SiteOptions):
             api_key=self.api_key,
             token=self.token,
         )
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the stderr of the moment, not the one at set-up (a test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr, flush=True)
+
+
+def log_requests(on: bool = True) -> None:
+    """Show every request on stderr, one line each (`--verbose`), or stop showing them."""
+    logger = logging.getLogger("civitai_vault.requests")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.DEBUG if on else logging.WARNING)
 
 
 @dataclass(frozen=True)

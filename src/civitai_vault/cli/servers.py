@@ -72,7 +72,13 @@ def serve_command(
 
 @command("emulator")
 def emulator_command(
-    port: Annotated[int, typer.Option(help="API port (the CDN listens on the next one).")] = 8765,
+    port: Annotated[
+        int,
+        typer.Option(
+            envvar="CIVITAI_EMULATOR_PORT",
+            help="API port (the CDN listens on the next one; 0: any free ports).",
+        ),
+    ] = 8765,
     seed: Annotated[int, typer.Option(help="Dataset seed: the same seed, the same data.")] = 1,
     images: Annotated[int, typer.Option(help="Images in the dataset.")] = 600,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",

@@ -179,6 +179,7 @@ class SyncEngine:
         ]
         try:
             seen = await self._list(job, result, details_q, files_q, writer)
+            self.reporter.listing_done()
             await _stop_workers(details_q, detail_tasks)
             await _stop_workers(files_q, file_tasks)
             await writer.close()
@@ -189,6 +190,7 @@ class SyncEngine:
             await _close_quietly(writer)
             raise
         self._finish_target(job, result, seen)
+        self.reporter.finish_target(result)
         return result
 
     def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
@@ -280,7 +282,7 @@ class SyncEngine:
         collection_id = int(job.collection_id or 0)
         found = await self.client.get_collection(collection_id)
         if found.collection is None:
-            result.error = self._unreadable_collection_message(collection_id)
+            result.error = await self._unreadable_collection_message(collection_id)
             return False
         collection = found.collection
         if collection.name:
@@ -302,7 +304,14 @@ class SyncEngine:
         )
         return True
 
-    def _unreadable_collection_message(self, collection_id: int) -> str:
+    async def _unreadable_collection_message(self, collection_id: int) -> str:
+        if self.client.signed_in and not (await self.client.whoami()).signed_in:
+            # An expired session reads as anonymous: the collection is not to blame.
+            return (
+                f"collection {collection_id} could not be read because Civitai did not accept "
+                "your login (the key or session token is wrong or expired): run "
+                "`civitai-vault login --force`"
+            )
         if not self.client.signed_in:
             return (
                 f"collection {collection_id} is private or does not exist, and you are not signed "

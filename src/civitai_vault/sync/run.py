@@ -8,10 +8,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from civitai_vault.api import CivitaiClient, Target
-from civitai_vault.archive import open_archive
+from civitai_vault.api import CivitaiClient, ClientSettings, Target
+from civitai_vault.archive import Archive, open_archive, remove_new_archive
 from civitai_vault.archive.lock import Holder
+from civitai_vault.archive.schema import DB_NAME
 from civitai_vault.archive.verify import verify_files
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
@@ -69,22 +71,42 @@ async def run_sync(
         detail_workers=3 * client_settings.concurrency,
         download_workers=2 * client_settings.cdn_concurrency,
     )
-    with (
-        open_archive(settings.archive, wait=wait, on_wait=on_wait) as archive,
-        _prompt_event_loop(),
-    ):
-        verified = await asyncio.to_thread(verify_files, archive) if options.repair else None
-        async with CivitaiClient(client_settings) as client:
-            engine = SyncEngine(client, archive, options, reporter)
-            try:
-                if verified is not None and not targets:
-                    # Nothing named: every broken file, from the address it came from.
-                    summary = await engine.repair(sorted(verified.broken_ids))
-                else:
-                    engine.broken_files = verified.broken_ids if verified else set()
-                    summary = await engine.run(targets)
-            finally:
-                reporter.close()
+    created = not (Path(settings.archive).expanduser() / DB_NAME).exists()
+    summary: RunSummary | None = None
+    try:
+        with (
+            open_archive(settings.archive, wait=wait, on_wait=on_wait) as archive,
+            _prompt_event_loop(),
+        ):
+            summary = await _run(archive, client_settings, targets, options, reporter)
+            return summary
+    finally:
+        failed = summary is None or not summary.ok
+        if created and failed and (summary is None or not any(t.listed for t in summary.targets)):
+            # Nothing was archived (a mistyped id, a wrong login, a network down): leave
+            # no empty archive behind for the next command to take for a real one.
+            remove_new_archive(Path(settings.archive).expanduser())
+
+
+async def _run(
+    archive: Archive,
+    client_settings: ClientSettings,
+    targets: list[Target],
+    options: SyncOptions,
+    reporter: Reporter,
+) -> RunSummary:
+    verified = await asyncio.to_thread(verify_files, archive) if options.repair else None
+    async with CivitaiClient(client_settings) as client:
+        engine = SyncEngine(client, archive, options, reporter)
+        try:
+            if verified is not None and not targets:
+                # Nothing named: every broken file, from the address it came from.
+                summary = await engine.repair(sorted(verified.broken_ids))
+            else:
+                engine.broken_files = verified.broken_ids if verified else set()
+                summary = await engine.run(targets)
+        finally:
+            reporter.close()
     if verified is not None:
         summary.notes.insert(0, f"before the repair, verify found: {verified.summary()}")
     return summary
