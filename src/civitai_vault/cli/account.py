@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 
 from civitai_vault.cli.core import command, console, fail, print_json
-from civitai_vault.cli.options import Connection, Output, SiteOptions
+from civitai_vault.cli.options import (
+    ApiKeyFileOption,
+    Connection,
+    Output,
+    SiteOptions,
+    TokenFileOption,
+)
 from civitai_vault.untrusted import terminal_text
 
 if TYPE_CHECKING:
@@ -46,10 +53,21 @@ def collections_command(*, output: Output, connection: Connection) -> None:
 @command("login")
 def login_command(
     # No envvar here: `login` saves what it is given, not what the environment holds.
-    api_key: Annotated[str | None, typer.Option("--api-key", help="A Civitai API key.")] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", help="The session cookie value (civ-token).")
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", help="A Civitai API key (visible in `ps`: prefer --api-key-file)."
+        ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="The session cookie value, civ-token (visible in `ps`: prefer --token-file).",
+        ),
+    ] = None,
+    api_key_file: ApiKeyFileOption = None,
+    token_file: TokenFileOption = None,
     cookies: Annotated[
         Path | None,
         typer.Option("--cookies", help="A Netscape cookies.txt exported from your browser."),
@@ -101,8 +119,10 @@ def login_command(
         credentials = Credentials(token=cookie_from_browser(cookies_from_browser, site_url))
     elif cookies is not None:
         credentials = Credentials(token=read_cookies_file(cookies))
-    elif api_key or token:
-        credentials = Credentials(api_key=api_key, token=token)
+    elif api_key or token or api_key_file or token_file:
+        given = _LoginCredentials(api_key, token, api_key_file=api_key_file)
+        key, session = dataclasses.replace(given, token_file=token_file).credentials()
+        credentials = Credentials(api_key=key, token=session)
     else:
         credentials = _ask_credentials()
     who = asyncio.run(login(store, credentials, where.site, where.base_url, where.image_base_url))
@@ -113,12 +133,20 @@ def login_command(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _LoginCredentials(Connection):
+    """`login`'s --api-key and --token read no environment: given there, it is the flag."""
+
+    environment: ClassVar[bool] = False
+
+
 def _ask_credentials() -> Credentials:
     from civitai_vault.account import Credentials, looks_like_session_token
 
     if not sys.stdin.isatty():
         fail(
-            "no credential given: pass --api-key, --token or --cookies (nothing to ask on a pipe)",
+            "no credential given: pass --api-key-file FILE (- reads it from stdin), "
+            "--token-file FILE or --cookies FILE (nothing to ask on a pipe)",
             2,
         )
     secret = typer.prompt("Civitai API key or session token", hide_input=True).strip()
