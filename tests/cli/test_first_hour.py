@@ -224,3 +224,17 @@ def test_check_models_links_are_whole_lines(red_cli, red_emulator, tmp_path):
     assert links, done.stdout
     for line in links:
         assert re.fullmatch(r"#\d+ https://civitaiarchive\.com/\S+", line.strip()), line
+
+
+def test_check_models_refresh_shows_how_far_it_is(red_cli, red_emulator, tmp_path):
+    archive = tmp_path / "models"
+    collection = red_emulator.dataset.named["public_collection"]
+    red_cli("sync", "--archive", str(archive), "--no-media", "--rate", "0",
+            f"collection:{collection}")  # fmt: skip
+    done = red_cli("check-models", "--archive", str(archive), "--rate", "0", "--refresh")
+    assert done.code == 0, done.stderr
+    counts = re.findall(r"^looked up (\d+)/(\d+) model versions$", done.stderr, re.M)
+    assert counts and counts[0][0] == "0" and counts[-1][0] == counts[-1][1] != "0"
+    quiet = red_cli("check-models", "--archive", str(archive), "--rate", "0", "--refresh",
+                    "--json")  # fmt: skip
+    assert "looked up" not in quiet.stderr

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -285,12 +285,14 @@ async def check_models(
     max_age: timedelta = DEFAULT_MAX_AGE,
     concurrency: int = DEFAULT_CONCURRENCY,
     now: datetime | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> CheckResult:
     """Look up every used version whose cached answer is missing or stale (all with `refresh`).
 
     Each answer is committed as it arrives, so an interrupted run keeps what
     it learned. A lookup that fails for another reason than a 404 is reported
-    in `failures` and leaves the cache as it was.
+    in `failures` and leaves the cache as it was. `on_progress(done, total)`
+    is called before the first look-up and after each one.
     """
     from civitai_vault.api import CivitaiError, NotFound
 
@@ -301,8 +303,20 @@ async def check_models(
         wanted = stale_version_ids(conn, versions, max_age=max_age, now=now)
     gate = asyncio.Semaphore(max(1, concurrency))
     failures: dict[int, str] = {}
+    done = 0
+    if on_progress is not None:
+        on_progress(0, len(wanted))
 
     async def look_up(version_id: int) -> None:
+        try:
+            await look_up_one(version_id)
+        finally:
+            nonlocal done
+            done += 1
+            if on_progress is not None:
+                on_progress(done, len(wanted))
+
+    async def look_up_one(version_id: int) -> None:
         async with gate:
             try:
                 version = await client.get_model_version(version_id)
@@ -327,6 +341,7 @@ async def check_archive_models(
     *,
     refresh: bool = False,
     max_age: timedelta = DEFAULT_MAX_AGE,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> CheckResult:
     """`check_models` with a client made from `settings`: its pace, its number in flight."""
     from civitai_vault.api import CivitaiClient
@@ -338,4 +353,5 @@ async def check_archive_models(
             refresh=refresh,
             max_age=max_age,
             concurrency=settings.concurrency,
+            on_progress=on_progress,
         )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,13 +125,17 @@ def check_models_command(
 
     settings = connection.settings(archive)
     pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
-    with open_archive(archive, create=False, **writer_waiting(wait)) as opened:
+    with (
+        open_archive(archive, create=False, **writer_waiting(wait)) as opened,
+        _lookup_progress(output.json) as shown,
+    ):
         result = asyncio.run(
             check_archive_models(
                 opened.conn,
                 settings.client_settings(**pace),
                 refresh=refresh,
                 max_age=timedelta(days=max_age),
+                on_progress=shown,
             )
         )
     if output.json:
@@ -141,3 +149,34 @@ def check_models_command(
             f"{len(result.failures)} model versions could not be checked (version "
             f"{version_id}: {reason}); run the same command again to retry them"
         )
+
+
+@contextlib.contextmanager
+def _lookup_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """How far check-models is: a bar on a terminal, a line every few seconds elsewhere."""
+    if quiet:
+        yield None
+        return
+    if err_console.is_terminal:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress(
+            "model versions",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("look-ups", total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    last = [0.0]
+
+    def line(done: int, total: int) -> None:
+        now = time.monotonic()
+        if total and (done in (0, total) or now - last[0] >= 5):
+            last[0] = now
+            print(f"looked up {done}/{total} model versions", file=sys.stderr, flush=True)
+
+    yield line
