@@ -120,7 +120,7 @@ def login_command(
     elif cookies is not None:
         credentials = Credentials(token=read_cookies_file(cookies))
     elif api_key or token or api_key_file or token_file:
-        given = _LoginCredentials(api_key, token, api_key_file=api_key_file)
+        given = _LoginCredentials(api_key=api_key, token=token, api_key_file=api_key_file)
         key, session = dataclasses.replace(given, token_file=token_file).credentials()
         credentials = Credentials(api_key=key, token=session)
     else:
