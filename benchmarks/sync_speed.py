@@ -48,6 +48,8 @@ def run_sync(env: dict[str, str], archive: Path, target: str, *extra: str) -> di
         "--json",
         "--rate",
         "0",
+        "--calls-per-second",
+        "0",
         "--cdn-rate",
         "0",
         *extra,

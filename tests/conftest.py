@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge results, never speed: on a loaded 2-core machine a first
+# call can take longer than Hypothesis's 200 ms default deadline.
+settings.register_profile(
+    "no-deadline", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("no-deadline")
 
 DEMO_SEED = 7
 DEMO_IMAGES = 600
@@ -48,7 +56,10 @@ def emulator() -> Iterator[Any]:
 
 
 def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[str, Any]:
-    """Sync `targets` from `emu` into the archive at `path`; returns the run summary dict."""
+    """Sync `targets` from `emu` into the archive at `path`; returns the run summary dict.
+
+    `options` are SyncOptions, plus `concurrency` and `batch_size` for the client.
+    """
     from civitai_vault.api import CivitaiClient, ClientSettings
     from civitai_vault.api.targets import parse_target
     from civitai_vault.archive import open_archive
@@ -62,6 +73,8 @@ def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[
         rate=0,
         cdn_rate=0,
         concurrency=options.pop("concurrency", 8),
+        batch_size=options.pop("batch_size", 50),
+        calls_per_second=0,
         cdn_concurrency=4,
         retry_base=0.05,
         retry_cap=0.5,

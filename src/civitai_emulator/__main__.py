@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> None:
         default="green",
         help="green = civitai.com (R/X hidden), red = civitai.red",
     )
+    parser.add_argument(
+        "--encoding",
+        choices=("devalue", "superjson", "mixed"),
+        default="devalue",
+        help="how answers are written: devalue (the live site since 2026-07), superjson, "
+        "or mixed (default devalue)",
+    )
     args = parser.parse_args(argv)
     if args.images < MIN_IMAGES:
         parser.error(f"--images must be at least {MIN_IMAGES}")
@@ -35,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             images=args.images,
             host=args.host,
             site_mode=args.site_mode,
+            encoding=args.encoding,
         )
     except OSError as error:
         parser.exit(1, f"error: cannot listen on {args.host}:{args.port}: {error.strerror}\n")

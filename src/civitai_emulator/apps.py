@@ -113,7 +113,7 @@ class EmulatorState:
         self.credentials = auth.Credentials.for_seed(config.seed)
         self.request_log: list[LoggedRequest] = []
         self.fault_plan = FaultPlan(config.faults)
-        self.endpoint = TrpcEndpoint(config.seed, lambda: self.config.devalue_share)
+        self.endpoint = TrpcEndpoint(config.seed, lambda: float(self.config.devalue_share or 0.0))
         self.cdn = Cdn(self.dataset)
         self.own_hosts: set[str] = set()
         self.cdn_base_url = ""
@@ -245,17 +245,20 @@ class EmulatorState:
                 persistent_500_procedures=faults.persistent_500_procedures,
             )
 
+        faults = self.config.faults
         return CallEnvironment(
             session=session,
             origin_ok=auth.origin_acceptable(incoming.headers, self.own_hosts),
             make_context=make_context,
             bulkhead_full=bulkhead_full,
+            call_fault=lambda path: self.fault_plan.call_fault(faults, path),
         )
 
     def _fault_response(self, request: TrpcRequest, paths: list[str], status: int) -> TrpcResponse:
         if status == 502:
             return TrpcResponse(502, BAD_GATEWAY_HTML, [("content-type", "text/html")])
-        use_devalue = wants_devalue(request, self.config.devalue_share, self.config.seed)
+        share = float(self.config.devalue_share or 0.0)
+        use_devalue = wants_devalue(request, share, self.config.seed)
 
         def error_for(path: str) -> TRPCError:
             if status == 429:

@@ -4,7 +4,9 @@ Session resolution, in the real server's order:
 
 1. An `Authorization` header: its second space-separated word is an API key (any
    scheme word works); else a `?token=` query parameter. Cookies are then ignored.
-   An unknown key means anonymous.
+   An unknown key is refused with 401 "Please use the public API instead", as the
+   live site answers it (probes of 2026-07-08 and 2026-09-29, civitai-api.md first
+   section), although the server source reads it as anonymous.
 2. The hub cookie: `civ-token` over http, `__Secure-civ-token` over https (the scheme
    comes from X-Forwarded-Proto when a proxy sets it).
 3. The legacy next-auth cookie `__Secure-civitai-token` (or `civitai-token` over
@@ -78,6 +80,7 @@ class Session:
     via_api_key: bool = False
     scope: int = SCOPE_FULL
     set_cookies: list[str] = field(default_factory=list)
+    rejected_key: bool = False
 
 
 def request_is_https(headers: dict[str, str], scheme: str) -> bool:
@@ -112,7 +115,7 @@ def resolve_session(
             return Session(dataset.owner, via_api_key=True)
         if key and key == credentials.scoped_api_key:
             return Session(dataset.owner, via_api_key=True, scope=SCOPE_USER_READ)
-        return Session(None)
+        return Session(None, rejected_key=bool(key))
     cookies = parse_cookies(headers.get("cookie", ""))
     prefix = "__Secure-" if https else ""
     if cookies.get(f"{prefix}civ-token") == credentials.session_token:

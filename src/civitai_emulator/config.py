@@ -12,6 +12,10 @@ from datetime import datetime
 from typing import Literal
 
 SiteMode = Literal["green", "red"]
+Encoding = Literal["devalue", "superjson", "mixed"]
+ENCODINGS = ("devalue", "superjson", "mixed")
+# The share of devalue answers each encoding means; "mixed" is a pool mid-rollout.
+DEVALUE_SHARES = {"devalue": 1.0, "superjson": 0.0, "mixed": 0.5}
 
 
 @dataclass
@@ -34,6 +38,10 @@ class Faults:
     - `malformed`: status 200 and a JSON content type, but the body is cut JSON.
     - `empty_pages`: `image.getInfinite` answers `{items: [], nextCursor: undefined}`, what
       the real server does when its 20 s statement timeout fires.
+
+    `call_500` is drawn for each call, inside a batch or alone: the call answers 500
+    with a Prisma error (as `image.get` did for many images for a day, gallery-dl
+    gh#6716) while the other calls of its batch succeed, so the batch answers 207.
 
     `latency` + uniform random `0..jitter` seconds are added to every API response
     (`cdn_latency`/`cdn_jitter` to CDN responses) with asyncio.sleep, so the server
@@ -68,6 +76,7 @@ class Faults:
     cdn_status_503: float = 0.0
     cdn_dropped: float = 0.0
     cdn_truncated: float = 0.0
+    call_500: float = 0.0
     procedures: frozenset[str] | None = None
     limit: int | None = None
     seed: int = 0
@@ -133,8 +142,11 @@ class EmulatorConfig:
     - `boundary_skip`: reproduce the real server's descending-cursor off-by-one, which
       never returns the image whose id became `nextCursor` (civitai-api.md §3.3). Off
       = the corrected behaviour (`id <= cursor`).
-    - `devalue_share`: the share of responses written as a devalue string instead of
-      superjson, picked by a hash of the request so a retry gets the same encoding.
+    - `encoding`: how answers are written. "devalue" (the default: the live site since
+      2026-07-25, civitai-api.md first section), "superjson" (the older pods), or
+      "mixed" (half and half, as during the rollout).
+    - `devalue_share`: overrides `encoding` with an exact share of devalue answers,
+      picked by a hash of the request so a retry gets the same encoding.
     - `faults`: see `Faults`.
     - `now`: the present for on-site generations (`orchestrator.queryGeneratedImages`
       lists those younger than 30 days, dated back from it); None = the time the
@@ -147,7 +159,8 @@ class EmulatorConfig:
     images: int = 600
     site_mode: SiteMode = "green"
     boundary_skip: bool = True
-    devalue_share: float = 0.0
+    encoding: Encoding = "devalue"
+    devalue_share: float | None = None
     faults: Faults = field(default_factory=Faults)
     now: datetime | None = None
     host: str = "127.0.0.1"
@@ -157,6 +170,11 @@ class EmulatorConfig:
     def __post_init__(self) -> None:
         if self.site_mode not in ("green", "red"):
             raise ValueError(f"site_mode must be 'green' or 'red', got {self.site_mode!r}")
+        if self.encoding not in ENCODINGS:
+            known = ", ".join(ENCODINGS)
+            raise ValueError(f"encoding must be one of {known}, got {self.encoding!r}")
+        if self.devalue_share is None:
+            self.devalue_share = DEVALUE_SHARES[self.encoding]
         if not 0.0 <= self.devalue_share <= 1.0:
             raise ValueError(f"devalue_share must be within 0..1, got {self.devalue_share!r}")
         if self.images < MIN_IMAGES:

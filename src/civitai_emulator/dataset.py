@@ -66,11 +66,12 @@ first), `embedded_kind` ("a1111": PNG `parameters` text, "comfy": PNG `prompt` a
 
 from __future__ import annotations
 
+import operator
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, reduce
 from typing import Any
 
 from civitai_emulator import vocabulary as vocab
@@ -165,6 +166,7 @@ class Dataset:
         collection_names.update(_add_typed_collections(self))
         self.generations: list[GenerationRecord] = build_generations(self)
         self._by_versions: dict[frozenset[int], list[int]] = {}
+        self.post_metrics_cache: dict[int, dict[str, int]] = {}  # see posts.post_metrics
         gallery = self.model_versions[self._gallery_versions[0]]
         self.named: dict[str, Any] = {
             **collection_names,
@@ -608,7 +610,9 @@ class _Core:
             title,
             instant(published),
             image_ids,
-            max((self.nsfw[i] for i in members), default=1),
+            # bit_or of its images' levels, as updatePostNsfwLevels computes it
+            # (src/server/services/nsfwLevels.service.ts @ ebed6616)
+            reduce(operator.or_, (self.nsfw[i] for i in members), 0) or 1,
         )
 
     def id_for_uuid(self, uuid: str) -> int | None:

@@ -63,6 +63,14 @@ class FaultPlan:
             return None
         return self.draw(faults.api_shares(listing="image.getInfinite" in procedures))
 
+    def call_fault(self, faults: Faults, procedure: str) -> bool:
+        """Does this one call of a request fail on its own (`call_500`)?"""
+        if faults.call_500 <= 0:
+            return False
+        if faults.procedures is not None and procedure not in faults.procedures:
+            return False
+        return self.draw([("call_500", faults.call_500)]) is not None
+
     def cdn_fault(self, faults: Faults) -> str | None:
         return self.draw(faults.cdn_shares())
 

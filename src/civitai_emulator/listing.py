@@ -403,10 +403,13 @@ def _page(
     items = []
     for image_id in rows:
         item = shapes.listing_item(
-            dataset, dataset.images[image_id], include, in_collection, from_index
+            dataset, dataset.images[image_id], include, in_collection, from_index, mine
         )
         reaction = dataset.reaction_of(image_id) if mine else None
         if reaction is not None and viewer is not None:
             item["reactions"] = [{"userId": viewer.id, "reaction": reaction}]
         items.append(item)
-    return {"nextCursor": next_cursor, "items": items}
+    page: dict[str, Any] = {"nextCursor": next_cursor, "items": items}
+    if from_index:
+        page["source"] = "meili"  # getAllImagesIndex names the search backend that answered
+    return page

@@ -27,6 +27,27 @@ class Tag:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageTagRow:
+    """One row of Civitai's `ImageTag` view for an image (what `imageTagsCache` holds).
+
+    `source` is the TagSource ("User", "WD14", "Rekognition"); `concrete` is False for
+    a tag that exists only through votes; `owner_vote` is the dataset owner's vote on
+    it (1, -1 or None), the only viewer whose votes the dataset knows.
+    """
+
+    tag_id: int
+    score: int
+    up_votes: int
+    down_votes: int
+    automated: bool
+    needs_review: bool
+    concrete: bool
+    last_upvote: datetime | None
+    source: str
+    owner_vote: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelVersionRecord:
     id: int
     name: str
@@ -58,7 +79,7 @@ class PostRecord:
     title: str | None
     published_at: datetime
     image_ids: tuple[int, ...]
-    nsfw_level: int
+    nsfw_level: int  # the bitwise OR of its images' levels
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +128,8 @@ class ImageRecord:
     on_site: bool
     base_model: str
     resources: tuple[ResourceRef, ...]
-    tag_scores: dict[int, int]
+    tag_scores: dict[int, int]  # what tag.getVotableTags shows the owner: {tag id: score}
+    tag_rows: tuple[ImageTagRow, ...]  # every ImageTag row, score desc then tag id
     embedded_kind: str | None
     blurhash: str
     reaction_count: int

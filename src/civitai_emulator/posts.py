@@ -51,7 +51,16 @@ def postgres_slugify(text: str | None) -> str:
 
 
 def post_metrics(dataset: Dataset, post: PostRecord) -> dict[str, int]:
-    """PostMetric counts: reactions add up the images', comments come from the post."""
+    """PostMetric counts: reactions add up the images', comments come from the post.
+    Fixed for a dataset, so they are computed once per post."""
+    cache = dataset.post_metrics_cache
+    found = cache.get(post.id)
+    if found is None:
+        found = cache[post.id] = _count_metrics(dataset, post)
+    return found
+
+
+def _count_metrics(dataset: Dataset, post: PostRecord) -> dict[str, int]:
     reactions = sum(dataset.reactions_of(i) for i in post.image_ids)
     digest = hashlib.blake2b(f"post-comments/{dataset.seed}/{post.id}".encode(), digest_size=2)
     comments = int.from_bytes(digest.digest(), "big") % 16

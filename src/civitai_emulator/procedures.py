@@ -114,7 +114,9 @@ def orchestrator_query_generated_images(ctx: CallContext, params: dict[str, Any]
 def tag_votable(ctx: CallContext, params: dict[str, Any]) -> Any:
     if params["type"] != "image" or not ctx.dataset.has_image(params["id"]):
         return []
-    return shapes.votable_tags(ctx.dataset, ctx.dataset.images[params["id"]], params["take"])
+    owner = ctx.user is not None and ctx.user.id == ctx.dataset.owner.id
+    record = ctx.dataset.images[params["id"]]
+    return shapes.votable_tags(ctx.dataset, record, params["take"], owner)
 
 
 def tag_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
@@ -153,10 +155,11 @@ def collection_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
 def _collection_nsfw_level(ctx: CallContext, collection_id: int) -> int:
     levels: dict[int, int] = ctx.caches.setdefault("collection_nsfw", {})
     if collection_id not in levels:
-        image_ids = ctx.dataset.collections[collection_id].image_ids
-        levels[collection_id] = reduce(
-            lambda acc, i: acc | ctx.dataset.nsfw_level_of(i), image_ids, 0
-        )
+        collection = ctx.dataset.collections[collection_id]
+        level = reduce(lambda acc, i: acc | ctx.dataset.nsfw_level_of(i), collection.image_ids, 0)
+        for post_id in collection.post_ids:  # a Post collection: its posts' levels
+            level |= ctx.dataset.posts[post_id].nsfw_level
+        levels[collection_id] = level
     return levels[collection_id]
 
 
@@ -173,7 +176,7 @@ def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 def collection_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
     """Public collections, newest first (non-moderators never see others', §3.9)."""
-    limit = min(max(int(params.get("limit") or 50), 1), 200)
+    limit = int(params["limit"])
     user_id = params.get("userId")
     public = sorted(
         (

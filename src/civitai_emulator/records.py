@@ -12,17 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from civitai_emulator import vocabulary as vocab
 from civitai_emulator.models import (
     ImageRecord,
+    ImageTagRow,
     ModelVersionRecord,
     ResourceRef,
     image_uuid,
     instant,
 )
+from civitai_emulator.tagging import visible_rows
 
 if TYPE_CHECKING:
     from civitai_emulator.dataset import Dataset
@@ -45,6 +48,12 @@ class _QuickRandom(random.Random):
             swap = index + int(self.random() * (len(pool) - index))
             pool[index], pool[swap] = pool[swap], pool[index]
         return pool[:k]
+
+
+def _replace_row(row: ImageTagRow, **changes: Any) -> ImageTagRow:
+    values = {name: getattr(row, name) for name in ImageTagRow.__slots__}
+    values.update(changes)
+    return ImageTagRow(**values)
 
 
 def make_record(dataset: Dataset, index: int) -> ImageRecord:
@@ -94,6 +103,8 @@ class _RecordBuilder:
             "dislikeCountAllTime": 0,
             "viewCountAllTime": 0,
         }
+        tag_rows = self._tag_rows()
+        visible = visible_rows(tag_rows, self.dataset.tags, viewer_is_owner=True)
         return ImageRecord(
             id=self.image_id,
             uuid=image_uuid(self.dataset.seed, self.image_id),
@@ -116,7 +127,8 @@ class _RecordBuilder:
             on_site=origin == "civitai",
             base_model=base,
             resources=tuple(resources),
-            tag_scores=self._tags(),
+            tag_scores={row.tag_id: row.score for row in visible},
+            tag_rows=tag_rows,
             embedded_kind=embedded,
             blurhash="U" + _base83(self._digest(b"blurhash"), 27),
             reaction_count=reactions,
@@ -273,13 +285,79 @@ class _RecordBuilder:
             return f"{rng.randrange(0, 99999):05d}-{seed}.{extension}"
         return _crockford(self._digest(b"name"), 26) + f".{extension}"
 
-    def _tags(self) -> dict[int, int]:
+    def _tag_rows(self) -> tuple[ImageTagRow, ...]:
+        """The image's ImageTag rows: tagger and user tags, plus the kinds getVotableTags hides.
+
+        The ordinary picks come from the record's own generator as before; the extra
+        rows (Rekognition tags beside WD14 ones, vote-only tags, tags awaiting review,
+        the owner's votes) from a generator of their own, so adding them changed no
+        other field of the record.
+        """
         rng = self.rng
         ordinary, moderation = self.dataset._tag_pools[self.nsfw]
         picks = rng.sample(ordinary, rng.randrange(4, 11))
         picks.extend(moderation[:1])
         scores = sorted((rng.randrange(1, 30) for _ in picks), reverse=True)
-        return {tag.id: score for tag, score in zip(picks, scores, strict=True)}
+        extra = random.Random(self._digest(b"tag-rows"))
+        rows = [self._tag_row(tag, score, extra) for tag, score in zip(picks, scores, strict=True)]
+        unused = [tag for tag in ordinary if tag not in picks]
+        extra.shuffle(unused)
+        if unused and extra.random() < 0.35:  # a second tagger's opinion
+            rows.append(self._extra_row(unused.pop(), extra, source="Rekognition"))
+        if unused and extra.random() < 0.25:  # voted onto the image, never tagged
+            up_voted = extra.random() < 0.5
+            rows.append(self._extra_row(unused.pop(), extra, concrete=False, vote=up_voted))
+        if unused and extra.random() < 0.1:  # suggested, waiting for a moderator
+            rows.append(self._extra_row(unused.pop(), extra, concrete=False, review=True))
+        if rows and extra.random() < 0.1:  # the owner disagrees with a tag that stays
+            rows[0] = _replace_row(rows[0], owner_vote=-1)
+        rows.sort(key=lambda row: (-row.score, row.tag_id))
+        return tuple(rows)
+
+    def _tag_row(self, tag: Any, score: int, rng: random.Random) -> ImageTagRow:
+        automated = tag.type != "UserGenerated"
+        if tag.type == "Moderation":
+            source = "Rekognition"
+        elif automated:
+            source = "WD14" if rng.random() < 0.85 else "Rekognition"
+        else:
+            source = "User"
+        return ImageTagRow(
+            tag_id=tag.id,
+            score=score,
+            up_votes=0 if automated else score % 4,
+            down_votes=0,
+            automated=automated,
+            needs_review=False,
+            concrete=True,
+            last_upvote=None if automated else self.published + timedelta(days=score),
+            source=source,
+        )
+
+    def _extra_row(
+        self,
+        tag: Any,
+        rng: random.Random,
+        *,
+        source: str = "User",
+        concrete: bool = True,
+        vote: bool = False,
+        review: bool = False,
+    ) -> ImageTagRow:
+        automated = source != "User"
+        score = rng.randrange(1, 4) if not automated else rng.randrange(1, 30)
+        return ImageTagRow(
+            tag_id=tag.id,
+            score=score,
+            up_votes=0 if automated else score,
+            down_votes=0,
+            automated=automated,
+            needs_review=review,
+            concrete=concrete,
+            last_upvote=None if automated else self.published + timedelta(hours=score),
+            source=source,
+            owner_vote=1 if vote else None,
+        )
 
     # --- generation meta -------------------------------------------------------
 

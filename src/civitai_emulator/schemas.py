@@ -55,8 +55,11 @@ class Number(Schema):
     integer: bool = False
     minimum: float | None = None
     maximum: float | None = None
+    coerce: bool = False  # z.coerce.number(): Number(input) first
 
     def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        if self.coerce:
+            value = _js_number(value)
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if not is_number or (isinstance(value, float) and not math.isfinite(value)):
             issues.append(_invalid_type("number", value, path))
@@ -69,6 +72,25 @@ class Number(Schema):
         if self.maximum is not None and value > self.maximum:
             issues.append(_bound("too_big", "maximum", "<=", self.maximum, path))
         return int(value) if self.integer else value
+
+
+def _js_number(value: Any) -> Any:
+    """JavaScript's Number(value), for the inputs JSON can carry."""
+    if isinstance(value, bool):
+        return int(value)
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0
+        try:
+            return int(text) if text.lstrip("+-").isdigit() else float(text)
+        except ValueError:
+            return math.nan
+    if isinstance(value, int | float):
+        return value
+    return math.nan
 
 
 def _bound(code: str, key: str, sign: str, limit: float, path: Path) -> dict[str, Any]:
@@ -345,9 +367,10 @@ ALL_USER_COLLECTIONS = Object(
     }
 )
 
+# base.schema.ts infiniteQuerySchema: `z.coerce.number().min(1).max(200).default(20)`.
 COLLECTIONS_INFINITE = Object(
     {
-        "limit": Number(integer=True).optional(50),
+        "limit": Number(minimum=1, maximum=200, coerce=True).optional(20),
         "cursor": Number().optional(),
         "userId": Number().optional(),
         "sort": Enum(("Most Followers", "Newest")).optional("Newest"),
@@ -356,7 +379,8 @@ COLLECTIONS_INFINITE = Object(
 
 GET_CREATOR = Object(
     {
-        "username": String(pattern=r"^[A-Za-z0-9_]*$").optional(),
+        # src/shared/zod/username.schema.ts (civitai/civitai @ ebed6616)
+        "username": String(pattern=USERNAME_PATTERN, message=USERNAME_MESSAGE).optional(),
         "id": Number().optional(),
         "leaderboardId": String().optional(),
     }

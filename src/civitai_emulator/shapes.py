@@ -8,7 +8,7 @@ shares (an image's `sortAt` is the same Date object as its `publishedAt`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from civitai_emulator.dataset import (
@@ -21,6 +21,8 @@ from civitai_emulator.dataset import (
     image_uuid,
 )
 from civitai_emulator.jsvalues import UNDEFINED
+from civitai_emulator.models import ImageTagRow
+from civitai_emulator.tagging import visible_rows
 
 
 def _copy(value: datetime | None) -> datetime | None:
@@ -104,6 +106,7 @@ def listing_item(
     include: list[str],
     in_collection: bool,
     from_index: bool,
+    viewer_is_owner: bool = False,
 ) -> dict[str, Any]:
     """One `image.getInfinite` item (civitai-api.md §3.3, after stripImageForInfiniteWire)."""
     has_meta, has_prompt = _has_meta(record)
@@ -138,24 +141,60 @@ def listing_item(
         "poi": False,
     }
     if from_index:
-        item["mimeType"] = None
-        item["postTitle"] = None
+        _add_index_fields(item, record)
     if in_collection:
         item["collectionItemStatus"] = "ACCEPTED"
     wants_meta = "metaSelect" in include or "meta" in include
     item["meta"] = dict(record.meta) if wants_meta and has_meta and record.meta else None
     item["modelVersionIds"] = []
     item["modelVersionIdsManual"] = []
-    item["baseModel"] = UNDEFINED
+    item.setdefault("baseModel", UNDEFINED)
     item["user"] = user_summary(dataset.users.get(record.user_id), record.user_id)
     item["stats"] = dict(record.stats)
     item["reactions"] = []
-    item["tags"] = _listing_tags(dataset, record) if "tags" in include else UNDEFINED
+    tags = _listing_tags(dataset, record, viewer_is_owner) if "tags" in include else UNDEFINED
+    if from_index:
+        tags = [] if tags is UNDEFINED else tags  # `tagsByImageId?.get(sr.id) ?? []`
+    item["tags"] = tags
     item["tagIds"] = list(record.tag_scores)
     item["cosmetic"] = None
     item["thumbnailUrl"] = poster_uuid(dataset, record) if record.type == "video" else UNDEFINED
     item["judgeScore"] = None
+    if from_index:
+        del item["judgeScore"]  # a search document has none
+        for key in ("createdAt", "sortAt", "publishedAt"):
+            item[key] = _iso(item[key])  # a search document's dates are strings
     return item
+
+
+def _add_index_fields(item: dict[str, Any], record: ImageRecord) -> None:
+    """What a Meilisearch image document adds to the item (civitai-api.md, first section:
+    the live page of 2026-07-26). `mimeType` and `postTitle` are stripped from the wire."""
+    published_ms = int(record.published_at.timestamp() * 1000)
+    item.update(
+        {
+            "userId": record.user_id,
+            "reactionCount": record.reaction_count,
+            "commentCount": record.stats["commentCountAllTime"],
+            "collectedCount": record.stats["collectedCountAllTime"],
+            "aiNsfwLevel": record.nsfw_level,
+            "combinedNsfwLevel": record.nsfw_level,
+            "postedToId": None,
+            "baseModel": record.base_model,
+            "toolIds": [],
+            "techniqueIds": [],
+            "existedAtUnix": int(record.created_at.timestamp() * 1000),
+            "sortAtUnix": published_ms,
+        }
+    )
+
+
+def _iso(value: Any) -> Any:
+    """Date.toJSON(): milliseconds and a Z."""
+    if not isinstance(value, datetime):
+        return value
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def post_feed_image(dataset: Dataset, record: ImageRecord) -> dict[str, Any]:
@@ -185,12 +224,40 @@ def poster_uuid(dataset: Dataset, record: ImageRecord) -> str:
     return image_uuid(dataset.seed, -record.id)
 
 
-def _listing_tags(dataset: Dataset, record: ImageRecord) -> list[dict[str, Any]]:
-    tags = []
-    for tag_id in record.tag_scores:
-        tag = dataset.tags[tag_id]
-        tags.append({"id": tag.id, "name": tag.name, "type": tag.type, "nsfwLevel": tag.nsfw_level})
-    return tags
+def _listing_tags(
+    dataset: Dataset, record: ImageRecord, viewer_is_owner: bool
+) -> list[dict[str, Any]] | Any:
+    """`include: ["tags"]`: every ImageTag row, unfiltered, as getImageTagsForImages maps
+    them (civitai/civitai @ ebed6616 image.service.ts): imageId, the composite's fields,
+    source kept, and the viewer's vote merged in. An image without rows gets undefined
+    on the database path (`tagsByImageId.get(id)`)."""
+    rows = [_tag_row(dataset, row, viewer_is_owner, record.id) for row in record.tag_rows]
+    return rows or UNDEFINED
+
+
+def _tag_row(
+    dataset: Dataset, row: ImageTagRow, viewer_is_owner: bool, image_id: int | None
+) -> dict[str, Any]:
+    """An imageTagCompositeSelect row renamed as getVotableTags / the listing renames it."""
+    tag = dataset.tags[row.tag_id]
+    out: dict[str, Any] = {} if image_id is None else {"imageId": image_id}
+    out.update(
+        {
+            "score": row.score,
+            "upVotes": row.up_votes,
+            "downVotes": row.down_votes,
+            "automated": row.automated,
+            "needsReview": row.needs_review,
+            "concrete": row.concrete,
+            "lastUpvote": _copy(row.last_upvote),
+        }
+    )
+    if image_id is not None:
+        out["source"] = row.source  # the listing keeps it; getVotableTags drops it
+    out.update({"id": tag.id, "type": tag.type, "nsfwLevel": tag.nsfw_level, "name": tag.name})
+    if viewer_is_owner and row.owner_vote is not None:
+        out["vote"] = 1 if row.owner_vote > 0 else -1
+    return out
 
 
 def generation_data(dataset: Dataset, record: ImageRecord) -> dict[str, Any]:
@@ -240,28 +307,12 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def votable_tags(dataset: Dataset, record: ImageRecord, take: int) -> list[dict[str, Any]]:
-    """`tag.getVotableTags` for an image, highest score first."""
-    out = []
-    for tag_id, score in list(record.tag_scores.items())[: max(take, 0)]:
-        tag = dataset.tags[tag_id]
-        automated = tag.type != "UserGenerated"
-        out.append(
-            {
-                "id": tag.id,
-                "name": tag.name,
-                "type": tag.type,
-                "nsfwLevel": tag.nsfw_level,
-                "score": score,
-                "upVotes": 0 if automated else score % 4,
-                "downVotes": 0,
-                "automated": automated,
-                "needsReview": False,
-                "concrete": True,
-                "lastUpvote": None if automated else record.published_at + timedelta(days=score),
-            }
-        )
-    return out
+def votable_tags(
+    dataset: Dataset, record: ImageRecord, take: int, viewer_is_owner: bool
+) -> list[dict[str, Any]]:
+    """`tag.getVotableTags` for an image: the filtered rows (see `tagging`)."""
+    rows = visible_rows(record.tag_rows, dataset.tags, viewer_is_owner=viewer_is_owner, take=take)
+    return [_tag_row(dataset, row, viewer_is_owner, None) for row in rows]
 
 
 def tag_summary(dataset: Dataset, tag_id: int) -> dict[str, Any] | None:
@@ -343,7 +394,7 @@ def post_detail(dataset: Dataset, post: PostRecord) -> dict[str, Any]:
     """`post.get` (civitai-api.md §3.7)."""
     return {
         "id": post.id,
-        "nsfw": post.nsfw_level > 2,
+        "nsfw": bool(post.nsfw_level & 28),  # R, X or XXX among its images
         "nsfwLevel": post.nsfw_level,
         "title": post.title,
         "detail": None,
@@ -352,13 +403,24 @@ def post_detail(dataset: Dataset, post: PostRecord) -> dict[str, Any]:
         "user": user_summary(dataset.users.get(post.user_id), post.user_id),
         "publishedAt": _copy(post.published_at),
         "availability": "Public",
-        "tags": [],
+        "tags": post_tags(dataset, post),
         "collectionId": None,
         "wasPublished": True,
         "unpublishedAt": None,
         "unpublishedBy": None,
         "parentModelId": None,
     }
+
+
+def post_tags(dataset: Dataset, post: PostRecord) -> list[dict[str, Any]]:
+    """The tags the poster gave the post, `{id, name, isCategory}` (post.selector.ts): here
+    the two best tags of its first image; a Label tag stands for a category."""
+    first = dataset.images[post.image_ids[0]]
+    best = list(first.tag_scores)[:2]
+    return [
+        {"id": tag.id, "name": tag.name, "isCategory": tag.type == "Label"}
+        for tag in (dataset.tags[tag_id] for tag_id in best)
+    ]
 
 
 def collection_permissions(

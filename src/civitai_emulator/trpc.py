@@ -26,7 +26,13 @@ from urllib.parse import unquote
 
 from civitai_emulator import devalue, superjson
 from civitai_emulator.auth import Session, scope_allows
-from civitai_emulator.errors import PUBLIC_API_ONLY, SCOPE_MISSING, SERVER_BUSY, TRPCError
+from civitai_emulator.errors import (
+    PUBLIC_API_ONLY,
+    SCOPE_MISSING,
+    SERVER_BUSY,
+    STATEMENT_TIMEOUT,
+    TRPCError,
+)
 from civitai_emulator.jsvalues import UNDEFINED
 from civitai_emulator.procedures import PROCEDURES, CallContext, Procedure
 from civitai_emulator.schemas import validate
@@ -62,6 +68,7 @@ class CallEnvironment:
     origin_ok: bool
     make_context: Callable[[], CallContext]
     bulkhead_full: bool = False
+    call_fault: Callable[[str], bool] = lambda _path: False
 
 
 def procedure_paths(request: TrpcRequest) -> list[str]:
@@ -226,7 +233,7 @@ class TrpcEndpoint:
             if procedure is None:
                 raise TRPCError("NOT_FOUND", f'No procedure found on path "{path}"')
             self._check_method(request.method, procedure, path)
-            if not env.session.via_api_key and not env.origin_ok:
+            if env.session.rejected_key or (not env.session.via_api_key and not env.origin_ok):
                 raise TRPCError("UNAUTHORIZED", PUBLIC_API_ONLY)
             if not scope_allows(env.session, procedure.scope):
                 raise TRPCError("FORBIDDEN", SCOPE_MISSING)
@@ -235,6 +242,8 @@ class TrpcEndpoint:
             if procedure.heavy and env.bulkhead_full:
                 raise TRPCError("TOO_MANY_REQUESTS", SERVER_BUSY)
             params = validate(procedure.schema, inputs.read(index))
+            if env.call_fault(path):
+                raise TRPCError("INTERNAL_SERVER_ERROR", STATEMENT_TIMEOUT)
             return procedure.resolve(env.make_context(), params), None
         except TRPCError as error:
             return None, error

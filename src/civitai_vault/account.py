@@ -29,6 +29,7 @@ class Identity:
     site: str
     base_url: str
     nsfw_visible: bool
+    withheld: str | None = None  # why a saved login was not used here
 
     @property
     def site_label(self) -> str:
@@ -37,6 +38,8 @@ class Identity:
         return name if self.base_url == SITE_URLS.get(self.site) else f"{name} at {self.base_url}"
 
     def sentence(self) -> str:
+        if not self.signed_in and self.withheld:
+            return f"Not signed in to {self.site_label}: {self.withheld}"
         if not self.signed_in:
             return (
                 f"Not signed in to {self.site_label}: only public PG images are visible; "
@@ -90,6 +93,7 @@ async def whoami(settings: Settings) -> Identity:
             site=who.site,
             base_url=client.base_url,
             nsfw_visible=who.signed_in and not client.site_is_green,
+            withheld=settings.withheld,
         )
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from civitai_vault.api.auth import SECURE_PREFIX
+from civitai_vault.api.limits import LIMIT_SETTINGS, Limits
 from civitai_vault.api.settings import SITE_URLS, ClientSettings
+from civitai_vault.atomic import atomic_write_text
+from civitai_vault.errors import UsageError
 from civitai_vault.settings_file import SettingsFile
 
 __all__ = ["CONFIG_FILE_NAME", "CredentialStore", "Settings", "config_dir", "load_settings"]
@@ -91,6 +93,7 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     session_store: CredentialStore | None = field(default=None, repr=False, compare=False)
     withheld: str | None = field(default=None, compare=False)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def signed_in(self) -> bool:
@@ -113,6 +116,7 @@ class Settings:
             "image_base_url": self.image_base_url,
             "api_key": self.api_key,
             "token": self.token,
+            "limits": self.limits,
         }
         if self.session_store is not None:
             values["on_session_cookie"] = self.session_store.session_saver(self.origin)
@@ -174,13 +178,15 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     store: CredentialStore | None = None,
     settings_file: SettingsFile | None = None,
+    limits: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Settings from flags (the arguments) > environment > settings file > the
     credential file `login` wrote > defaults.
 
     An empty string counts as "not given", so `CIVITAI_TOKEN=` does not
     hide a stored token. Invalid values are reported by ClientSettings when
-    a client is made.
+    a client is made. `limits` holds the limit flags (`limits.LIMIT_SETTINGS`
+    keys, None when not given).
     """
     env = os.environ if environ is None else environ
     store = store or CredentialStore(environ=env)
@@ -212,6 +218,7 @@ def load_settings(
     if site_value not in SITE_URLS:
         raise ValueError(f"--site must be 'com' or 'red', not {site_value!r}")
     withheld = _withhold_foreign_credentials(values, sources, stored, site_value)
+    resolved_limits = _limits(preferences, limits or {})
     return Settings(
         archive=Path(values.get("archive", DEFAULT_ARCHIVE)).expanduser(),
         site=site_value,
@@ -222,7 +229,24 @@ def load_settings(
         sources=sources,
         session_store=store if sources["token"] == "config" else None,
         withheld=withheld,
+        limits=resolved_limits,
     )
+
+
+def _limits(preferences: SettingsFile, flags: Mapping[str, Any]) -> Limits:
+    """The limits from flags > environment > settings file > defaults, in the client's units."""
+    values: dict[str, Any] = {}
+    for limit in LIMIT_SETTINGS:
+        value, source = preferences.resolve(limit.key, flags.get(limit.key))
+        if value <= 0:
+            raise UsageError(
+                f"the limit {limit.key} ({limit.flag}, from the {source}) must be more than 0"
+            )
+        values[limit.field] = limit.to_field(value)
+    try:
+        return Limits(**values)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _withhold_foreign_credentials(
@@ -322,16 +346,5 @@ class CredentialStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):  # not ours to change on some shared setups
             os.chmod(self.directory, 0o700)
-        handle, temp = tempfile.mkstemp(prefix=".config-", suffix=".tmp", dir=self.directory)
-        try:
-            os.chmod(temp, 0o600)
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(data, out, indent=2, sort_keys=True)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        atomic_write_text(self.path, text, private=True)

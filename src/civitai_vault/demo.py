@@ -16,7 +16,7 @@ from rich.text import Text
 
 from civitai_vault.api.targets import parse_target
 from civitai_vault.archive import open_archive
-from civitai_vault.archive.status import archive_status
+from civitai_vault.archive.status import archive_status, most_used_checkpoints
 from civitai_vault.config import Settings
 from civitai_vault.render import print_run_summary
 from civitai_vault.sync.engine import SyncOptions
@@ -63,10 +63,7 @@ def run_demo(
 def _print_overview(console: Console, folder: Path) -> None:
     with open_archive(folder, create=False) as archive:
         totals = archive_status(archive.conn)["totals"]
-        top = archive.conn.execute(
-            """SELECT model, count(*) AS n FROM images WHERE model IS NOT NULL
-               GROUP BY model ORDER BY n DESC LIMIT 3"""
-        ).fetchall()
+        top = most_used_checkpoints(archive.conn, 3)
     console.print(
         Text(
             f"\nArchived {totals['images']} images ({totals['videos']} videos) into "

@@ -1,7 +1,7 @@
 """The export record: one dict per archived image, the shape every output shares.
 
 Field names follow the seed project's so that its users' scripts keep working
-(DESIGN.md, "Export record"). The API layer builds records from live objects
+(the `CivitaiImage` of the seed's single-image flow). The API layer builds records from live objects
 (`CivitaiImage.to_record`), the archive rebuilds them from rows
 (`archive.queries.iter_records`); exports, the gallery and sidecars only ever
 see this shape.
@@ -9,47 +9,86 @@ see this shape.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
-EXPORT_FIELDS: tuple[str, ...] = (
-    "image_id",
-    "image_url",
-    "uuid",
-    "name",
-    "type",
-    "mime_type",
-    "width",
-    "height",
-    "nsfw_level",
-    "created_at",
-    "published_at",
-    "post_id",
-    "author",
-    "author_id",
-    "prompt",
-    "negative_prompt",
-    "sampler",
-    "steps",
-    "cfg_scale",
-    "seed",
-    "clip_skip",
-    "base_model",
-    "process",
-    "engine",
-    "workflow",
-    "model",
-    "model_version",
-    "model_id",
-    "model_version_id",
-    "loras",
-    "embeddings",
-    "tags",
-    "collections",
-    "file_path",
-    "sha256",
-    "raw_meta_json",
-)
+
+class ResourceEntry(TypedDict):
+    """One entry of a record's `loras` or `embeddings`."""
+
+    name: str | None
+    weight: float | None
+    model_id: int | None
+    model_version_id: int | None
+    version_name: str | None
+    base_model: str | None
+
+
+@dataclass
+class ImageRecord:
+    """One archived image as the export record: an attribute for every field.
+
+    `to_dict()` is exactly the record every export format writes (the same
+    fields, in this order); `from_dict()` reads one back.
+    """
+
+    image_id: int
+    image_url: str | None = None
+    uuid: str | None = None
+    name: str | None = None
+    type: str | None = None
+    mime_type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    nsfw_level: int | None = None
+    created_at: str | None = None
+    published_at: str | None = None
+    post_id: int | None = None
+    author: str | None = None
+    author_id: int | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    cfg_scale: float | None = None
+    seed: int | None = None
+    clip_skip: int | None = None
+    base_model: str | None = None
+    process: str | None = None
+    engine: str | None = None
+    workflow: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+    model_id: int | None = None
+    model_version_id: int | None = None
+    loras: list[ResourceEntry] = field(default_factory=list)
+    embeddings: list[ResourceEntry] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    collections: list[int] = field(default_factory=list)
+    file_path: str | None = None
+    sha256: str | None = None
+    raw_meta_json: str | None = None
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> ImageRecord:
+        """The record's fields; other keys are ignored."""
+        return cls(**{name: record[name] for name in EXPORT_FIELDS if name in record})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export record: every field, in EXPORT_FIELDS order."""
+        return {name: getattr(self, name) for name in EXPORT_FIELDS}
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        """The generation `meta` object, decoded from raw_meta_json."""
+        return json.loads(self.raw_meta_json) if self.raw_meta_json else None
+
+
+# The export record's fields, in order: ImageRecord's.
+EXPORT_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(ImageRecord))
 
 # Each entry of `loras` and `embeddings`.
 RESOURCE_FIELDS: tuple[str, ...] = (

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from civitai_vault.sync.summary import RunSummary
 from civitai_vault.untrusted import terminal_text
+from civitai_vault.vocabulary import SHOWN_META_KEYS
 
 
 def print_run_summary(console: Console, summary: RunSummary) -> None:
@@ -183,24 +184,6 @@ def print_image(console: Console, image: Any, site_url: str = "https://civitai.c
     _print_other_parameters(console, image.raw_meta)
 
 
-# Generation meta keys shown above under their own labels (or as resources).
-SHOWN_META_KEYS = frozenset(
-    {
-        "prompt",
-        "negativePrompt",
-        "sampler",
-        "steps",
-        "cfgScale",
-        "seed",
-        "clipSkip",
-        "baseModel",
-        "workflow",
-        "engine",
-        "civitaiResources",
-        "resources",
-        "Model",
-    }
-)
 LONG_PARAMETER = 300
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from civitai_vault.api.limits import LIMIT_SETTINGS
 from civitai_vault.errors import UsageError
 
 __all__ = [
@@ -203,6 +204,18 @@ SETTINGS: tuple[Setting, ...] = (
         "/usr/bin/chromium",
         "login --browser-path PATH",
         "the Chromium `login --browser` opens",
+    ),
+    # What a server may make the client hold, write or wait for (README "Limits and safety").
+    *(
+        Setting(
+            limit.key,
+            f"CIVITAI_VAULT_{limit.key.upper()}",
+            limit.kind,
+            limit.default,
+            f"{limit.flag} N",
+            limit.help,
+        )
+        for limit in LIMIT_SETTINGS
     ),
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from civitai_vault.api import CivitaiClient, ClientSettings, InsecureBaseURL, LoginRequired
+from civitai_vault.api.errors import KeyRejected
 
 
 def api_calls(helpers: Any, procedure: str) -> list[Any]:
@@ -107,6 +108,14 @@ def test_a_wrong_key_is_rejected_not_taken_for_anonymous(emu: Any, helpers: Any)
     assert str(caught.value).startswith("Civitai rejected your API key")
     assert "civitai-vault login" in str(caught.value)
     assert "not-a-real-key" not in str(caught.value)
+
+
+def test_a_rejected_key_is_named_as_such(emu: Any, helpers: Any) -> None:
+    # Civitai answers an unknown key with its "use the public API" 401, whatever the
+    # Origin: the message must say the key was rejected, not blame the site.
+    with pytest.raises(KeyRejected) as caught:
+        helpers.call(lambda c: c.get_image(emu.dataset.image_ids[0]), auth=None, api_key="nope")
+    assert "rejected your API key" in str(caught.value)
 
 
 def test_credentials_never_in_errors_or_repr(emu: Any, helpers: Any) -> None:

@@ -77,7 +77,7 @@ def test_unlimited_pace_limits_itself_after_overload_and_lifts_it_again() -> Non
     clock = FakeClock()
     pacer = AdaptivePacer(0, clock=clock)
     for _ in range(11):  # 10 requests per second observed
-        pacer._sent.append(clock.now)
+        pacer._sent.append((clock.now, 1.0))
         clock.now += 0.1
     pacer.slow_down()
     assert pacer.current == pytest.approx(5.0, rel=0.05)
@@ -128,3 +128,33 @@ def test_retry_after_is_honoured_up_to_its_cap() -> None:
     wait = make_wait(base=0.001, cap=0.01, retry_after_cap=5.0)
     assert wait(State(1, RateLimited("x", status=429, retry_after=2.0))) >= 2.0  # type: ignore[arg-type]
     assert wait(State(1, RateLimited("x", status=429, retry_after=900.0))) == 5.0  # type: ignore[arg-type]
+
+
+def test_a_batch_pays_its_calls_on_credit_and_the_next_send_waits_for_them() -> None:
+    clock = FakeClock()
+    pacer = AdaptivePacer(10.0, clock=clock)
+    assert pacer._take(50) == 0  # a 50-call batch goes out at once...
+    delay = pacer._take(1)
+    assert delay == pytest.approx(4.1, rel=0.01)  # ...and the next waits for the 50 calls
+    clock.now += delay
+    assert pacer._take(1) == 0
+
+
+def test_a_wait_for_the_pace_of_two_seconds_or_more_is_said(monkeypatch, caplog):
+    """After push-back the pace can fall below one request in two seconds: say so."""
+    clock = FakeClock()
+    pacer = AdaptivePacer(0.25, clock=clock)  # one request every 4 s
+
+    async def sleep(seconds: float) -> None:  # simulated time: the wait passes at once
+        clock.now += seconds
+
+    monkeypatch.setattr("civitai_vault.api.pacing.asyncio.sleep", sleep)
+    caplog.set_level("INFO", logger="civitai_vault.waits")
+
+    async def two() -> None:
+        await pacer.wait()
+        await pacer.wait()
+
+    asyncio.run(two())
+    notices = [r.getMessage() for r in caplog.records if r.name == "civitai_vault.waits"]
+    assert notices == ["waiting 4 s for the pace (0.25 requests/s as set)"]

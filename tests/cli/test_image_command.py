@@ -18,7 +18,7 @@ from rich.console import Console
 from civitai_vault.api.image_analysis import CivitaiImage
 from civitai_vault.render import print_image
 
-# DESIGN.md "Export record", in its order: spelled out here so the test checks the spec.
+# The export record (docs/internals.md), in its order: spelled out here so the test checks the spec.
 EXPORT_FIELDS = [
     "image_id", "image_url", "uuid", "name", "type", "mime_type", "width", "height",
     "nsfw_level", "created_at", "published_at", "post_id", "author", "author_id", "prompt",

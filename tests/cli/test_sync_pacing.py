@@ -18,9 +18,11 @@ def sync_summary(cli: Any, tmp_path: Any, *args: str) -> dict[str, Any]:
 
 
 def test_rate_limits_api_requests_per_second(red_cli, red_emulator, tmp_path):
-    rate = 20
+    rate = 10
     target = f"collection:{red_emulator.dataset.named['demo_collection']}"
-    summary = sync_summary(red_cli, tmp_path, "--rate", str(rate), "--limit", "12", target)
+    # One call per request, so that a dozen images make enough requests to measure.
+    flags = ("--rate", str(rate), "--batch-size", "1", "--limit", "12")
+    summary = sync_summary(red_cli, tmp_path, *flags, target)
     requests = summary["api_requests"]
     assert requests > 2 * rate
     # A bucket of `rate` tokens to start with, then `rate` a second.

@@ -172,8 +172,13 @@ class Api:
 
 @pytest.fixture(scope="session")
 def emu() -> Iterator[Any]:
-    """A green-site emulator the tests read from; tests must not change its settings."""
-    with running_emulator(EmulatorConfig(seed=SEED, images=IMAGES, site_mode="green")) as server:
+    """A green-site emulator the tests read from; tests must not change its settings.
+
+    It answers in superjson, so tests can read raw bodies; devalue, the default,
+    is covered where a test asks for it (`encoding="devalue"`).
+    """
+    config = EmulatorConfig(seed=SEED, images=IMAGES, site_mode="green", encoding="superjson")
+    with running_emulator(config) as server:
         yield server
 
 
@@ -185,6 +190,7 @@ def own_emu() -> Iterator[Callable[..., Any]]:
     def start(**options: Any) -> Any:
         options.setdefault("seed", SEED)
         options.setdefault("images", 120)
+        options.setdefault("encoding", "superjson")
         manager = running_emulator(EmulatorConfig(**options))
         server = manager.__enter__()
         stack.append(manager)

@@ -52,13 +52,21 @@ def test_without_origin_or_referer_the_web_api_refuses(emu) -> None:
     assert foreign.status_code == 401 and message(foreign) == PUBLIC_API
 
 
-def test_unknown_key_is_anonymous(emu) -> None:
+def test_unknown_key_is_refused_even_from_a_civitai_page(emu) -> None:
+    # The live site answers an invalid key so (probes of 2026-07 and 2026-09), on public
+    # procedures too: it is not treated as anonymous.
     no_origin = get_all_user(emu, Authorization="Bearer not-a-key")
     assert no_origin.status_code == 401 and message(no_origin) == PUBLIC_API
     with_origin = get_all_user(
         emu, Authorization="Bearer not-a-key", Referer="https://civitai.com/"
     )
-    assert with_origin.status_code == 401 and message(with_origin) == "UNAUTHORIZED"
+    assert with_origin.status_code == 401 and message(with_origin) == PUBLIC_API
+    public = httpx.get(
+        f"{emu.base_url}/api/trpc/image.get",
+        params={"input": json.dumps({"json": {"id": emu.dataset.image_ids[0]}})},
+        headers={"Authorization": "Bearer not-a-key", "Referer": "https://civitai.com/"},
+    )
+    assert public.status_code == 401 and message(public) == PUBLIC_API
 
 
 def test_accepted_origins(emu) -> None:

@@ -385,3 +385,34 @@ def test_unknown_keys_are_stripped_and_filters_apply(emu, api) -> None:
     )
     bad = api.call("image.getInfinite", {"username": "not a name!"})
     assert bad.status == 400 and "can only contain letters" in bad.error["message"]
+
+
+def test_a_post_cursor_sent_as_a_date_is_refused(big, api_for) -> None:
+    """gallery-dl gh#8955: the cursor union is number | string, so a Date is a 400."""
+    api = api_for(big)
+    payload = {
+        "json": {"username": big.dataset.owner.username, "cursor": "2024-08-14T19:10:27.421Z|1"},
+        "meta": {"values": {"cursor": ["Date"]}},
+    }
+    answer = read_answer(api.get("post.getInfinite", payload))
+    assert answer.status == 400 and answer.error["data"]["code"] == "BAD_REQUEST"
+
+
+def test_a_mixed_post_shows_its_safe_images_on_civitai_com(big, api_for) -> None:
+    """A post's nsfwLevel is the bitwise OR of its images' levels (updatePostNsfwLevels)."""
+    dataset = big.dataset
+    mixed = next(
+        p
+        for p in dataset.posts.values()
+        if len({dataset.nsfw_level_of(i) for i in p.image_ids} & {1, 4, 8, 16}) >= 2
+        and any(dataset.nsfw_level_of(i) == 1 for i in p.image_ids)
+    )
+    assert mixed.nsfw_level & 1 and mixed.nsfw_level & 28
+    owner = dataset.users[mixed.user_id]
+    items, _ = walk(
+        api_for(big), "post.getInfinite", {"username": owner.username, "sort": "Newest"}
+    )
+    shown = next(item for item in items if item["id"] == mixed.id)
+    safe = [i for i in mixed.image_ids if dataset.nsfw_level_of(i) & 3]
+    assert shown["imageCount"] == len(safe) < len(mixed.image_ids)
+    assert [image["id"] for image in shown["images"]] == safe[:8]

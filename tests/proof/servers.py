@@ -24,6 +24,8 @@ from typing import Any
 
 import httpx
 
+from civitai_emulator import devalue
+
 
 @dataclass
 class Request:
@@ -38,6 +40,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    more_headers: list[tuple[str, str]] = field(default_factory=list)  # repeated ones
     chunks: Iterable[bytes] | None = None  # streamed instead of `body`, without a length
     pause: float = 0.0  # seconds before each chunk
 
@@ -79,7 +82,7 @@ class HostileServer:
                 server.requests.append(request)
                 reply = server.answer(request)
                 self.send_response(reply.status)
-                for name, value in reply.headers.items():
+                for name, value in [*reply.headers.items(), *reply.more_headers]:
                     self.send_header(name, value)
                 if reply.chunks is None:
                     self.send_header("Content-Length", str(len(reply.body)))
@@ -164,8 +167,19 @@ def rewriting_proxy(
             and request.path.startswith("/api/trpc/")
         ):
             document = json.loads(body)
-            data = document["result"]["data"]
-            rewrite(procedure, data["json"] if isinstance(data, dict) else data)
+            # A batch (`?batch=1`) answers an array, one result per call, in call order.
+            procedures = procedure.split(",")
+            results = document if isinstance(document, list) else [document]
+            for name, result in zip(procedures, results, strict=False):
+                if "result" not in result:
+                    continue
+                data = result["result"]["data"]
+                if isinstance(data, str):  # devalue, the emulator's default: edit, rewrite
+                    value = devalue.parse(data)
+                    rewrite(name, value)
+                    result["result"]["data"] = devalue.stringify(value)
+                else:
+                    rewrite(name, data["json"] if isinstance(data, dict) else data)
             body = json.dumps(document).encode()
         kept = {"content-type": upstream.headers.get("content-type", "application/json")}
         return Reply(upstream.status_code, body, kept)

@@ -15,26 +15,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import struct
 import tracemalloc
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from civitai_emulator import EmulatorConfig, running_emulator
 from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.api.errors import LimitExceeded
-from civitai_vault.api.limits import Limits
 from civitai_vault.api.pagination import ImagePages
 from civitai_vault.media.verify import InvalidMedia, verify_file
 
 from .conftest import sync_args
-from .servers import HostileServer, Reply, Request, cdn_proxy, endless, rewriting_proxy
+from .servers import HostileServer, Reply, Request, endless, rewriting_proxy
+from .stage import (
+    Stage,
+    archived,
+    assert_failed_alone,
+    demo,
+    input_of,
+    listed_images,
+    sync,
+    written_bytes,
+)
 
 MB = 1024 * 1024
 FILE_LIMIT = 2 * MB
@@ -44,103 +51,6 @@ FILE_LIMIT = 2 * MB
 def emu() -> Any:
     with running_emulator(EmulatorConfig(seed=71, images=60, site_mode="red")) as emulator:
         yield emulator
-
-
-def listed_images(emu: Any) -> list[int]:
-    """The demo collection's images a signed-in user sees, newest first, still images only."""
-    dataset = emu.dataset
-    ids = dataset.collections[emu.dataset.named["demo_collection"]].image_ids
-    visible = [i for i in ids if dataset.nsfw_level_of(i) & 31]
-    return sorted((i for i in visible if dataset.type_of(i) == "image"), reverse=True)
-
-
-def written_bytes() -> int:
-    """Bytes this process has written through system calls (Linux's own count)."""
-    for line in Path("/proc/self/io").read_text().splitlines():
-        if line.startswith("wchar:"):
-            return int(line.split()[1])
-    raise AssertionError("/proc/self/io has no wchar line")
-
-
-def input_of(request: Request) -> Any:
-    """The `json` input of an unbatched tRPC call, GET or POST."""
-    if request.method == "POST":
-        return json.loads(request.body)["json"]
-    query = parse_qs(urlsplit(request.path).query)
-    return json.loads(query["input"][0])["json"]
-
-
-class Stage:
-    """The emulator behind a hostile API proxy and a hostile CDN proxy, and a client for them."""
-
-    def __init__(self, emu: Any, api: Any = None, cdn: Any = None) -> None:
-        self.emu = emu
-        self.api = HostileServer(rewriting_proxy(emu, replace=api))
-        self.cdn = HostileServer(cdn_proxy(emu, cdn or (lambda request: None)))
-
-    def __enter__(self) -> Stage:
-        self.api.__enter__()
-        self.cdn.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cdn.__exit__(*exc)
-        self.api.__exit__(*exc)
-
-    def settings(self, **limits: Any) -> ClientSettings:
-        key_path = self.emu.image_base_url.split("/", 3)[3]
-        return ClientSettings(
-            site="red",
-            base_url=self.api.url,
-            image_base_url=f"{self.cdn.url}/{key_path}",
-            api_key=self.emu.api_key,
-            rate=0,
-            cdn_rate=0,
-            retry_base=0.001,
-            retry_cap=0.01,
-            max_retries=2,
-            limits=Limits(**limits),
-        )
-
-
-def sync(path: Path, settings: ClientSettings, target: str) -> dict[str, Any]:
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.archive import open_archive
-    from civitai_vault.sync.engine import SyncEngine
-
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                summary = await SyncEngine(client, archive).run([parse_target(target)])
-                return summary.as_dict()
-
-    return asyncio.run(run())
-
-
-def archived(path: Path) -> dict[int, str | None]:
-    """image id -> file path, for every image the archive holds."""
-    with sqlite3.connect(path / "vault.db") as conn:
-        rows = conn.execute(
-            "SELECT i.id, f.path FROM images i LEFT JOIN files f ON f.image_id = i.id"
-        ).fetchall()
-    return {int(image_id): file for image_id, file in rows}
-
-
-def demo(emu: Any) -> str:
-    return f"collection:{emu.dataset.named['demo_collection']}"
-
-
-def assert_failed_alone(summary: dict[str, Any], path: Path, victim: int, reason: str) -> str:
-    """The run finished, every image but `victim` has its file, and the one failure says why."""
-    target = summary["targets"][0]
-    assert target["failed"] == 1, target
-    (failure,) = target["failure_reasons"]
-    assert reason in failure and "\n" not in failure, failure
-    files = archived(path)
-    assert files[victim] is None
-    assert all(file for image_id, file in files.items() if image_id != victim), files
-    assert not list((path / "media" / ".partial").glob("*"))  # nothing half-written left
-    return failure
 
 
 # ---------------------------------------------------------------- files
@@ -312,7 +222,7 @@ def test_the_pixel_limit_is_checked_before_decoding(tmp_path, huge_png):
     path.write_bytes(huge_png)
     tracemalloc.start()
     try:
-        with pytest.raises(InvalidMedia, match=r"more than the 89\.5 megapixel limit"):
+        with pytest.raises(InvalidMedia, match="more than the 90 megapixel limit"):
             verify_file(path, len(huge_png))
         with pytest.raises(InvalidMedia, match="more than the 100 megapixel limit"):
             verify_file(path, len(huge_png), max_pixels=100_000_000)
@@ -514,3 +424,44 @@ def test_collections_of_a_user_stop_when_cursors_go_round(emu):
 
         found = asyncio.run(list_them())
     assert len(calls) == 3 and len(found) == 3
+
+
+# ---------------------------------------------------------------- flags, environment, file
+
+
+@pytest.mark.parametrize("where", ["flag", "env", "settings file"])
+def test_the_real_command_takes_the_file_limit_from_flag_environment_or_file(
+    emu, cli_for, tmp_path, where
+):
+    victim = listed_images(emu)[2]
+    hit = is_file_of(emu, victim)
+    bad = Reply(200, chunks=png_signature_then(bytes(64 * 1024)))
+    with Stage(emu, cdn=lambda request: bad if hit(request) else None) as stage:
+        key_path = emu.image_base_url.split("/", 3)[3]
+        env = {
+            "CIVITAI_BASE_URL": stage.api.url,
+            "CIVITAI_IMAGE_BASE_URL": f"{stage.cdn.url}/{key_path}",
+        }
+        extra: list[str] = []
+        if where == "flag":
+            extra = ["--max-file-mb", "2"]
+        elif where == "env":
+            env["CIVITAI_VAULT_MAX_FILE_MB"] = "2"
+        cli = cli_for(emu, **env)
+        if where == "settings file":
+            config = Path(cli.env["CIVITAI_VAULT_CONFIG_DIR"])
+            config.mkdir(parents=True, exist_ok=True)
+            (config / "settings.toml").write_text("max_file_mb = 2\n")
+        done = cli(*sync_args(tmp_path / "a", demo(emu), "--quiet", *extra))
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "larger than the 2 MB limit" in lines[0] and "--max-file-mb" in lines[0]
+    files = archived(tmp_path / "a")
+    assert files[victim] is None and sum(1 for f in files.values() if f) == len(files) - 1
+
+
+def test_a_limit_of_zero_is_a_usage_error(emu, cli_for, tmp_path):
+    done = cli_for(emu)(*sync_args(tmp_path / "a", demo(emu), "--max-pages", "0"))
+    assert done.returncode == 2
+    assert "max_pages (--max-pages, from the flag) must be more than 0" in done.stderr

@@ -70,3 +70,26 @@ def test_a_huge_number_as_a_model_name_simply_matches_nothing(client, name):
     assert answer.json()["total"] == 0
     assert client.get("/", params={name: str(HUGE)}).status_code == 200
     assert client.get("/fragments/facets", params={name: str(HUGE)}).status_code == 200
+
+
+def test_a_64_bit_seed_is_shown_and_answered_exactly(tmp_path):
+    from civitai_vault.archive import open_archive
+    from civitai_vault.archive.writer import store_details, store_listing, transaction
+    from civitai_vault.records import empty_record
+    from civitai_vault.web.server import running_gallery
+
+    seed = 2**64 - 1  # ComfyUI's largest
+    record = empty_record()
+    record.update(image_id=1, prompt="big seed", seed=seed, type="image")
+    with open_archive(tmp_path / "archive") as archive, transaction(archive.conn) as conn:
+        store_listing(conn, record, {"id": 1})
+        store_details(conn, record, resources=[], tags=[], raw={})
+    with running_gallery(tmp_path / "archive") as url:
+        page = httpx.get(f"{url}/images/1")
+        api = httpx.get(f"{url}/api/images/1")
+        listing = httpx.get(f"{url}/api/images")
+        download = httpx.get(f"{url}/download.json")
+    assert page.status_code == 200 and f"<td>{seed}</td>" in page.text
+    assert api.json()["seed"] == seed
+    assert listing.json()["items"][0]["seed"] == seed
+    assert f'"seed": {seed}' in download.text

@@ -264,3 +264,10 @@ def test_the_json_api_is_linked_and_explained(desktop, synced_gallery):
     answer = httpx.get(synced_gallery + example).json()
     assert answer["total"] == len(api_ids(synced_gallery, type="video"))
     assert httpx.get(synced_gallery + desktop.get_attribute("#openapi-link", "href")).is_success
+
+
+def test_the_other_pages_fit_a_phone_too(phone):
+    for path in ("/stats", "/api", "/?q=no-such-word-anywhere", "/images/999999999"):
+        phone.goto(path)
+        assert not scrolls_sideways(phone), path
+        assert box(phone, "#q")["width"] >= 250, path

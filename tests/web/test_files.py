@@ -103,6 +103,7 @@ def test_thumbnails_are_made_once_and_cached_under_the_archive(mini_gallery, min
         assert thumb.getpixel((10, 10))[0] > 150  # the red of the original
     # Written atomically: no temporary file stays behind.
     assert not list((mini_archive.path / ".thumbs").rglob(".tmp-*"))
+    assert not list((mini_archive.path / ".thumbs").rglob("*.tmp"))
 
 
 def test_a_video_thumbnail_is_its_first_frame(mini_gallery, mini_archive):

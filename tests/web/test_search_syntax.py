@@ -94,6 +94,10 @@ def found(client: httpx.Client, q: str) -> set[int]:
         ("base:1.5 OR base:pony", {2, 3}),
         ("tag:fox OR author:carol", {2, 3, 4}),
         ("author:dave_x", {5}),  # _ and % are literal
+        ("-model:juggernaut", {2, 3, 5}),  # images without a checkpoint are kept
+        ("-sampler:euler", {2, 4, 5}),
+        ("-lora:detail", {1, 2, 5}),
+        ("-base:sdxl -author:bob", {3, 5}),
         ("50%", {5}),
         ("masterpiece:1.2", {5}),  # not a field: searched as text
         ("nosuchfield:cat", set()),

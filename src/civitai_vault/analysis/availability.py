@@ -19,9 +19,16 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from civitai_vault.analysis.sql import query
-from civitai_vault.archive.queries import RecordFilter, where_clause
+from civitai_vault.archive.models import (
+    cached_versions,
+    images_using_versions,
+    seen_as,
+    version_image_counts,
+)
+from civitai_vault.archive.queries import RecordFilter
 from civitai_vault.archive.writer import ModelVersionRow, cache_model_version, transaction
+from civitai_vault.sync.normalize import version_row
+from civitai_vault.vocabulary import archive_model_url, model_url
 
 if TYPE_CHECKING:
     from civitai_vault.api.models import ModelVersion
@@ -33,42 +40,8 @@ UNCHECKED = "unchecked"
 DEFAULT_MAX_AGE = timedelta(days=7)
 DEFAULT_CONCURRENCY = 4
 
-CIVITAI_SITE = "https://civitai.com"
-ARCHIVE_SITE = "https://civitaiarchive.com"
-
 
 # ----------------------------------------------------------- cache rows
-
-
-def model_version_row(version: ModelVersion) -> ModelVersionRow:
-    """The cache row for a version Civitai answered for (classed by the API layer's rule)."""
-    from civitai_vault.api.image_analysis import availability_of
-
-    model = version.model
-    return ModelVersionRow(
-        id=int(version.id or 0),
-        availability=availability_of(version),
-        name=version.name,
-        model_id=model.id if model else None,
-        model_name=model.name if model else None,
-        model_type=model.type if model else None,
-        base_model=version.base_model,
-        version_status=version.status,
-        model_status=model.status if model else None,
-    )
-
-
-def civitai_url(model_id: int | None, version_id: int) -> str | None:
-    if model_id is None:
-        return None
-    return f"{CIVITAI_SITE}/models/{model_id}?modelVersionId={version_id}"
-
-
-def archive_url(model_id: int | None) -> str | None:
-    """Where civitaiarchive.com keeps copies of models Civitai no longer offers."""
-    if model_id is None:
-        return None
-    return f"{ARCHIVE_SITE}/models/{model_id}"
 
 
 # ------------------------------------------------------------------- usage
@@ -94,8 +67,8 @@ class UsedVersion:
     archive_url: str | None = None
 
     def __post_init__(self) -> None:
-        self.civitai_url = civitai_url(self.model_id, self.model_version_id)
-        self.archive_url = archive_url(self.model_id) if self.availability in GONE else None
+        self.civitai_url = model_url(self.model_id, self.model_version_id)
+        self.archive_url = archive_model_url(self.model_id) if self.availability in GONE else None
 
     @property
     def gone(self) -> bool:
@@ -105,53 +78,22 @@ class UsedVersion:
         return asdict(self)
 
 
-def _uses_sql(where: str) -> str:
-    """Every (version, image) use: resources of any kind plus the image's own checkpoint.
-
-    Resources are read in one pass (their indexes lack image ids, so walking
-    one costs a row read per entry); a filter becomes a set of image ids.
-    """
-    selected = "1" if where == "1" else f"r.image_id IN (SELECT i.id FROM images i WHERE {where})"
-    return f"""
-        SELECT r.model_version_id AS version_id, r.image_id AS image_id
-        FROM image_resources r NOT INDEXED WHERE r.model_version_id IS NOT NULL AND {selected}
-        UNION ALL
-        SELECT i.model_version_id, i.id FROM images i
-        WHERE i.model_version_id IS NOT NULL AND {where}"""
-
-
-_CACHE_COLUMNS = (
-    "model_name, name, model_id, base_model, model_type, availability, version_status, "
-    "model_status, checked_at"
-)
-
-
 def used_versions(conn: sqlite3.Connection, f: RecordFilter | None = None) -> list[UsedVersion]:
     """Every model version the selected images used, most used first.
 
     Names come from the cache when Civitai answered, else from the images.
     """
-    where, params = where_clause(f or RecordFilter())
-    image_counts = query(
-        conn,
-        f"""SELECT version_id, count(DISTINCT image_id) AS n FROM ({_uses_sql(where)})
-            GROUP BY version_id ORDER BY n DESC, version_id""",
-        [*(params if where != "1" else []), *params],
-    ).fetchall()
-    cached = {
-        row["id"]: row
-        for row in query(conn, f"SELECT id, {_CACHE_COLUMNS} FROM model_versions").fetchall()
-    }
+    cached = cached_versions(conn)
     return [
         _used_version(conn, version_id, images, cached.get(version_id))
-        for version_id, images in image_counts
+        for version_id, images in version_image_counts(conn, f)
     ]
 
 
 def _used_version(
     conn: sqlite3.Connection, version_id: int, images: int, cached: sqlite3.Row | None
 ) -> UsedVersion:
-    seen = _seen_as(conn, version_id)
+    seen = seen_as(conn, version_id)
     return UsedVersion(
         model_version_id=version_id,
         model_id=(cached and cached["model_id"]) or seen.get("model_id"),
@@ -168,44 +110,6 @@ def _used_version(
     )
 
 
-def _seen_as(conn: sqlite3.Connection, version_id: int) -> dict[str, Any]:
-    """How the images named a version: one resource row (indexed), else an image's checkpoint."""
-    row = query(
-        conn,
-        """SELECT kind, name, version_name, model_id, base_model, model_type
-           FROM image_resources WHERE model_version_id = ? LIMIT 1""",
-        (version_id,),
-    ).fetchone()
-    if row is None:
-        row = query(
-            conn,
-            """SELECT 'checkpoint' AS kind, model AS name, model_version AS version_name,
-                      model_id, base_model, NULL AS model_type
-               FROM images WHERE model_version_id = ? LIMIT 1""",
-            (version_id,),
-        ).fetchone()
-    return dict(zip(row.keys(), row, strict=True)) if row else {}
-
-
-def images_using_gone_versions(conn: sqlite3.Connection, f: RecordFilter | None = None) -> int:
-    """How many selected images used at least one version Civitai no longer offers."""
-    where, params = where_clause(f or RecordFilter())
-    selected = "1" if where == "1" else f"r.image_id IN (SELECT i.id FROM images i WHERE {where})"
-    gone = sorted(GONE)
-    return query(
-        conn,
-        f"""SELECT count(DISTINCT image_id) FROM (
-                SELECT r.image_id FROM image_resources r
-                WHERE r.model_version_id IN (SELECT id FROM model_versions
-                                             WHERE availability IN (?, ?, ?)) AND {selected}
-                UNION ALL
-                SELECT i.id FROM images i
-                WHERE i.model_version_id IN (SELECT id FROM model_versions
-                                             WHERE availability IN (?, ?, ?)) AND {where})""",
-        [*gone, *(params if where != "1" else []), *gone, *params],
-    ).fetchone()[0]
-
-
 def availability_summary(conn: sqlite3.Connection, f: RecordFilter | None = None) -> dict[str, Any]:
     """What the cache says about the versions the selected images used (no network)."""
     versions = used_versions(conn, f)
@@ -215,7 +119,7 @@ def availability_summary(conn: sqlite3.Connection, f: RecordFilter | None = None
     return {
         "versions": len(versions),
         "by_availability": counts,
-        "images_using_gone": images_using_gone_versions(conn, f),
+        "images_using_gone": images_using_versions(conn, sorted(GONE), f),
         "gone": [version.as_dict() for version in versions if version.gone],
     }
 
@@ -327,7 +231,7 @@ async def check_models(
                 return
             else:
                 # The answer is about the id we asked for, whatever id it carries.
-                row, raw = replace(model_version_row(version), id=version_id), version.raw
+                row, raw = replace(version_row(version), id=version_id), version.raw
         with transaction(conn):
             cache_model_version(conn, row, raw)
 

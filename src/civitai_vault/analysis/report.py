@@ -23,7 +23,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from civitai_vault.analysis import charts
-from civitai_vault.analysis.availability import CIVITAI_SITE
+from civitai_vault.analysis.results import Stats
+from civitai_vault.vocabulary import model_url
 
 # Styles for the fragment's classes. The report inlines them; the gallery can
 # serve them from its own stylesheet. Charts stay legible without them.
@@ -102,13 +103,13 @@ def _environment() -> Environment:
     )
 
 
-def render_charts(stats: dict[str, Any]) -> str:
+def render_charts(stats: Stats) -> str:
     """The charts of `compute_stats` output as an HTML fragment: escaped, no scripts."""
     template = _environment().get_template("charts.html")
     return template.render(sections=build_sections(stats))
 
 
-def render_report(stats: dict[str, Any], title: str = "civitai-vault statistics") -> str:
+def render_report(stats: Stats, title: str = "civitai-vault statistics") -> str:
     """One self-contained HTML page with every chart; opens offline."""
     css = CHART_CSS.strip() + "\n" + PAGE_CSS.strip()
     template = _environment().get_template("report.html")
@@ -145,7 +146,7 @@ def _filter_text(selected: dict[str, Any]) -> str:
 # ----------------------------------------------------------------- sections
 
 
-def build_sections(stats: dict[str, Any]) -> list[Section]:
+def build_sections(stats: Stats) -> list[Section]:
     """The report's cards, in reading order, from a `compute_stats` dict."""
     distributions = stats.get("distributions", {})
     concepts = stats.get("prompt_concepts", {})
@@ -197,7 +198,7 @@ def build_sections(stats: dict[str, Any]) -> list[Section]:
     return sections
 
 
-def _numbers(stats: dict[str, Any]) -> list[tuple[str, str]]:
+def _numbers(stats: Stats) -> list[tuple[str, str]]:
     counts = stats.get("counts", {})
     models = stats.get("models") or {}
     gone = sum(
@@ -255,12 +256,7 @@ def _checkpoints(items: list[dict[str, Any]]) -> Section:
     return _bars(
         "Checkpoints",
         [(item["name"], item["count"]) for item in items],
-        links=[
-            f"{CIVITAI_SITE}/models/{item['model_id']}"
-            if item.get("model_id") is not None
-            else None
-            for item in items
-        ],
+        links=[model_url(item.get("model_id")) for item in items],
     )
 
 

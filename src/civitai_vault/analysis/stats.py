@@ -35,9 +35,11 @@ from typing import Any
 
 from civitai_vault.analysis.availability import availability_summary
 from civitai_vault.analysis.prompts import ConceptCounter
-from civitai_vault.analysis.sql import query
+from civitai_vault.analysis.results import Stats
 from civitai_vault.archive.queries import RecordFilter, where_clause
 from civitai_vault.archive.schema import connect_read_only
+from civitai_vault.archive.sql import query
+from civitai_vault.vocabulary import NSFW_LABELS
 
 DEFAULT_TOP = 25
 # Pairings shown per checkpoint in `loras_by_checkpoint`.
@@ -46,15 +48,6 @@ CHECKPOINTS_WITH_LORAS = 10
 # Over a longer span images are counted per month, else per day.
 DAILY_SPAN_DAYS = 62
 
-NSFW_LABELS: dict[int, str] = {
-    0: "Unrated",
-    1: "PG",
-    2: "PG-13",
-    4: "R",
-    8: "X",
-    16: "XXX",
-    32: "Blocked",
-}
 # Named aspect ratios, portrait first; a size within 4% of one gets its name.
 NAMED_RATIOS: tuple[tuple[str, float], ...] = tuple(
     (f"{w}:{h}", w / h)
@@ -111,7 +104,7 @@ RESOURCES = "image_resources r NOT INDEXED"
 
 def compute_stats(
     conn: sqlite3.Connection, f: RecordFilter | None = None, *, top: int = DEFAULT_TOP
-) -> dict[str, Any]:
+) -> Stats:
     """Everything `civitai-vault stats` shows, for the images `f` selects (all by default).
 
     The result holds only str, int, float, bool, None, lists and dicts. Top

@@ -7,7 +7,7 @@ written and an escape sequence in a name prints as `\x1b`, not to the terminal.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich import box
@@ -18,6 +18,7 @@ from rich.text import Text
 
 from civitai_vault.analysis.availability import GONE, CheckResult, UsedVersion
 from civitai_vault.analysis.charts import number
+from civitai_vault.analysis.results import Stats
 from civitai_vault.untrusted import terminal_text
 
 TERMINAL_TOP = 10
@@ -44,7 +45,7 @@ def _counted(title: str, rows: Iterable[tuple[Any, ...]], *columns: str) -> Tabl
     return table if table.row_count else None
 
 
-def stats_renderables(stats: dict[str, Any], top: int = TERMINAL_TOP) -> list[RenderableType]:
+def stats_renderables(stats: Stats, top: int = TERMINAL_TOP) -> list[RenderableType]:
     """The parts of a `compute_stats` dict worth reading in a terminal, as tables."""
     counts = stats.get("counts", {})
     distributions = stats.get("distributions", {})
@@ -82,15 +83,15 @@ def stats_renderables(stats: dict[str, Any], top: int = TERMINAL_TOP) -> list[Re
         *(
             _counted(
                 title,
-                ((i["name"], number(i["count"])) for i in stats.get(key, [])[:top]),
+                ((i["name"], number(i["count"])) for i in entries[:top]),
                 column,
                 "images",
             )
-            for title, key, column in (
-                ("Base models", "base_models", "base model"),
-                ("Samplers", "samplers", "sampler"),
-                ("Tags", "tags", "tag"),
-                ("Authors", "authors", "author"),
+            for title, entries, column in (
+                ("Base models", stats.get("base_models", []), "base model"),
+                ("Samplers", stats.get("samplers", []), "sampler"),
+                ("Tags", stats.get("tags", []), "tag"),
+                ("Authors", stats.get("authors", []), "author"),
             )
         ),
         _settings(distributions),
@@ -153,7 +154,7 @@ def _overview(counts: dict[str, Any]) -> Table:
     return table
 
 
-def _settings(distributions: dict[str, Any]) -> Table | None:
+def _settings(distributions: Mapping[str, Any]) -> Table | None:
     table = _table("Generation settings", "setting", "most used", "average", "median", "missing")
     for label, key in (("steps", "steps"), ("CFG scale", "cfg_scale"), ("clip skip", "clip_skip")):
         distribution = distributions.get(key) or {}

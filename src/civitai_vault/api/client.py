@@ -5,11 +5,16 @@
         async for page in client.iter_image_pages(collection_id=42):
             ...
 
-Calls are unbatched GETs (`/api/trpc/<procedure>?input=...`), as Civitai's web
-client sends most of them; inputs too long for a URL go as POST. Every call
-of one client shares one pace (an adaptive token bucket) and one concurrency
-gate, and is retried with back-off on 429, 5xx, timeouts, dropped
-connections and unreadable bodies (see `settings.ClientSettings`).
+A single call is a GET (`/api/trpc/<procedure>?input=...`), as Civitai's web
+client sends it; inputs too long for a URL go as POST. `call_many` sends
+calls together as tRPC batches (`POST /api/trpc/a,b,c?batch=1`, the inputs an
+object keyed by index), `batch_size` at a time and at most one heavy
+`image.getInfinite` in each. Every request of one client shares one
+concurrency gate and two paces (adaptive token buckets): HTTP requests per
+second and procedure calls per second, a batch costing one request and as
+many calls as it holds. Requests are retried with back-off on 429, 5xx,
+timeouts, dropped connections and unreadable bodies; in a batch where only
+some calls failed, only those are asked again (see `settings.ClientSettings`).
 Credentials go to the API host only: never to the CDN, never across a
 redirect to another host, never into an exception message or a log.
 """
@@ -55,9 +60,9 @@ from civitai_vault.api.models import (
     UserCollection,
     VotableTag,
 )
-from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.pacing import WAIT_NOTICE_SECONDS, AdaptivePacer, wait_log
 from civitai_vault.api.pagination import ImagePages
-from civitai_vault.api.retry import is_retryable, make_wait
+from civitai_vault.api.retry import backoff_delay, is_retryable, make_wait
 from civitai_vault.api.settings import ClientSettings
 from civitai_vault.api.stats import ClientStats
 from civitai_vault.api.transport import (
@@ -66,18 +71,25 @@ from civitai_vault.api.transport import (
     DeadlineExceeded,
     read_body,
 )
-from civitai_vault.api.wire import LONG_INPUT, RawResponse, decode_response, encode_input
+from civitai_vault.api.wire import (
+    LONG_INPUT,
+    RawResponse,
+    decode_batch_response,
+    decode_response,
+    encode_batch_input,
+    encode_input,
+)
 from civitai_vault.api.wire import parse_retry_after as _retry_after
 
 __all__ = ["CivitaiClient", "Whoami"]
 
-# Every wait longer than this is said (progress shows this logger's lines).
-WAIT_NOTICE_SECONDS = 2.0
-wait_log = logging.getLogger("civitai_vault.waits")
-
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=CivitaiModel)
 MAX_REDIRECTS = 5
+# The server caps these per pod and answers 429 "Server busy" past the cap, each
+# batched call taking a slot (civitai-api.md, first section): one per batch.
+HEAVY_PROCEDURES = frozenset({"image.getInfinite", "image.getImagesAsPostsInfinite"})
+Call = tuple[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,7 @@ class CivitaiClient:
         self.stats = ClientStats()
         self._cookies = SessionCookies(self.settings)
         self._pacer = AdaptivePacer(self.settings.rate)
+        self._call_pacer = AdaptivePacer(self.settings.calls_per_second)
         self._gate = asyncio.Semaphore(self.settings.concurrency)
         self._wait = make_wait(
             self.settings.retry_base, self.settings.retry_cap, self.settings.retry_after_cap
@@ -183,13 +196,11 @@ class CivitaiClient:
 
     async def get_generation_data(self, image_id: int) -> GenerationData:
         """`image.getGenerationData`: prompt, parameters, resources."""
-        data = await self.call("image.getGenerationData", {"id": int(image_id)})
-        return _model(GenerationData, data, "image.getGenerationData")
+        return generation_data(await self.call(*generation_data_call(image_id)))
 
     async def get_votable_tags(self, image_id: int) -> list[VotableTag]:
         """`tag.getVotableTags` for an image, in the server's order (highest score first)."""
-        data = await self.call("tag.getVotableTags", {"id": int(image_id), "type": "image"})
-        return [_model(VotableTag, item) for item in _list(data)]
+        return votable_tags(await self.call(*votable_tags_call(image_id)))
 
     async def get_tag(self, tag_id: int) -> Tag | None:
         """`tag.getById`; None when there is no such tag (the server answers null)."""
@@ -198,12 +209,11 @@ class CivitaiClient:
 
     async def get_model_version(self, version_id: int) -> ModelVersion:
         """`modelVersion.getById`; NotFound on 404 (a deleted version is still found)."""
-        data = await self.call("modelVersion.getById", {"id": int(version_id)})
-        return _model(ModelVersion, data, "modelVersion.getById")
+        return model_version(await self.call(*model_version_call(version_id)))
 
     async def get_post(self, post_id: int) -> Post:
         """`post.get`; NotFound when missing, unpublished or hidden from us."""
-        return _model(Post, await self.call("post.get", {"id": int(post_id)}), "post.get")
+        return post(await self.call(*post_call(post_id)))
 
     async def get_collection(self, collection_id: int) -> CollectionResult:
         """`collection.getById`; `.collection` is None when private to someone else or missing.
@@ -339,12 +349,94 @@ class CivitaiClient:
 
     # ------------------------------------------------------------ transport
 
-    async def call(self, procedure: str, payload: dict[str, Any]) -> Any:
-        """Call one tRPC query and return its decoded output, retrying what is worth retrying."""
+    async def call_many(self, calls: list[Call]) -> list[Any | CivitaiError]:
+        """Call several tRPC queries; each result is the decoded output or the error it failed with.
+
+        The calls go `batch_size` at a time as `?batch=1` POSTs (one call alone, or
+        `batch_size` 1, goes as a plain `call`), at most one heavy procedure per
+        batch. A batch that fails as a whole (429, 5xx, a dropped connection) is
+        sent again with back-off; in one where only some calls failed, the
+        retryable ones are asked again on their own, the others are returned.
+        """
+        results: list[Any | CivitaiError] = [None] * len(calls)
+        groups = _batches(calls, self.settings.batch_size)
+        outcomes = await asyncio.gather(
+            *(self._call_group([calls[i] for i in group]) for group in groups)
+        )
+        for group, outcome in zip(groups, outcomes, strict=True):
+            for index, result in zip(group, outcome, strict=True):
+                results[index] = result
+        return results
+
+    async def _call_group(self, calls: list[Call]) -> list[Any | CivitaiError]:
+        if len(calls) == 1:
+            try:
+                return [await self.call(*calls[0])]
+            except CivitaiError as exc:
+                return [exc]
+        results: list[Any | CivitaiError] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        tries = [0] * len(calls)
+        for attempt in range(1, self.settings.max_retries + 2):
+            outcome = await self._try_batch([calls[i] for i in pending], attempt, tries, pending)
+            again = []
+            for index, result in zip(pending, outcome, strict=True):
+                retry = isinstance(result, CivitaiError) and is_retryable(result)
+                if retry and attempt <= self.settings.max_retries:
+                    again.append(index)
+                    self.stats.note_retry(calls[index][0])
+                else:
+                    results[index] = result
+            if not again:
+                return results
+            await asyncio.sleep(self._delay(attempt, outcome))
+            pending = again
+        return results  # pragma: no cover - the last attempt settles every call
+
+    async def _try_batch(
+        self, calls: list[Call], attempt: int, tries: list[int], pending: list[int]
+    ) -> list[Any | CivitaiError]:
+        """One batch request; a failure of the whole batch is every call's result."""
+        for index in pending:
+            tries[index] += 1
+        if len(calls) == 1:
+            try:
+                return [await self._send(calls[0][0], self._encode(calls[0][1]))]
+            except CivitaiError as exc:
+                exc.attempts = tries[pending[0]]
+                return [exc]
+        try:
+            outcome = await self._send_batch(calls)
+        except CivitaiError as exc:
+            exc.attempts = attempt
+            return [exc] * len(calls)
+        for index, result in zip(pending, outcome, strict=True):
+            if isinstance(result, CivitaiError):
+                result.attempts = tries[index]
+        return outcome
+
+    def _delay(self, attempt: int, outcome: list[Any | CivitaiError]) -> float:
+        errors = [r for r in outcome if isinstance(r, CivitaiError) and is_retryable(r)]
+        return backoff_delay(
+            attempt,
+            errors[0] if errors else None,
+            self.settings.retry_base,
+            self.settings.retry_cap,
+            self.settings.retry_after_cap,
+        )
+
+    def _encode(self, payload: dict[str, Any]) -> str:
+        return encode_input(self._dress_input(payload))
+
+    def _dress_input(self, payload: dict[str, Any]) -> dict[str, Any]:
         body = dict(payload)
         if self.signed_in:
             body["authed"] = True  # what Civitai's signed-in web client adds to every input
-        text = encode_input(body)
+        return body
+
+    async def call(self, procedure: str, payload: dict[str, Any]) -> Any:
+        """Call one tRPC query and return its decoded output, retrying what is worth retrying."""
+        text = self._encode(payload)
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_retries + 1),
@@ -379,32 +471,69 @@ class CivitaiClient:
             wait_log.info("waiting %.0f s before asking %s again: %s", sleep, procedure, why)
 
     async def _send(self, procedure: str, text: str) -> Any:
+        url = f"{self.base_url}/api/trpc/{procedure}"
+        raw, sent_in = await self._exchange(procedure, url, text, post=len(text) > LONG_INPUT)
+        try:
+            value = decode_response(raw, self.settings.limits)
+        except CivitaiError as exc:
+            self._feedback(exc, sent_in)
+            raise self._explain(exc) from None
+        self._speed_up()
+        return value
+
+    async def _send_batch(self, calls: list[Call]) -> list[Any | CivitaiError]:
+        procedures = [procedure for procedure, _ in calls]
+        label = ",".join(procedures)
+        text = encode_batch_input([self._dress_input(payload) for _, payload in calls])
+        url = f"{self.base_url}/api/trpc/{label}?batch=1"
+        raw, sent_in = await self._exchange(label, url, text, post=True, calls=procedures)
+        try:
+            outcome = decode_batch_response(raw, procedures, self.settings.limits)
+        except CivitaiError as exc:
+            self._feedback(exc, sent_in)
+            raise self._explain(exc) from None
+        for result in outcome:
+            if isinstance(result, CivitaiError):
+                self._redact(result)
+        self._speed_up()
+        return [self._explain(r) if isinstance(r, CivitaiError) else r for r in outcome]
+
+    async def _exchange(
+        self,
+        label: str,
+        url: str,
+        text: str,
+        *,
+        post: bool,
+        calls: list[str] | None = None,
+    ) -> tuple[RawResponse, tuple[int, int]]:
+        """Send one HTTP request within both paces and the concurrency gate."""
         http = self._http
         if http is None:
             raise RuntimeError("use the client as `async with CivitaiClient(...)`")
-        url = f"{self.base_url}/api/trpc/{procedure}"
+        procedures = calls or [label]
         async with self._gate:
-            sent_in_round = await self._pacer.wait()
-            self.stats.note_request(procedure)
+            sent_in = (await self._pacer.wait(), await self._call_pacer.wait(len(procedures)))
+            self.stats.note_request(procedures)
             started = time.monotonic()
             try:
-                response, body = await self._request(http, url, text)
+                response, body = await self._request(http, url, text, post=post)
             except DeadlineExceeded:
                 raise self._over_limit(
-                    procedure,
+                    label,
                     f"Civitai took more than {self.settings.limits.api_seconds:g} s to answer",
                     "api_seconds",
                 ) from None
             except BodyTooLarge as exc:
                 raise self._over_limit(
-                    procedure,
+                    label,
                     f"Civitai's answer is larger than the {exc.limit // (1024 * 1024):,} MB limit",
                     "answer_bytes",
                 ) from None
             except httpx.TimeoutException:
-                raise self._network_error(procedure, "did not answer in time") from None
+                raise self._network_error(label, "did not answer in time") from None
             except httpx.TransportError as exc:
-                error = self._network_error(procedure, _transport_problem(exc))
+                error = self._network_error(label, _transport_problem(exc))
                 # Refused or unresolvable before any answer: a wrong --base-url, or no network.
                 error.unreachable = isinstance(exc, httpx.ConnectError) and not self._answered
                 raise error from None
@@ -413,33 +542,46 @@ class CivitaiClient:
         self._answered = True
         self._cookies.absorb(response.headers.get_list("set-cookie"))
         raw = RawResponse(
-            procedure=procedure,
+            procedure=label,
             status=response.status_code,
             content_type=response.headers.get("content-type", ""),
             body=body,
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
-        try:
-            value = decode_response(raw, self.settings.limits)
-        except CivitaiError as exc:
-            self._redact(exc)
-            if exc.status == 401 and self.settings.api_key:
-                raise _key_rejected(exc) from None
-            overloaded = isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503)
-            if overloaded and self._pacer.slow_down(sent_in_round):
+        return raw, sent_in
+
+    def _feedback(self, exc: CivitaiError, sent_in: tuple[int, int]) -> None:
+        """An error answer: redact it, and halve both paces when the server is overloaded."""
+        self._redact(exc)
+        overloaded = isinstance(exc, RateLimited | ServerError) and exc.status in (429, 503)
+        if overloaded:
+            slowed = self._pacer.slow_down(sent_in[0])
+            slowed = self._call_pacer.slow_down(sent_in[1]) or slowed
+            if slowed:
                 self.stats.slowdowns += 1
-            raise
+
+    def _explain(self, exc: CivitaiError) -> CivitaiError:
+        """Civitai refuses an unknown API key with its "use the public API" 401 (live probes
+        of 2026-07 and 2026-09, civitai-api.md first section): with a key set, that
+        answer means the key was rejected, not that the call came from the wrong site."""
+        if exc.status == 401 and self.settings.api_key:
+            rejected = _key_rejected(exc)
+            rejected.attempts = exc.attempts
+            return rejected
+        return exc
+
+    def _speed_up(self) -> None:
         self._pacer.speed_up()
-        return value
+        self._call_pacer.speed_up()
 
     async def _request(
-        self, http: httpx.AsyncClient, url: str, text: str
+        self, http: httpx.AsyncClient, url: str, text: str, *, post: bool
     ) -> tuple[httpx.Response, bytes]:
-        """Send one call, following same-host redirects only while credentials are set.
+        """Send one request, following same-host redirects only while credentials are set.
 
         Returns the response and its body, read within the answer size limit.
         """
-        if len(text) > LONG_INPUT:
+        if post:
             request = http.build_request(
                 "POST", url, content=text.encode(), headers={"Content-Type": "application/json"}
             )
@@ -522,6 +664,55 @@ def _transport_problem(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return "dropped the connection"
     return f"could not be reached ({type(exc).__name__})"
+
+
+def _batches(calls: list[Call], size: int) -> list[list[int]]:
+    """Indices of `calls` in groups of at most `size`, at most one heavy call in each."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    heavy = False
+    for index, (procedure, _) in enumerate(calls):
+        is_heavy = procedure in HEAVY_PROCEDURES
+        if current and (len(current) >= size or (is_heavy and heavy)):
+            groups.append(current)
+            current, heavy = [], False
+        current.append(index)
+        heavy = heavy or is_heavy
+    if current:
+        groups.append(current)
+    return groups
+
+
+def generation_data_call(image_id: int) -> Call:
+    return "image.getGenerationData", {"id": int(image_id)}
+
+
+def votable_tags_call(image_id: int) -> Call:
+    return "tag.getVotableTags", {"id": int(image_id), "type": "image"}
+
+
+def post_call(post_id: int) -> Call:
+    return "post.get", {"id": int(post_id)}
+
+
+def model_version_call(version_id: int) -> Call:
+    return "modelVersion.getById", {"id": int(version_id)}
+
+
+def generation_data(data: Any) -> GenerationData:
+    return _model(GenerationData, data, "image.getGenerationData")
+
+
+def votable_tags(data: Any) -> list[VotableTag]:
+    return [_model(VotableTag, item) for item in _list(data)]
+
+
+def post(data: Any) -> Post:
+    return _model(Post, data, "post.get")
+
+
+def model_version(data: Any) -> ModelVersion:
+    return _model(ModelVersion, data, "modelVersion.getById")
 
 
 def _model(cls: type[M], data: Any, procedure: str | None = None) -> M:

@@ -11,7 +11,7 @@ users' scripts keep working:
     image.author, image.image_url, image.tags, [l["name"] for l in image.loras]
 
 Async code uses `fetch_image_analysis(client, image_id)` instead, and
-`CivitaiImage.to_record()` gives the export record (DESIGN.md).
+`CivitaiImage.to_record()` gives the export record (`civitai_vault.records`).
 
 Model availability: each resource's model version is looked up; a version
 Civitai cannot find is "not_found", one whose model or version was deleted is
@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from civitai_vault.api.cdn import image_url_or_none
 from civitai_vault.api.client import CivitaiClient
-from civitai_vault.api.errors import NotFound
+from civitai_vault.api.errors import NotFound, ServerError
 from civitai_vault.api.models import (
     GenerationData,
     ImageInfo,
@@ -43,6 +43,7 @@ from civitai_vault.api.models import (
 )
 from civitai_vault.api.settings import DEFAULT_IMAGE_BASE_URL, ClientSettings
 from civitai_vault.records import EXPORT_FIELDS, iso_utc
+from civitai_vault.vocabulary import archive_model_url, model_url, resource_kind
 
 __all__ = [
     "CivitaiAPI",
@@ -56,12 +57,6 @@ __all__ = [
 
 Availability = Literal["available", "deleted", "unpublished", "not_found"]
 T = TypeVar("T")
-
-ARCHIVE_MODEL_URL = "https://civitaiarchive.com/models/{model_id}"
-CIVITAI_MODEL_URL = "https://civitai.com/models/{model_id}"
-LORA_TYPES = {"lora", "locon", "lycoris", "dora", "loha", "lokr"}
-EMBEDDING_TYPES = {"textualinversion", "embedding", "embed", "ti"}
-CHECKPOINT_TYPES = {"checkpoint", "model"}
 
 
 # ---------------------------------------------------------------- model availability
@@ -83,14 +78,15 @@ class ModelAvailability:
 
     @property
     def civitai_url(self) -> str | None:
-        return CIVITAI_MODEL_URL.format(model_id=self.model_id) if self.model_id else None
+        # The seed's answer links the model, not the version.
+        return model_url(self.model_id) if self.model_id else None
 
     @property
     def archive_url(self) -> str | None:
         """Where a deleted model may still be found (only for deleted models)."""
         if self.availability != "deleted" or not self.model_id:
             return None
-        return ARCHIVE_MODEL_URL.format(model_id=self.model_id)
+        return archive_model_url(self.model_id)
 
     def as_dict(self) -> dict[str, Any]:
         """The seed's answer shape, plus `availability`."""
@@ -165,17 +161,6 @@ class ResourceUse:
         }
 
 
-def _kind(model_type: Any) -> str:
-    text = str(model_type or "").replace(" ", "").lower()
-    if text in LORA_TYPES:
-        return "lora"
-    if text in EMBEDDING_TYPES:
-        return "embedding"
-    if text in CHECKPOINT_TYPES:
-        return "checkpoint"
-    return text or "unknown"
-
-
 def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
     """The resources Civitai resolved, or (when it resolved none) those the meta names.
 
@@ -205,7 +190,7 @@ def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
 
 def _from_resource(resource: Resource) -> ResourceUse:
     return ResourceUse(
-        kind=_kind(resource.model_type),
+        kind=resource_kind(resource.model_type),
         name=resource.model_name,
         weight=resource.strength,
         model_id=resource.model_id,
@@ -224,7 +209,7 @@ def _from_meta_entry(entry: dict[str, Any]) -> ResourceUse:
             return None
 
     return ResourceUse(
-        kind=_kind(entry.get("type")),
+        kind=resource_kind(entry.get("type")),
         name=entry.get("modelName") if isinstance(entry.get("modelName"), str) else None,
         weight=number("weight", float),
         model_id=number("modelId", int),
@@ -372,7 +357,7 @@ class CivitaiImage:
         return [a for a in self.model_availability.values() if a.availability == "deleted"]
 
     def to_record(self) -> dict[str, Any]:
-        """The export record: exactly DESIGN.md's fields, in order, None for unknown."""
+        """The export record: exactly `EXPORT_FIELDS`, in order, None for unknown."""
         values: dict[str, Any] = {
             "image_id": self.image_id,
             "image_url": self.image_url,
@@ -454,6 +439,21 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _script_settings(
+    session_token: str | None,
+    api_key: str | None,
+    site: str | None,
+    base_url: str | None,
+    image_base_url: str | None,
+) -> ClientSettings:
+    from civitai_vault.config import load_settings
+
+    settings = load_settings(site=site, base_url=base_url, image_base_url=image_base_url)
+    if session_token or api_key:
+        settings = replace(settings, api_key=api_key, token=session_token, session_store=None)
+    return settings.client_settings()
+
+
 # ---------------------------------------------------------------- async entry point
 
 
@@ -502,10 +502,26 @@ class CivitaiAPI:
     _instance_lock = threading.Lock()
 
     def __init__(
-        self, settings: ClientSettings | None = None, session_token: str | None = None
+        self,
+        session_token: str | ClientSettings | None = None,
+        *,
+        api_key: str | None = None,
+        settings: ClientSettings | None = None,
+        site: str | None = None,
+        base_url: str | None = None,
+        image_base_url: str | None = None,
     ) -> None:
+        """`CivitaiAPI(session_token)`, `CivitaiAPI(api_key=...)`, or `CivitaiAPI(settings=...)`.
+
+        Where Civitai is (`site`, `base_url`, `image_base_url`) comes from the
+        arguments, else the environment, else the config file `login` wrote.
+        Credentials given here are the only ones used; without any, those of
+        the environment or config file are.
+        """
+        if isinstance(session_token, ClientSettings):  # CivitaiAPI(settings), as before
+            settings, session_token = session_token, None
         if settings is None:
-            settings = ClientSettings(token=session_token)
+            settings = _script_settings(session_token, api_key, site, base_url, image_base_url)
         self.settings = settings
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -520,9 +536,7 @@ class CivitaiAPI:
         """The shared instance, configured like the command line (flags aside)."""
         with cls._instance_lock:
             if cls._instance is None:
-                from civitai_vault.config import load_settings
-
-                cls._instance = cls(load_settings().client_settings())
+                cls._instance = cls()
             return cls._instance
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -582,6 +596,32 @@ class CivitaiAPI:
 
     def check_resources(self, resources: Iterable[ResourceUse]) -> dict[int, ModelAvailability]:
         return self._run(check_resources(self._client, list(resources)))
+
+    def iter_collection_images(
+        self, collection_id: int, *, sort: str = "Newest"
+    ) -> Iterator[dict[str, Any]]:
+        """Every image of a collection (`image.getInfinite` items as dicts), page by page.
+
+        Each image comes once, whatever the server does at page boundaries. A
+        listing the server cut short (its statement timeout answers an empty
+        page) raises ServerError at the end rather than passing for complete.
+        """
+        pages = self._client.iter_image_pages(collection_id=collection_id, sort=sort)
+        try:
+            while True:
+                try:
+                    page = self._run(pages.__anext__())
+                except StopAsyncIteration:
+                    break
+                for item in page.items:
+                    yield item.raw
+        finally:
+            self._run(pages.aclose())
+        if pages.ended_normally is False:
+            raise ServerError(
+                f"the listing of collection {collection_id} ended early",
+                procedure="image.getInfinite",
+            )
 
     def fetch_image(self, image_id: int, *, check_models: bool = True) -> CivitaiImage:
         """The whole single-image flow in one call."""

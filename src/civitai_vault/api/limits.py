@@ -16,9 +16,9 @@ own proxy gives up on a request after about 30 s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-__all__ = ["DEFAULT_LIMITS", "MAX_JSON_DEPTH", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "LIMIT_SETTINGS", "MAX_JSON_DEPTH", "LimitSetting", "Limits"]
 
 MB = 1024 * 1024
 # Decoding walks values recursively; deeper than this would meet Python's own
@@ -46,8 +46,8 @@ class Limits:
     file_bytes: int = 1024 * MB
     api_seconds: float = 120.0
     download_seconds: float = 1800.0
-    # Pillow's own decompression-bomb threshold (it only warns there, and refuses at twice it).
-    image_pixels: int = 89_478_485
+    # About Pillow's own decompression-bomb threshold (89.5 Mpx, where it only warns).
+    image_pixels: int = 90_000_000
     json_depth: int = 100
     answer_values: int = 1_000_000
     listing_pages: int = 100_000
@@ -66,14 +66,42 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+
+@dataclass(frozen=True)
+class LimitSetting:
+    """A limit as the user sets it: its setting key (and flag), unit, and `Limits` field."""
+
+    key: str
+    field: str
+    scale: float  # user units -> the field's units (MB -> bytes, megapixels -> pixels)
+    kind: type
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    @property
+    def default(self) -> int | float:
+        value = getattr(DEFAULT_LIMITS, self.field) / self.scale
+        return self.kind(value)
+
+    def to_field(self, value: float) -> int | float:
+        scaled = value * self.scale
+        return int(scaled) if isinstance(getattr(DEFAULT_LIMITS, self.field), int) else scaled
+
+
+LIMIT_SETTINGS: tuple[LimitSetting, ...] = (
+    LimitSetting("max_answer_mb", "answer_bytes", MB, int, "largest API answer, in MB"),
+    LimitSetting("max_file_mb", "file_bytes", MB, int, "largest file, in MB"),
+    LimitSetting("api_timeout", "api_seconds", 1, float, "seconds one API request may take"),
+    LimitSetting("download_timeout", "download_seconds", 1, float, "seconds one file may take"),
+    LimitSetting("max_image_mpx", "image_pixels", 1e6, float, "largest image, in megapixels"),
+    LimitSetting("max_json_depth", "json_depth", 1, int, "deepest nesting in an API answer"),
+    LimitSetting("max_answer_values", "answer_values", 1, int, "values in one decoded API answer"),
+    LimitSetting("max_pages", "listing_pages", 1, int, "pages of one listing"),
+)
+assert {ls.field for ls in LIMIT_SETTINGS} == {f.name for f in fields(Limits)}
+
 # The flag that raises each limit, for the messages that report one.
-FLAGS = {
-    "answer_bytes": "--max-answer-mb",
-    "file_bytes": "--max-file-mb",
-    "api_seconds": "--api-timeout",
-    "download_seconds": "--download-timeout",
-    "image_pixels": "--max-image-mpx",
-    "json_depth": "--max-json-depth",
-    "answer_values": "--max-answer-values",
-    "listing_pages": "--max-pages",
-}
+FLAGS = {setting.field: setting.flag for setting in LIMIT_SETTINGS}

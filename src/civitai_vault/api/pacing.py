@@ -26,9 +26,14 @@ lifted again.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
+
+# Waits this long or longer are said (progress shows this logger's lines).
+WAIT_NOTICE_SECONDS = 2.0
+wait_log = logging.getLogger("civitai_vault.waits")
 
 __all__ = ["AdaptivePacer"]
 
@@ -60,7 +65,7 @@ class AdaptivePacer:
         self._tokens = self._capacity()
         self._stamp = clock()
         self._lock = asyncio.Lock()
-        self._sent: deque[float] = deque(maxlen=WINDOW)
+        self._sent: deque[tuple[float, float]] = deque(maxlen=WINDOW)  # (when, cost)
         self._round = 0
         self.slowdowns = 0
 
@@ -70,27 +75,39 @@ class AdaptivePacer:
 
     # ------------------------------------------------------------ sending
 
-    async def wait(self) -> int:
-        """Return when one more request may go out; the result is its round, for `slow_down`."""
+    async def wait(self, cost: float = 1.0) -> int:
+        """Return when `cost` more units (requests, or calls of a batch) may go out.
+
+        A cost above the bucket's capacity is paid on credit: it goes out as soon as
+        one unit is available and the debt delays whatever comes next, so the
+        average pace holds for batches of any size. The result is the round the
+        units were sent in, for `slow_down`.
+        """
         async with self._lock:  # first come, first served
             while True:
-                delay = self._take()
+                delay = self._take(cost)
                 if delay <= 0:
                     break
+                if delay >= WAIT_NOTICE_SECONDS:
+                    # After 429s and 503s the pace can drop below one request in two seconds.
+                    why = "after Civitai pushed back" if self.current < self.target else "as set"
+                    wait_log.info(
+                        "waiting %.0f s for the pace (%.2g requests/s %s)", delay, self.current, why
+                    )
                 await asyncio.sleep(delay)
-            self._sent.append(self._clock())
+            self._sent.append((self._clock(), cost))
             return self._round
 
-    def _take(self) -> float:
+    def _take(self, cost: float = 1.0) -> float:
         if self.current <= 0:
             return 0.0
         now = self._clock()
         self._tokens = min(self._capacity(), self._tokens + (now - self._stamp) * self.current)
         self._stamp = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= min(1.0, cost):
+            self._tokens -= cost
             return 0.0
-        return (1 - self._tokens) / self.current
+        return (min(1.0, cost) - self._tokens) / self.current
 
     def _capacity(self) -> float:
         if self._burst is not None:
@@ -131,10 +148,10 @@ class AdaptivePacer:
             self._ceiling = 0.0
 
     def observed_rate(self) -> float | None:
-        """Requests per second over the last few sends, or None with too few."""
+        """Units (requests or calls) per second over the last few sends, or None with too few."""
         if len(self._sent) < 2:
             return None
-        span = self._sent[-1] - self._sent[0]
+        span = self._sent[-1][0] - self._sent[0][0]
         if span <= 0:
             return None
-        return (len(self._sent) - 1) / span
+        return sum(cost for _, cost in list(self._sent)[1:]) / span

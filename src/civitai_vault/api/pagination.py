@@ -1,6 +1,6 @@
 """Walking `image.getInfinite` page by page without losing or repeating an image.
 
-Two server habits need care (civitai-api.md 3.3, DESIGN.md "Page boundaries"):
+Two server habits need care:
 
 - On descending sorts the server fetches `limit + 1` rows, returns `limit`,
   and gives the id of the extra row as `nextCursor`; the next page then asks
@@ -85,7 +85,10 @@ class ImagePages(AsyncIterator[ImagePage]):
             "sort": sort,
             "period": "AllTime",
             "browsingLevel": browsing_level,
-            "include": ["cosmetics"],
+            # Each image's tag rows come with the page, so no per-image tags call is
+            # needed (`api.tags`). Never "meta" or withMeta: on the real server they
+            # add nothing and drop every image without meta (civitai-api.md).
+            "include": ["cosmetics", "tags"],
             "limit": limit,
         }
         self.sort = sort

@@ -17,7 +17,7 @@ from tenacity import RetryCallState
 
 from civitai_vault.api.errors import CivitaiError
 
-__all__ = ["full_jitter", "is_retryable", "make_wait"]
+__all__ = ["backoff_delay", "full_jitter", "is_retryable", "make_wait"]
 
 
 def full_jitter(base: float, cap: float, attempt: int) -> float:
@@ -29,16 +29,23 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, CivitaiError) and exc.retryable
 
 
+def backoff_delay(
+    attempt: int, exc: BaseException | None, base: float, cap: float, retry_after_cap: float
+) -> float:
+    """Seconds to wait after the n-th failed try: full jitter, never less than Retry-After."""
+    delay = full_jitter(base, cap, attempt)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        delay = max(delay, min(float(retry_after), retry_after_cap))
+    return delay
+
+
 def make_wait(base: float, cap: float, retry_after_cap: float) -> Callable[[Any], float]:
     """A tenacity `wait` callable: full jitter, but never less than Retry-After."""
 
     def wait(state: RetryCallState) -> float:
-        delay = full_jitter(base, cap, state.attempt_number)
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None and outcome.failed else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            delay = max(delay, min(float(retry_after), retry_after_cap))
-        return delay
+        return backoff_delay(state.attempt_number, exc, base, cap, retry_after_cap)
 
     return wait

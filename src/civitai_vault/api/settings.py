@@ -3,12 +3,24 @@
 The defaults are polite on purpose. Civitai publishes no rate limit for its
 web API, but it sheds load with 429s, its listing shares a small per-server
 concurrency cap with everyone else (civitai-api.md 5), and well-known
-downloaders pause 0.5-1.5 s between calls. Two calls a second with four in
-flight keeps one user's archive run well below anything that hurts the site,
-and is still about a new image a second (two calls per image); the pace
+downloaders pause 0.5-1.5 s between requests. The pace is two budgets:
+
+- `rate`: HTTP requests per second (2, with four in flight), what a proxy or
+  firewall in front of Civitai counts;
+- `calls_per_second`: tRPC procedure calls per second (a batch of 100 calls
+  costs 100), what Civitai's servers actually work on. Each of our calls
+  reads one cached object (an image's generation data, a post, a model
+  version). A person scrolling a feed makes the server assemble a page of
+  100 images every few seconds, each page a dozen look-ups per image (user,
+  tags, metrics, cosmetics, reactions, resources): over a thousand per
+  page. 150 calls/s stays far below that.
+
+`batch_size` calls go in one request (100: tRPC runs a batch's calls side by
+side and these are cached reads, so a batch takes the server about a second,
+far inside its 30 s proxy timeout). The pace
 adapts downwards on its own when the server pushes back. Downloads come from
-the image CDN, which is built for heavy traffic, so they get their own,
-faster pace.
+the image CDN, a cache built for heavy traffic: they are limited by
+concurrency, not by a rate, unless `cdn_rate` is set.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from urllib.parse import urlsplit
 from civitai_vault import __version__
 from civitai_vault.api.errors import InsecureBaseURL
 from civitai_vault.api.limits import Limits
+from civitai_vault.vocabulary import DEFAULT_IMAGE_BASE_URL, SITE_URLS
 
 __all__ = [
     "DEFAULT_IMAGE_BASE_URL",
@@ -30,8 +43,8 @@ __all__ = [
     "is_loopback_host",
 ]
 
-SITE_URLS: dict[str, str] = {"com": "https://civitai.com", "red": "https://civitai.red"}
-DEFAULT_IMAGE_BASE_URL = "https://image.civitai.com/xG1nkqKTMzGDvpLrqFT7WA"
+# Far inside the server's 30 s proxy timeout even for slow calls; tRPC sets no limit.
+MAX_BATCH_SIZE = 200
 _COOKIE_UNSAFE = set(' \t\r\n;,"\\')
 
 SessionCookieCallback = Callable[[str, str], None]
@@ -48,8 +61,14 @@ class ClientSettings:
     api_key: sent as `Authorization: Bearer`, to the API host only.
     token: a session cookie value (`__Secure-civ-token` on https, `civ-token`
         on http); a legacy next-auth token is recognised and upgraded.
-    rate: API requests per second, 0 = unlimited; concurrency: calls in flight.
-    cdn_rate / cdn_concurrency: the same for downloads from the image CDN.
+    rate: API (HTTP) requests per second, 0 = unlimited; concurrency: requests
+        in flight.
+    calls_per_second: tRPC procedure calls per second, counted inside batches
+        too, 0 = unlimited.
+    batch_size: calls sent together in one `?batch=1` request; 1 = every call
+        on its own (unbatched GETs).
+    cdn_rate / cdn_concurrency: downloads per second (0 = unlimited, the
+        default) and downloads in flight.
     timeout: seconds for connect and for each read.
     max_retries: retries after the first try, for 429, 5xx, timeouts, dropped
         connections and unreadable bodies.
@@ -73,7 +92,9 @@ class ClientSettings:
     token: str | None = field(default=None, repr=False)
     rate: float = 2.0
     concurrency: int = 4
-    cdn_rate: float = 8.0
+    calls_per_second: float = 150.0
+    batch_size: int = 100
+    cdn_rate: float = 0.0
     cdn_concurrency: int = 4
     timeout: float = 30.0
     max_retries: int = 6
@@ -92,8 +113,10 @@ class ClientSettings:
         self.image_base_url = _clean_url(self.image_base_url or DEFAULT_IMAGE_BASE_URL, "image URL")
         self.api_key = _clean_secret(self.api_key, "API key")
         self.token = _clean_secret(self.token, "session token")
-        if self.rate < 0 or self.cdn_rate < 0:
-            raise ValueError("rates are requests per second and must be >= 0 (0 = unlimited)")
+        if self.rate < 0 or self.cdn_rate < 0 or self.calls_per_second < 0:
+            raise ValueError("rates are per second and must be >= 0 (0 = unlimited)")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise ValueError(f"the batch size must be between 1 and {MAX_BATCH_SIZE}")
         if self.concurrency < 1 or self.cdn_concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if self.max_retries < 0 or self.empty_page_retries < 0:

@@ -13,11 +13,14 @@ __all__ = ["ClientStats"]
 class ClientStats:
     """What one client did: API requests sent (each try counts), retries, downloads.
 
-    `by_procedure` and `retries_by_procedure` count per tRPC procedure;
+    `api_requests` counts HTTP requests (a batch is one), `api_calls` the
+    procedure calls they carried; `by_procedure` and `retries_by_procedure`
+    count calls per tRPC procedure;
     `slowdowns` is how often the server made the pace drop (429/503).
     """
 
     api_requests: int = 0
+    api_calls: int = 0
     api_seconds: float = 0.0  # time API requests held a concurrency slot, summed
     retries: int = 0
     by_procedure: Counter[str] = field(default_factory=Counter)
@@ -29,9 +32,12 @@ class ClientStats:
     bytes_downloaded: int = 0
     slowdowns: int = 0
 
-    def note_request(self, procedure: str) -> None:
+    def note_request(self, procedures: str | list[str]) -> None:
+        """One HTTP request carrying one call, or a batch of them."""
+        calls = [procedures] if isinstance(procedures, str) else procedures
         self.api_requests += 1
-        self.by_procedure[procedure] += 1
+        self.api_calls += len(calls)
+        self.by_procedure.update(calls)
 
     def note_retry(self, procedure: str) -> None:
         self.retries += 1
@@ -54,6 +60,7 @@ class ClientStats:
     def as_dict(self) -> dict[str, Any]:
         return {
             "api_requests": self.api_requests,
+            "api_calls": self.api_calls,
             "api_seconds": round(self.api_seconds, 3),
             "retries": self.retries,
             "by_procedure": dict(self.by_procedure),

@@ -48,6 +48,12 @@ def encode_input(payload: dict[str, Any]) -> str:
     return json.dumps(encode_superjson(payload), separators=(",", ":"), ensure_ascii=False)
 
 
+def encode_batch_input(payloads: list[dict[str, Any]]) -> str:
+    """The body of a `?batch=1` POST: an object keyed by call index (civitai-api.md 1.3)."""
+    calls = {str(index): encode_superjson(payload) for index, payload in enumerate(payloads)}
+    return json.dumps(calls, separators=(",", ":"), ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class RawResponse:
     """What the transport hands over: enough to decide between a value and an error."""
@@ -86,6 +92,76 @@ def decode_response(response: RawResponse, limits: Limits = DEFAULT_LIMITS) -> A
     if response.status >= 300:
         raise _error_from_status(response, None)
     raise _malformed(response, "neither a result nor an error")
+
+
+def decode_batch_response(
+    response: RawResponse, procedures: list[str], limits: Limits = DEFAULT_LIMITS
+) -> list[Any | CivitaiError]:
+    """Each call's output, or the CivitaiError it failed with, in call order.
+
+    tRPC v11 answers a batch with a JSON array in call order, status 207 when the
+    calls' statuses differ (http/getHTTPStatusCode.ts). Raises when the batch as a
+    whole failed: a body that is not such an array (a proxy's page, a cut-off
+    answer), or an overload status (429, 503) that concerns every call alike. The
+    limits hold for the whole answer, as for one call's.
+    """
+    budget = Budget(limits.json_depth, limits.answer_values)
+    try:
+        document = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError):
+        raise _error_without_json(response) from None
+    except RecursionError:
+        too_deep = CodecLimit("nested too deeply to read", "json_depth")
+        raise _over_limit(response, too_deep, limits) from None
+    try:
+        if isinstance(document, dict) and "error" in document:
+            raise _error_from_shape(response, _decode_error(document["error"], budget))
+        if not isinstance(document, list):
+            if response.status >= 300:
+                raise _error_from_status(response, None)
+            raise _malformed(response, "a batch answer is not an array")
+        if len(document) != len(procedures):
+            raise _malformed(response, f"{len(document)} answers to {len(procedures)} calls")
+        results = [
+            _batch_item(response, item, procedure, budget)
+            for item, procedure in zip(document, procedures, strict=True)
+        ]
+    except CodecLimit as exc:
+        raise _over_limit(response, exc, limits) from None
+    overloaded = response.status in (429, 503)
+    if overloaded and all(isinstance(result, CivitaiError) for result in results):
+        first = results[0]
+        assert isinstance(first, CivitaiError)
+        raise first
+    return results
+
+
+def _batch_item(response: RawResponse, item: Any, procedure: str, budget: Budget) -> Any:
+    own = RawResponse(
+        procedure=procedure,
+        status=200,
+        content_type=response.content_type,
+        body=b"",
+        retry_after=response.retry_after,
+    )
+    if isinstance(item, dict) and "error" in item:
+        shape = _decode_error(item["error"], budget)
+        found = shape.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
+        status = data.get("httpStatus")
+        if not isinstance(status, int) or status < 300:
+            whole = response.status
+            status = whole if whole >= 300 and whole != 207 else 500
+        message = shape.get("message")
+        text = str(message) if message is not None else str(data.get("code") or "")
+        return _error_from_status(own, text or None, status=status)
+    result = item.get("result") if isinstance(item, dict) else None
+    if isinstance(result, dict) and "data" in result:
+        try:
+            return _decode_data(own, result["data"], budget)
+        except CivitaiError as exc:
+            return exc
+    return _malformed(own, "neither a result nor an error")
 
 
 def _decode_data(response: RawResponse, data: Any, budget: Budget) -> Any:

@@ -252,3 +252,31 @@ def raw_meta(record: dict[str, Any]) -> dict[str, Any] | None:
     """The generation `meta` object of a record, decoded."""
     text = record.get("raw_meta_json")
     return json.loads(text) if text else None
+
+
+def missing_lookups(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
+    """Posts and model versions archived images refer to that the archive holds no row for.
+
+    A sync stores an image's details before its post and model versions are
+    looked up (they go in batches of their own); a run stopped in between leaves
+    these, and the next run asks for them.
+    """
+    posts = [
+        row[0]
+        for row in conn.execute(
+            """SELECT DISTINCT i.post_id FROM images i
+               WHERE i.details_at IS NOT NULL AND i.post_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM posts p WHERE p.id = i.post_id)
+               ORDER BY i.post_id"""
+        )
+    ]
+    versions = [
+        row[0]
+        for row in conn.execute(
+            """SELECT DISTINCT r.model_version_id FROM image_resources r
+               WHERE r.model_version_id IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.id = r.model_version_id)
+               ORDER BY r.model_version_id"""
+        )
+    ]
+    return posts, versions

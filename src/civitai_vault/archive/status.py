@@ -82,3 +82,31 @@ def image_states(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple[bo
         ):
             states[row[0]] = (bool(row[1]), row[2])
     return states
+
+
+def most_used_checkpoints(conn: sqlite3.Connection, limit: int) -> list[tuple[str, int]]:
+    """(checkpoint name, images) of the `limit` checkpoints most images used."""
+    rows = conn.execute(
+        """SELECT model, count(*) AS n FROM images WHERE model IS NOT NULL
+           GROUP BY model ORDER BY n DESC LIMIT ?""",
+        (limit,),
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def cached_post_ids(conn: sqlite3.Connection) -> set[int]:
+    """The posts whose details the archive holds (a sync asks only for the others)."""
+    return {row[0] for row in conn.execute("SELECT id FROM posts")}
+
+
+def cached_version_ids(conn: sqlite3.Connection) -> set[int]:
+    """The model versions the archive has an answer for."""
+    return {row[0] for row in conn.execute("SELECT id FROM model_versions")}
+
+
+def listed_fields(conn: sqlite3.Connection, image_id: int) -> tuple[Any, ...] | None:
+    """What the last listing said of an image: (nsfw_level, width, height, post_id)."""
+    row = conn.execute(
+        "SELECT nsfw_level, width, height, post_id FROM images WHERE id = ?", (image_id,)
+    ).fetchone()
+    return None if row is None else tuple(row)

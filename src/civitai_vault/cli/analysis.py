@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -29,6 +29,9 @@ from civitai_vault.cli.options import (
     WaitOption,
 )
 from civitai_vault.untrusted import terminal_text
+
+if TYPE_CHECKING:
+    from civitai_vault.analysis.results import Stats
 
 STATS_HELP = """Statistics over the archived images: counts; the checkpoints, LoRAs (with \
 the weights they were used at), embeddings, base models, samplers, tags and authors \
@@ -59,14 +62,12 @@ def stats_command(
     filters: Filters,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
 ) -> None:
-    from civitai_vault.analysis.stats import compute_stats
-    from civitai_vault.archive import open_archive
+    from civitai_vault.vault import Vault
 
-    record_filter = filters.record_filter()
-    with open_archive(archive, create=False, reading=True) as opened:
-        stats = compute_stats(opened.conn, record_filter, top=top)
+    vault = Vault(archive)
+    stats = vault.stats(top=top, **filters.as_kwargs())
     if html is not None:
-        _write_report(html, stats, title or f"civitai-vault: {opened.root.name}")
+        _write_report(html, stats, title or f"civitai-vault: {vault.path.resolve().name}")
     if output.json:
         print_json(stats)
     else:
@@ -78,7 +79,7 @@ def stats_command(
         err_console.print(terminal_text(f"Report written to {html}"), highlight=False)
 
 
-def _write_report(path: Path, stats: dict[str, Any], title: str) -> None:
+def _write_report(path: Path, stats: Stats, title: str) -> None:
     """Write the HTML report whole or not at all; errors name `path`, not a temporary file."""
     from civitai_vault.analysis.report import render_report
     from civitai_vault.export.output import atomic_file
@@ -116,27 +117,18 @@ def check_models_command(
     deleted (model or version), unpublished, or not_found; answers are cached in the
     archive for --max-age days. Gone ones get a civitaiarchive.com link.
     """
-    import asyncio
     from datetime import timedelta
 
-    from civitai_vault.analysis.availability import check_archive_models
     from civitai_vault.analysis.text import check_renderables
-    from civitai_vault.archive import open_archive
 
-    settings = connection.settings(archive)
-    pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
-    with (
-        open_archive(archive, create=False, **writer_waiting(wait)) as opened,
-        _lookup_progress(output.json) as shown,
-    ):
-        result = asyncio.run(
-            check_archive_models(
-                opened.conn,
-                settings.client_settings(**pace),
-                refresh=refresh,
-                max_age=timedelta(days=max_age),
-                on_progress=shown,
-            )
+    with _lookup_progress(output.json) as shown:
+        result = connection.vault(archive).check_models(
+            refresh=refresh,
+            max_age=timedelta(days=max_age),
+            rate=rate,
+            concurrency=concurrency,
+            progress=shown,
+            **writer_waiting(wait),
         )
     if output.json:
         print_json(result.as_dict())

@@ -70,9 +70,23 @@ def sync_command(
         int | None, typer.Option("--concurrency", min=1, max=64, help="Requests in flight (4).")
     ] = None,
     rate: RateOption = None,
+    calls_per_second: Annotated[
+        float | None,
+        typer.Option(
+            "--calls-per-second",
+            min=0,
+            help="API procedure calls per second, counted inside batches, 0 = unlimited (150).",
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", min=1, max=200, help="Calls per batched request, 1 = unbatched (100)."
+        ),
+    ] = None,
     cdn_rate: Annotated[
         float | None,
-        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (8)."),
+        typer.Option("--cdn-rate", min=0, help="Downloads per second, 0 = unlimited (unlimited)."),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -100,32 +114,33 @@ def sync_command(
 
     Without targets, every target the archive already holds is brought up to date.
     """
-    import asyncio
-
     from civitai_vault.render import print_run_summary
-    from civitai_vault.sync.engine import SyncOptions
-    from civitai_vault.sync.files import FileOptions
     from civitai_vault.sync.progress import make_reporter
-    from civitai_vault.sync.run import Pace, run_sync
+    from civitai_vault.sync.run import Pace
+    from civitai_vault.vault import parse_targets
 
     # No targets: every archived one, or for --repair only the broken files.
     parsed = parse_targets(targets) if targets else [] if repair else archived_targets(archive)
-    settings = connection.settings(archive, parsed)
-    pace = Pace(rate, concurrency, cdn_rate)
     if dry_run:
+        settings = connection.settings(archive, parsed)
+        pace = Pace(rate, concurrency, cdn_rate, calls_per_second, batch_size)
         _print_dry_run(settings, parsed, pace, media=media, limit=limit, as_json=output.json)
         return
-    options = SyncOptions(
+    summary = connection.vault(archive).sync(
+        parsed,
         media=media,
+        embed=embed,
+        sidecars=sidecars,
+        template=template,
         limit=limit,
         repair=repair,
-        files=FileOptions(
-            template=template, embed=embed, sidecar_txt=sidecars, sidecar_json=sidecars
-        ),
-    )
-    reporter = make_reporter(quiet=quiet or output.json, console=err_console)
-    summary = asyncio.run(
-        run_sync(settings, parsed, options, pace, reporter, **writer_waiting(wait))
+        rate=rate,
+        concurrency=concurrency,
+        cdn_rate=cdn_rate,
+        calls_per_second=calls_per_second,
+        batch_size=batch_size,
+        progress=make_reporter(quiet=quiet or output.json, console=err_console),
+        **writer_waiting(wait),
     )
     if output.json:
         print_json(summary.as_dict())
@@ -136,19 +151,6 @@ def sync_command(
         failed = [t for t in summary.targets if not t.ok]
         more = f" (and {len(failed) - 1} more targets)" if len(failed) > 1 else ""
         fail(f"{failed[0].label}: {failed[0].problem}{more}", 1)
-
-
-def parse_targets(texts: list[str]) -> list[Target]:
-    """The targets named on the command line; at least one."""
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.errors import UsageError
-
-    if not texts:
-        raise UsageError(
-            "name at least one target: a collection URL, collection:N, post:N, "
-            "image:N, /user/NAME/images, or me"
-        )
-    return [parse_target(text) for text in texts]
 
 
 def archived_targets(archive: Path) -> list[Target]:
@@ -215,12 +217,10 @@ def _print_dry_run(
 @command("status")
 def status_command(archive: ArchiveOption = DEFAULT_ARCHIVE, *, output: Output) -> None:
     """What the archive holds: per target, the last run, and what is still missing."""
-    from civitai_vault.archive import open_archive
-    from civitai_vault.archive.status import archive_status
     from civitai_vault.render import print_status
+    from civitai_vault.vault import Vault
 
-    with open_archive(archive, create=False, reading=True) as opened:
-        status = archive_status(opened.conn)
+    status = Vault(archive).status()
     if output.json:
         print_json(status)
     else:
@@ -261,12 +261,10 @@ def embed_command(
 @command("verify")
 def verify_command(archive: ArchiveOption = DEFAULT_ARCHIVE, *, output: Output) -> None:
     """Re-hash every archived file against the archive: missing, cut short or altered files."""
-    from civitai_vault.archive import open_archive
-    from civitai_vault.archive.verify import verify_files
     from civitai_vault.untrusted import terminal_text
+    from civitai_vault.vault import Vault
 
-    with open_archive(archive, create=False, reading=True) as opened:
-        result = verify_files(opened)
+    result = Vault(archive).verify()
     if output.json:
         print_json(result.as_dict())
     else:

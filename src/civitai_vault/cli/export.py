@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -66,31 +65,14 @@ def export_command(
 ) -> None:
     import os
 
-    from civitai_vault.archive import open_archive
-    from civitai_vault.errors import UsageError
-    from civitai_vault.export import FORMATS, export_archive, format_for_path
+    from civitai_vault.vault import Vault
 
-    destination = None if output in (None, "-") else Path(output)
-    fmt = (format or format_for_path(destination) or "jsonl").lower()
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
-    if excel and fmt != "csv":
-        raise UsageError("--excel applies to CSV only; add --format csv")
-    if allow_formulas and fmt != "csv":
-        raise UsageError("--allow-formulas applies to CSV only; add --format csv")
-    record_filter = filters.record_filter()
-    with open_archive(archive, create=False, reading=True) as opened:
-        try:
-            result = export_archive(
-                opened.conn,
-                record_filter,
-                fmt,
-                destination,
-                excel=excel,
-                allow_formulas=allow_formulas,
-            )
-        except BrokenPipeError:
-            # The reader stopped early (`| head`): fine, and nothing more to say.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0) from None
+    try:
+        result = Vault(archive).export(
+            output, format, excel=excel, allow_formulas=allow_formulas, **filters.as_kwargs()
+        )
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): fine, and nothing more to say.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     err_console.print(terminal_text(result.summary()), highlight=False, soft_wrap=True)

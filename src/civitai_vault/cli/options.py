@@ -29,8 +29,9 @@ import typer
 
 if TYPE_CHECKING:
     from civitai_vault.api.targets import Target
-    from civitai_vault.archive.queries import RecordFilter
     from civitai_vault.config import Settings
+    from civitai_vault.vault import Filters as VaultFilters
+    from civitai_vault.vault import Vault
 
 DEFAULT_ARCHIVE = Path("./civitai-archive")
 
@@ -134,8 +135,44 @@ class SiteOptions(OptionGroup):
     image_base_url: ImageBaseUrlOption = None
 
 
+def _limit_option(key: str) -> Any:
+    """The flag of one limit; its environment variable and settings-file key are read by
+    config (`load_settings`), so typer gets no envvar here."""
+    from civitai_vault.api.limits import LIMIT_SETTINGS
+
+    (limit,) = [limit for limit in LIMIT_SETTINGS if limit.key == key]
+    return typer.Option(
+        limit.flag,
+        min=0,
+        help=f"Limit: {limit.help} ({_plain_number(limit.default)}).",
+        rich_help_panel="Limits",
+        show_default=False,
+    )
+
+
+def _plain_number(value: float) -> str:
+    return f"{int(value):,}" if value == int(value) else f"{value:,}"
+
+
 @dataclass(frozen=True)
-class Connection(SiteOptions):
+class Limits(OptionGroup):
+    """What a server may make the client hold, write or wait for (README: Limits and safety)."""
+
+    max_answer_mb: Annotated[int | None, _limit_option("max_answer_mb")] = None
+    max_file_mb: Annotated[int | None, _limit_option("max_file_mb")] = None
+    api_timeout: Annotated[float | None, _limit_option("api_timeout")] = None
+    download_timeout: Annotated[float | None, _limit_option("download_timeout")] = None
+    max_image_mpx: Annotated[float | None, _limit_option("max_image_mpx")] = None
+    max_json_depth: Annotated[int | None, _limit_option("max_json_depth")] = None
+    max_answer_values: Annotated[
+        int | None,
+        _limit_option("max_answer_values"),
+    ] = None
+    max_pages: Annotated[int | None, _limit_option("max_pages")] = None
+
+
+@dataclass(frozen=True)
+class Connection(SiteOptions, Limits):
     """Which Civitai and who you are there: every command that goes online takes these."""
 
     api_key: ApiKeyOption = None
@@ -152,6 +189,25 @@ class Connection(SiteOptions):
             help="Log every request (method, URL, status, time) to stderr; never credentials.",
         ),
     ] = False
+
+    def vault(self, archive: Path) -> Vault:
+        """The archive at `archive`, reached with these options."""
+        from civitai_vault.vault import Vault
+
+        log_requests(self.verbose)
+        api_key, token = self.credentials()
+        return Vault(
+            archive,
+            site=self.site,
+            base_url=self.base_url,
+            image_base_url=self.image_base_url,
+            api_key=api_key,
+            token=token,
+            limits=self.limit_flags(),
+        )
+
+    def limit_flags(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(Limits)}
 
     def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
         """Flags > environment > the config file `login` wrote > defaults.
@@ -173,6 +229,7 @@ class Connection(SiteOptions):
             image_base_url=self.image_base_url,
             api_key=api_key,
             token=token,
+            limits=self.limit_flags(),
         )
 
     def credentials(self) -> tuple[str | None, str | None]:
@@ -233,16 +290,18 @@ class Filters(OptionGroup):
         str | None, typer.Option("--until", help="Created up to and including (2024-05: all May).")
     ] = None
 
-    def record_filter(self) -> RecordFilter:
-        """The archive's filter; a malformed date is a UsageError naming its flag."""
-        from civitai_vault.archive.queries import RecordFilter
-        from civitai_vault.export import parse_date_bound
-
-        values = dataclasses.asdict(self)
-        for flag in ("since", "until"):
-            if values[flag]:
-                values[flag] = parse_date_bound(values[flag], f"--{flag}")
-        return RecordFilter(**values)
+    def as_kwargs(self) -> VaultFilters:
+        """The filters as `Vault.images`, `stats` and `export` take them."""
+        return {
+            "collection": self.collection,
+            "tag": self.tag,
+            "model": self.model,
+            "lora": self.lora,
+            "base_model": self.base_model,
+            "author": self.author,
+            "since": self.since,
+            "until": self.until,
+        }
 
 
 def _is_group(annotation: Any) -> bool:

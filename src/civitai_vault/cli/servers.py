@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from civitai_vault.cli.core import command, console, err_console
+from civitai_vault.cli.core import command, console, err_console, fail
 from civitai_vault.cli.options import DEFAULT_ARCHIVE, ArchiveOption
 from civitai_vault.untrusted import terminal_text
 
@@ -85,8 +85,17 @@ def emulator_command(
     site_mode: Annotated[
         str, typer.Option(help="green (civitai.com) or red (civitai.red).")
     ] = "green",
+    encoding: Annotated[
+        str,
+        typer.Option(
+            help="How answers are written: devalue (the live site since 2026-07), "
+            "superjson, or mixed."
+        ),
+    ] = "devalue",
 ) -> None:
     """Run the bundled Civitai emulator (API and image CDN) for trying the tool offline."""
     from civitai_emulator import serve
 
-    serve(port=port, seed=seed, images=images, host=host, site_mode=site_mode)
+    if encoding not in ("devalue", "superjson", "mixed"):
+        fail("--encoding must be devalue, superjson or mixed", 2)
+    serve(port=port, seed=seed, images=images, host=host, site_mode=site_mode, encoding=encoding)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
+from civitai_vault.atomic import atomic_writer
 from civitai_vault.errors import OutputError, UsageError
 
 
@@ -28,38 +26,12 @@ def atomic_file(path: Path, flag: str = "-o") -> Iterator[BinaryIO]:
     folder = path.parent
     if not folder.is_dir():
         raise UsageError(f"folder {folder} does not exist; create it or choose another {flag}")
-    try:
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, renamed on success
-            mode="wb", dir=folder, prefix=f".{path.name}.", suffix=".part", delete=False
-        )
-    except OSError as exc:
-        raise OutputError(path, exc, flag) from None
-    temp = Path(handle.name)
-    try:
-        with handle:
-            yield cast(BinaryIO, handle)
-            try:
-                handle.flush()
-                # On disk before the rename, so a crash cannot leave an empty file under it.
-                os.fsync(handle.fileno())
-            except OSError as exc:
-                raise OutputError(path, exc, flag) from None
-        try:
-            # mkstemp makes the file private (0600); an export should get the usual mode.
-            os.chmod(temp, 0o666 & ~_umask())
-            os.replace(temp, path)
-        except OSError as exc:
-            raise OutputError(path, exc, flag) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
 
+    def fail(exc: OSError) -> Exception:
+        return OutputError(path, exc, flag)
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with atomic_writer(path, fail=fail) as stream:
+        yield stream
 
 
 def stdout_stream(*, binary_format: bool, stream: BinaryIO | None = None) -> BinaryIO:

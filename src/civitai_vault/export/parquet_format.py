@@ -69,7 +69,7 @@ _TYPES: dict[str, pa.DataType] = {
 }
 SCHEMA = pa.schema(
     [pa.field(name, _TYPES.get(name, pa.string())) for name in EXPORT_FIELDS],
-    metadata={"civitai_vault.record": "export record, see DESIGN.md"},
+    metadata={"civitai_vault.record": "civitai-vault export record (civitai_vault.records)"},
 )
 
 

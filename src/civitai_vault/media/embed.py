@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.media.atomic import atomic_write_bytes
+from civitai_vault.atomic import atomic_write_bytes
 from civitai_vault.media.detect import GIF, HEAD_SIZE, JPEG, PNG, WEBP, MediaType, detect_media
 from civitai_vault.media.gif import GifFormatError, embed_gif
 from civitai_vault.media.infotext import build_infotext

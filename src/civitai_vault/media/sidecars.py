@@ -12,7 +12,7 @@ import json as jsonlib
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.media.atomic import atomic_write_bytes
+from civitai_vault.atomic import atomic_write_bytes
 from civitai_vault.media.infotext import build_infotext
 
 

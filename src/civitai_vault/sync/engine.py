@@ -1,9 +1,10 @@
 """The sync pipeline: listing -> details -> download -> write, joined by bounded queues.
 
-Per new image the API budget is two calls (generation data and tags); posts and
-model versions are fetched once each and cached in the archive, users come
-with the listing. A re-run walks the listing and fetches nothing else unless
-something is new, changed, or still missing from an earlier run.
+Per new image the API budget is one call (generation data), sent in tRPC
+batches; tags and users come with the listing; posts and model versions are
+fetched once each, batched too, and cached in the archive (`details.py`). A
+re-run walks the listing and fetches nothing else unless something is new,
+changed, or still missing from an earlier run.
 """
 
 from __future__ import annotations
@@ -22,10 +23,17 @@ from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
 from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
-from civitai_vault.archive.queries import get_record
+from civitai_vault.archive.queries import get_record, missing_lookups
+from civitai_vault.archive.status import (
+    cached_post_ids,
+    cached_version_ids,
+    image_states,
+    listed_fields,
+)
 from civitai_vault.archive.values import IMAGE_ERRORS, fits_int64, storable
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sync import normalize
+from civitai_vault.sync.details import DetailsStage, Known
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import SyncJob, plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
@@ -61,6 +69,7 @@ class _Work:
     needs_file: bool
     is_new: bool = False
     changed: bool = False
+    listing_tags: list[Any] | None = None  # set by the details stage
 
 
 class SyncEngine:
@@ -76,8 +85,8 @@ class SyncEngine:
         self.options = options or SyncOptions()
         self.reporter = reporter or QuietReporter()
         self.conn = archive.conn
-        self.known_posts: set[int] = set()
-        self.known_versions: set[int] = set()
+        self.known = Known(posts=set(), versions=set())
+        self.unanswered: tuple[list[int], list[int]] = ([], [])
         # Cached objects (posts, model versions, collections) the archive could not
         # store: said once at the end; the images that use them are archived.
         self.cache_notes: dict[str, None] = {}
@@ -99,6 +108,7 @@ class SyncEngine:
         finally:
             summary.seconds = time.monotonic() - started
             summary.api_requests = _stat(self.client, "api_requests")
+            summary.api_calls = _stat(self.client, "api_calls")
             summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.api_seconds = float(getattr(self.client.stats, "api_seconds", 0.0))
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
@@ -154,8 +164,9 @@ class SyncEngine:
             return op(self.conn)
 
     def _load_caches(self) -> None:
-        self.known_posts = {r[0] for r in self.conn.execute("SELECT id FROM posts")}
-        self.known_versions = {r[0] for r in self.conn.execute("SELECT id FROM model_versions")}
+        self.known.posts = cached_post_ids(self.conn)
+        self.known.versions = cached_version_ids(self.conn)
+        self.unanswered = missing_lookups(self.conn)
 
     # ------------------------------------------------------------ one target
 
@@ -167,26 +178,38 @@ class SyncEngine:
         )
         writer = BatchWriter(self.conn)
         writer.start()
-        details_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
         files_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
-        detail_tasks = [
-            asyncio.create_task(self._details_worker(job, result, details_q, files_q, writer))
-            for _ in range(max(1, self.options.detail_workers))
-        ]
+        details = DetailsStage(
+            self.client,
+            writer,
+            job_key=job.key,
+            result=result,
+            reporter=self.reporter,
+            known=self.known,
+            to_files=files_q.put,
+            max_in_flight=self.options.detail_workers,
+            image_failure=lambda image_id, stage: self._image_failure(
+                job.key, result, image_id, stage
+            ),
+            cache_failure=self._cache_failure,
+        )
+        details.ask_later(*self.unanswered)
+        self.unanswered = ([], [])
         file_tasks = [
             asyncio.create_task(self._files_worker(job.key, result, files_q, writer))
             for _ in range(max(1, self.options.download_workers) if self.options.media else 0)
         ]
         try:
-            seen = await self._list(job, result, details_q, files_q, writer)
+            seen = await self._list(job, result, details, files_q, writer)
             self.reporter.listing_done()
-            await _stop_workers(details_q, detail_tasks)
+            await details.finish()
             await _stop_workers(files_q, file_tasks)
             await writer.close()
         except BaseException:
-            for task in (*detail_tasks, *file_tasks):
+            pending = [*details.cancel(), *file_tasks]
+            for task in file_tasks:
                 task.cancel()
-            await asyncio.gather(*detail_tasks, *file_tasks, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             await _close_quietly(writer)
             raise
         self._finish_target(job, result, seen)
@@ -223,13 +246,13 @@ class SyncEngine:
         self,
         job: SyncJob,
         result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
+        details: DetailsStage,
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
     ) -> list[int] | None:
         """Walk the listing; returns the ids seen when the listing was walked to its end."""
         if job.kind == "image":
-            return await self._list_single_image(job, result, details_q, files_q, writer)
+            return await self._list_single_image(job, result, details, files_q, writer)
         if job.collection_id is not None and not await self._can_read_collection(
             job, result, writer
         ):
@@ -252,7 +275,7 @@ class SyncEngine:
                     not (x.needs_details or x.needs_file) for x in works
                 )
                 for work in works:
-                    await self._route(work, result, details_q, files_q)
+                    await self._route(work, result, details, files_q)
                 if self.options.limit is not None and len(seen) >= self.options.limit:
                     result.limited = True
                     result.notes.append(f"stopped after --limit {self.options.limit} images")
@@ -326,7 +349,7 @@ class SyncEngine:
         self,
         job: SyncJob,
         result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
+        details: DetailsStage,
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
     ) -> list[int] | None:
@@ -343,7 +366,7 @@ class SyncEngine:
         works = await self._store_page(job, [info], writer, result)
         result.listed = len(works)
         for work in works:
-            await self._route(work, result, details_q, files_q)
+            await self._route(work, result, details, files_q)
         result.complete = True
         return [image_id]
 
@@ -378,13 +401,13 @@ class SyncEngine:
             result.fail(reason)
         return works
 
-    def _store_item(self, conn: Any, item: Any, state: dict[int, tuple[str | None, bool]]) -> _Work:
+    def _store_item(self, conn: Any, item: Any, state: dict[int, tuple[bool, bool]]) -> _Work:
         """Store one listing item; the work it still needs (details, file)."""
         storable("image id", int(item.id))  # checked first: every query below binds it
         record = normalize.listing_record(item, self.client.image_base_url)
         changed = _listing_changed(conn, item)  # before the listing overwrites it
         is_new = w.store_listing(conn, record, item.raw)
-        details_at, has_file = state.get(int(item.id), (None, False))
+        details_stored, has_file = state.get(int(item.id), (False, False))
         user = getattr(item, "user", None)
         if user is not None and getattr(user, "id", None) is not None:
             w.cache_user(
@@ -398,7 +421,7 @@ class SyncEngine:
             image_id=int(item.id),
             listing=item,
             record=record,
-            needs_details=is_new or details_at is None or changed,
+            needs_details=is_new or not details_stored or changed,
             needs_file=self.options.media and not has_file,
             is_new=is_new,
             changed=changed,
@@ -412,109 +435,16 @@ class SyncEngine:
         self,
         work: _Work,
         result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
+        details: DetailsStage,
         files_q: asyncio.Queue[_Work | None],
     ) -> None:
         result.new += work.is_new
         result.updated += work.changed
         if work.needs_details:
-            self.reporter.add_total("details", 1)
-            await details_q.put(work)
+            await details.add(work)
         elif work.needs_file:
             self.reporter.add_total("downloads", 1)
             await files_q.put(work)
-
-    # ------------------------------------------------------------ details
-
-    async def _details_worker(
-        self,
-        job: SyncJob,
-        result: TargetSummary,
-        details_q: asyncio.Queue[_Work | None],
-        files_q: asyncio.Queue[_Work | None],
-        writer: BatchWriter,
-    ) -> None:
-        while (work := await details_q.get()) is not None:
-            try:
-                fails = self._image_failure(job.key, result, work.image_id, "details")
-                await self._fetch_details(work, writer, fails)
-            except NotFound:
-                result.gone += 1
-                await writer.submit(partial(w.mark_gone, image_id=work.image_id))
-                work.needs_file = False
-            except CivitaiError as exc:
-                result.fail(str(exc))
-                await writer.submit(
-                    partial(
-                        w.record_failure,
-                        image_id=work.image_id,
-                        stage="details",
-                        reason=str(exc),
-                        target_key=job.key,
-                    )
-                )
-                work.needs_file = False
-            self.reporter.advance("details")
-            if work.needs_file:
-                self.reporter.add_total("downloads", 1)
-                await files_q.put(work)
-
-    async def _fetch_details(
-        self, work: _Work, writer: BatchWriter, fails: OnFailure | None = None
-    ) -> None:
-        generation, tags = await asyncio.gather(
-            self.client.get_generation_data(work.image_id),
-            self.client.get_votable_tags(work.image_id),
-        )
-        await self._cache_post(work.record.get("post_id"), writer)
-        await self._cache_versions(normalize.version_ids(generation), writer)
-        image = normalize.build_image(work.listing, generation, tags, self.client.image_base_url)
-        work.record = image.record
-        await writer.submit(
-            lambda c: w.store_details(
-                c,
-                image.record,
-                resources=image.resources,
-                tags=image.tags,
-                raw={
-                    "listing": work.listing.raw,
-                    "generation": generation.raw,
-                    "tags": [t.raw for t in tags],
-                },
-            ),
-            fails,
-        )
-
-    async def _cache_post(self, post_id: int | None, writer: BatchWriter) -> None:
-        if post_id is None or post_id in self.known_posts:
-            return
-        self.known_posts.add(post_id)
-        try:
-            post = await self.client.get_post(post_id)
-        except CivitaiError:
-            return  # a hidden or deleted post does not stop the image
-        row = normalize.post_row(post)
-        await writer.submit(
-            lambda c: w.cache_post(c, post_id, **row), self._cache_failure(f"post {post_id}")
-        )
-
-    async def _cache_versions(self, version_ids: list[int], writer: BatchWriter) -> None:
-        for version_id in version_ids:
-            if version_id in self.known_versions:
-                continue
-            self.known_versions.add(version_id)
-            try:
-                version = await self.client.get_model_version(version_id)
-                row, raw = normalize.version_row(version), version.raw
-            except NotFound:
-                row, raw = w.ModelVersionRow(id=version_id, availability="not_found"), None
-            except CivitaiError:
-                self.known_versions.discard(version_id)  # try again next run
-                continue
-            await writer.submit(
-                partial(w.cache_model_version, row=row, raw=raw),
-                self._cache_failure(f"model version {version_id}"),
-            )
 
     # ------------------------------------------------------------ files
 
@@ -618,27 +548,20 @@ def _listing_complete(pages: Any) -> bool:
 
 def _stored_state(
     conn: Any, ids: list[int], root: Path, broken: set[int]
-) -> dict[int, tuple[str | None, bool]]:
-    """Per image: when its details were stored, and whether its sound file is on disk."""
-    if not ids:
-        return {}
-    marks = ", ".join("?" for _ in ids)
-    state: dict[int, tuple[str | None, bool]] = {}
-    for row in conn.execute(
-        f"""SELECT i.id, i.details_at, f.path FROM images i LEFT JOIN files f ON f.image_id = i.id
-            WHERE i.id IN ({marks})""",
-        ids,
-    ):
-        has_file = row[2] is not None and row[0] not in broken and (root / row[2]).is_file()
-        state[row[0]] = (row[1], has_file)
-    return state
+) -> dict[int, tuple[bool, bool]]:
+    """Per image: whether its details are stored, and whether its sound file is on disk."""
+    return {
+        image_id: (
+            stored,
+            path is not None and image_id not in broken and (root / path).is_file(),
+        )
+        for image_id, (stored, path) in image_states(conn, ids).items()
+    }
 
 
 def _listing_changed(conn: Any, item: Any) -> bool:
     """Did Civitai change what it says about a known image (rating, size, post)?"""
-    row = conn.execute(
-        "SELECT nsfw_level, width, height, post_id FROM images WHERE id = ?", (int(item.id),)
-    ).fetchone()
+    row = listed_fields(conn, int(item.id))
     if row is None:
         return False
     now = (

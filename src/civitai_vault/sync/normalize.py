@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from civitai_vault.analysis.availability import model_version_row
 from civitai_vault.api.cdn import image_url_or_none
 from civitai_vault.api.image_analysis import CivitaiImage, ResourceUse, resources_of
 from civitai_vault.api.models import GenerationData, ModelVersion, Post, VotableTag
@@ -98,7 +97,21 @@ def version_ids(generation: GenerationData) -> list[int]:
 
 
 def version_row(version: ModelVersion) -> ModelVersionRow:
-    return model_version_row(version)
+    """The cache row for a version Civitai answered for (classed by the API layer's rule)."""
+    from civitai_vault.api.image_analysis import availability_of
+
+    model = version.model
+    return ModelVersionRow(
+        id=int(version.id or 0),
+        availability=availability_of(version),
+        name=version.name,
+        model_id=model.id if model else None,
+        model_name=model.name if model else None,
+        model_type=model.type if model else None,
+        base_model=version.base_model,
+        version_status=version.status,
+        model_status=model.status if model else None,
+    )
 
 
 def post_row(post: Post) -> dict[str, Any]:

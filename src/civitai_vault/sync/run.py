@@ -25,9 +25,11 @@ from civitai_vault.sync.summary import RunSummary
 class Pace:
     """How hard a run may press the server; the defaults are the client's polite ones."""
 
-    rate: float | None = None  # API requests per second, 0 = unlimited
+    rate: float | None = None  # API (HTTP) requests per second, 0 = unlimited
     concurrency: int | None = None
     cdn_rate: float | None = None
+    calls_per_second: float | None = None  # procedure calls, inside batches too
+    batch_size: int | None = None  # calls per batched request, 1 = unbatched
 
     def overrides(self) -> dict[str, float | int]:
         values = {
@@ -35,6 +37,8 @@ class Pace:
             "concurrency": self.concurrency,
             "cdn_rate": self.cdn_rate,
             "cdn_concurrency": self.concurrency,
+            "calls_per_second": self.calls_per_second,
+            "batch_size": self.batch_size,
         }
         return {k: v for k, v in values.items() if v is not None}
 
@@ -63,12 +67,11 @@ async def run_sync(
     """
     saving = {"on_session_cookie": store.session_saver(settings.origin)} if store else {}
     client_settings = settings.client_settings(**pace.overrides(), **saving)
-    # An image's details take several calls one after another (generation data and
-    # tags together, then an uncached post or model version), so more workers than
-    # slots keep every slot of the client's concurrency busy.
+    # Batches of details in flight: a few more than the client's slots, so a slot
+    # never waits for the engine to form the next batch.
     options = dataclasses.replace(
         options,
-        detail_workers=3 * client_settings.concurrency,
+        detail_workers=2 * client_settings.concurrency,
         download_workers=2 * client_settings.cdn_concurrency,
     )
     created = not (Path(settings.archive).expanduser() / DB_NAME).exists()

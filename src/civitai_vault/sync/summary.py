@@ -61,6 +61,7 @@ class TargetSummary:
 class RunSummary:
     targets: list[TargetSummary] = field(default_factory=list)
     api_requests: int = 0
+    api_calls: int = 0  # procedure calls those requests carried (a batch holds many)
     api_seconds: float = 0.0
     cdn_requests: int = 0
     bytes_downloaded: int = 0
@@ -76,6 +77,7 @@ class RunSummary:
             "ok": self.ok,
             "targets": [t.as_dict() for t in self.targets],
             "api_requests": self.api_requests,
+            "api_calls": self.api_calls,
             "api_seconds": round(self.api_seconds, 3),
             "cdn_requests": self.cdn_requests,
             "bytes_downloaded": self.bytes_downloaded,

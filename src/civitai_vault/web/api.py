@@ -1,7 +1,8 @@
 """The JSON API: search results as export records, one record, facet counts.
 
 The schema is served at `/openapi.json`. Records have exactly the export
-record's fields (DESIGN.md), the same as `civitai-vault export --format json`.
+record's fields (`civitai_vault.records.ImageRecord`), the same as
+`civitai-vault export --format json`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ResourceOut(BaseModel):
 
 
 class ExportRecord(BaseModel):
-    """One archived image: the export record of DESIGN.md (missing values are null)."""
+    """One archived image: the export record, `ImageRecord.to_dict()` (missing values are null)."""
 
     image_id: int
     image_url: str | None

@@ -15,11 +15,16 @@ from civitai_vault.archive.gallery import (
     version_availability,
 )
 from civitai_vault.archive.queries import get_record, raw_meta
+from civitai_vault.vocabulary import (
+    NSFW_LABELS,
+    SHOWN_META_KEYS,
+    SITE_URLS,
+    archive_model_url,
+    model_url,
+)
 from civitai_vault.web.files import file_for_image, media_url
-from civitai_vault.web.params import NSFW_LABELS
 
-CIVITAI = "https://civitai.com"
-CIVITAI_ARCHIVE = "https://civitaiarchive.com"
+CIVITAI = SITE_URLS["com"]
 # Availability values after which only the archive copy is left.
 GONE_AVAILABILITY = frozenset({"deleted", "not_found"})
 
@@ -52,23 +57,6 @@ IMAGE_FIELDS: tuple[tuple[str, str], ...] = (
     ("file_path", "File"),
     ("sha256", "SHA-256"),
 )
-# Keys of Civitai's `meta` that the fields above already show.
-SHOWN_META_KEYS = frozenset(
-    {
-        "prompt",
-        "negativePrompt",
-        "sampler",
-        "steps",
-        "cfgScale",
-        "seed",
-        "clipSkip",
-        "baseModel",
-        "Model",
-        "process",
-        "engine",
-        "workflow",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -83,16 +71,13 @@ class Resource:
 
     @property
     def civitai_url(self) -> str | None:
-        if self.model_id is None:
-            return None
-        url = f"{CIVITAI}/models/{self.model_id}"
-        return f"{url}?modelVersionId={self.model_version_id}" if self.model_version_id else url
+        return model_url(self.model_id, self.model_version_id)
 
     @property
     def archive_url(self) -> str | None:
         """The civitaiarchive.com copy, offered when Civitai no longer has the model."""
         if self.availability in GONE_AVAILABILITY and self.model_id is not None:
-            return f"{CIVITAI_ARCHIVE}/models/{self.model_id}"
+            return archive_model_url(self.model_id)
         return None
 
 

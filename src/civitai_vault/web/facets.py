@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from civitai_vault.archive.gallery import collection_name, count_facet_values, count_matches
-from civitai_vault.web.params import NSFW_LABELS, SearchParams
+from civitai_vault.vocabulary import NSFW_LABELS
+from civitai_vault.web.params import SearchParams
 
 __all__ = ["FACET_TITLES", "Facet", "collection_name", "count_facet", "facet_counts"]
 

@@ -26,16 +26,6 @@ SORT_LABELS: dict[str, str] = {
     "random": "Random",
 }
 
-# Civitai's browsing levels (a bit field; each image has exactly one).
-NSFW_LABELS: dict[int, str] = {
-    0: "Unrated",
-    1: "PG",
-    2: "PG-13",
-    4: "R",
-    8: "X",
-    16: "XXX",
-    32: "Blocked",
-}
 
 DATE_PATTERN = r"^\d{4}(-\d{2}(-\d{2})?)?$"
 

@@ -13,8 +13,9 @@ from urllib.parse import quote
 import jinja2
 from fastapi.templating import Jinja2Templates
 
+from civitai_vault.vocabulary import NSFW_LABELS
 from civitai_vault.web.files import media_url
-from civitai_vault.web.params import NSFW_LABELS, SORT_LABELS
+from civitai_vault.web.params import SORT_LABELS
 from civitai_vault.web.thumbs import SIZES
 
 GRID_THUMB = SIZES["grid"]

@@ -23,11 +23,12 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 
 from PIL import Image
+
+from civitai_vault.atomic import atomic_write_bytes
 
 THUMBS_DIR = ".thumbs"
 
@@ -176,11 +177,5 @@ def webp_bytes(picture: Image.Image) -> bytes:
 
 def write_atomically(data: bytes, target: Path) -> None:
     """Write to a temporary name in the same folder, then rename: never half a file."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".webp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # A thumbnail can be made again: no need to wait for the disk.
+    atomic_write_bytes(target, data, durable=False)
