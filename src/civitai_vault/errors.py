@@ -35,6 +35,10 @@ class OutputError(Failure):
         super().__init__(f"cannot write {path}: {reason}; {advice}")
 
 
+class TargetError(Failure):
+    """A target was looked up and cannot be archived (no such user, no login): exit 1."""
+
+
 def describe_error(exc: BaseException) -> tuple[str, int]:
     from civitai_vault.api.errors import CivitaiError
 

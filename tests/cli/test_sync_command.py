@@ -28,8 +28,24 @@ def collection_expectation(dataset: Any, collection_id: int) -> tuple[str, list[
 
 
 def own_collections(dataset: Any) -> list[tuple[str, list[int]]]:
-    mine = [c.id for c in dataset.collections.values() if c.owner_id == dataset.owner.id]
-    return [collection_expectation(dataset, c) for c in sorted(mine)]
+    """The owner's image collections, and their Post collection's posts' images.
+
+    Their Model and Article collections hold no images: `me` notes them, skipped.
+    """
+    found = []
+    for c in sorted(dataset.collections.values(), key=lambda c: c.id):
+        if c.owner_id != dataset.owner.id or c.id in (
+            dataset.named["model_collection"],
+            dataset.named["article_collection"],
+        ):
+            continue
+        if c.id == dataset.named["post_collection"]:
+            posts = dataset.collections[c.id].post_ids
+            ids = [i for p in posts for i in dataset.posts[p].image_ids]
+            found.append((f"collection:{c.id}", visible(dataset, ids)))
+        else:
+            found.append(collection_expectation(dataset, c.id))
+    return found
 
 
 # target form -> (what the user types, [(target key, image ids it must list)])
@@ -95,6 +111,7 @@ def test_every_target_form_archives_what_it_names(red_cli, red_emulator, tmp_pat
     typed, expected = TARGET_FORMS[form](dataset)
     archive = tmp_path / "archive"
     summary = sync_json(red_cli, archive, "--no-media", typed)
+    summary["targets"] = [t for t in summary["targets"] if not t["skipped"]]
 
     assert summary["ok"] is True
     assert listed_by_target(summary) == {key: len(ids) for key, ids in expected}
@@ -105,8 +122,8 @@ def test_every_target_form_archives_what_it_names(red_cli, red_emulator, tmp_pat
     status = red_cli("status", "--archive", str(archive), "--json").json()
     assert status["totals"]["images"] == len(everything)
     assert status["totals"]["with_details"] == len(everything)
-    assert {t["target"]: t["images"] for t in status["targets"]} == {
-        key: len(ids) for key, ids in expected
+    assert {t["target"]: t["images"] for t in status["targets"] if t["images"]} == {
+        key: len(ids) for key, ids in expected if ids
     }
 
 
@@ -303,7 +320,8 @@ def test_a_private_collection_without_a_login_says_to_log_in(cli, red_emulator, 
         ["bogus:1"],
         ["collection:abc"],
         ["https://example.com/collections/1"],
-        ["https://civitai.com/models/1"],
+        ["https://civitai.com/articles/1"],
+        ["https://civitai.com/collections/1?utm_source=x"],
         ["collection:1", "post:"],
         [],
         ["collection:1", "--concurrency", "0"],
@@ -335,11 +353,15 @@ def test_a_mistyped_file_name_template_is_refused_before_anything_is_fetched(red
     assert not archive.exists()
 
 
-def test_a_target_with_nothing_to_list_says_so(red_cli, tmp_path):
-    """Civitai answers an unknown post with an empty listing, not an error."""
-    summary = sync_json(red_cli, tmp_path / "archive", "post:1")
-    assert summary["targets"][0]["listed"] == 0
-    assert any("listed no images" in note for note in summary["targets"][0]["notes"])
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [("post:1", "post 1"), ("https://civitai.com/user/no_such_user/images", "'no_such_user'")],
+)
+def test_a_target_that_does_not_exist_is_an_error_naming_it(red_cli, tmp_path, target, named):
+    """Not "0 listed, complete": the post or user is looked up first (exit 1)."""
+    done = red_cli("sync", "--archive", str(tmp_path / "archive"), target)
+    assert done.code == 1
+    assert named in done.error_line
 
 
 def test_an_unknown_user_is_an_error_that_names_them(red_cli, tmp_path):

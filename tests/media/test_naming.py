@@ -81,8 +81,11 @@ def test_a_missing_username_becomes_unknown():
 
 def test_every_field_can_be_used():
     template = "/".join("{" + name + "}" for name in TEMPLATE_FIELDS if name != "ext")
-    relpath = render_relpath(template + ".{ext}", full_record(uuid="0a22f1f0-b4ed"), "mp4")
-    assert relpath == "4242/0a22f1f0-b4ed/alice/77/5/SDXL 1.0/Juggernaut XL/2024-03-05/00001.mp4"
+    record = full_record(uuid="0a22f1f0-b4ed", collection_name="Cats", type="video")
+    relpath = render_relpath(template + ".{ext}", record, "mp4")
+    assert relpath == (
+        "4242/0a22f1f0-b4ed/alice/77/5/Cats/video/SDXL 1.0/Juggernaut XL/2024-03-05/00001.mp4"
+    )
 
 
 def test_format_specs_work_on_numbers():

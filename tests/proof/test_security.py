@@ -163,8 +163,9 @@ def test_commands_never_print_credentials_an_echoing_server_sent(command, emu, c
         cli = cli_for(emu, CIVITAI_BASE_URL=echo.url, CIVITAI_TOKEN=emu.session_token)
         args = [*command, "--archive", str(tmp_path / "a")] if command[0] == "sync" else command
         done = cli(*args)
-    # whoami answers "not signed in" (exit 0); the others fail with one error line.
-    assert done.returncode == (0 if command[0] == "whoami" else 1), done.stderr
+    # A 401 to a request that carried credentials is a rejected login: every command,
+    # whoami included, fails with one error line.
+    assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert len([line for line in done.stderr.splitlines() if line.startswith("error:")]) <= 1
     assert_free_of(done.stdout + done.stderr, secrets_of(emu), f"`{' '.join(command)}` output")

@@ -1,5 +1,6 @@
 """The Civitai client: tRPC codec (superjson + devalue), typed errors, pacing, retries,
-typed models, CDN URLs and downloads, and parsing of what the user wants archived.
+typed models, CDN URLs and downloads. What the user wants archived is parsed by
+`civitai_vault.sources`.
 
     from civitai_vault.api import ClientSettings, CivitaiClient
 
@@ -47,7 +48,6 @@ from civitai_vault.api.models import (
 from civitai_vault.api.pagination import ImagePage, ImagePages
 from civitai_vault.api.settings import ClientSettings
 from civitai_vault.api.stats import ClientStats
-from civitai_vault.api.targets import Target, parse_target
 
 __all__ = [
     "AccessDenied",
@@ -81,12 +81,10 @@ __all__ = [
     "Resource",
     "ServerError",
     "Tag",
-    "Target",
     "UnexpectedRedirect",
     "User",
     "UserCollection",
     "VotableTag",
     "Whoami",
     "image_url",
-    "parse_target",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import http.cookiejar
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from civitai_vault.api.errors import (
     AccessDenied,
@@ -101,6 +102,33 @@ def image_url(
     params = "transcode=true,original=true" if (type or "").lower() == "video" else "original=true"
     file_name = f"{int(image_id)}.{media_extension(type, name)}"
     return f"{image_base_url.rstrip('/')}/{quote(uuid, safe='')}/{params}/{file_name}"
+
+
+# Since 2026-06 live clients fetch videos from the image cacher's B2 bucket
+# (gallery-dl gh#9421); `--video-base-url` / CIVITAI_VIDEO_BASE_URL change it.
+DEFAULT_VIDEO_BASE_URL = "https://image-b2.civitai.com/file/civitai-media-cache"
+
+
+def video_urls(
+    first_url: str, image_base_url: str, video_base_url: str, uuid: str | None, image_id: int
+) -> list[str]:
+    """Where to look for a video's real bytes, in order, when an address serves a still.
+
+    The listing's own address first, then the video origin
+    (`<video base>/<uuid>/original`), then the CDN's full-quality transcode
+    (`transcode=true,original=true,quality=100`): civitai-api.md, first section.
+    A uuid that is already a full URL (on-site generations) has no other origin.
+    """
+    urls = [first_url]
+    if uuid and not uuid.startswith(("http://", "https://")) and "/" not in uuid:
+        key = quote(uuid, safe="")
+        urls.append(f"{video_base_url.rstrip('/')}/{key}/original")
+        params = "transcode=true,original=true,quality=100"
+        urls.append(f"{image_base_url.rstrip('/')}/{key}/{params}/{int(image_id)}.mp4")
+    return list(dict.fromkeys(urls))
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,6 +211,12 @@ class CdnDownloader:
             await self._http.aclose()
             self._http = None
 
+    def _note_retry(self, state: RetryCallState) -> None:
+        self._stats.note_cdn_retry()
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        log.info("retrying a download after %s", type(exc).__name__)
+
     async def download(self, url: str, dest: Path) -> Download:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"not a downloadable URL: {url[:120]!r}")
@@ -193,7 +227,7 @@ class CdnDownloader:
             wait=self._wait,
             retry=retry_if_exception(lambda exc: isinstance(exc, CivitaiError) and exc.retryable),
             reraise=True,
-            before_sleep=lambda _state: self._stats.note_cdn_retry(),
+            before_sleep=self._note_retry,
         )
         try:
             async for attempt in retrying:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -286,10 +287,14 @@ class CivitaiClient:
         sort: str = "Newest",
         limit: int = 100,
         browsing_level: int = 31,
+        period: str = "AllTime",
+        extra: Mapping[str, Any] | None = None,
     ) -> ImagePages:
         """`image.getInfinite`, page by page, each image once (see `pagination.ImagePages`).
 
-        After the loop, `.ended_normally` tells whether the listing really ended.
+        `extra` adds other inputs of the procedure (`modelId`, `reactions`,
+        `types`, `baseModels`, ...). After the loop, `.ended_normally` tells
+        whether the listing really ended.
         """
         filters = {
             "collectionId": collection_id,
@@ -297,7 +302,10 @@ class CivitaiClient:
             "username": username,
             "userId": user_id,
             "imageId": image_id,
+            **(extra or {}),
         }
+        # Post listings (postId without modelId) page by position in the post.
+        by_position = filters.get("postId") is not None and filters.get("modelId") is None
 
         async def fetch(payload: dict[str, Any]) -> Any:
             return await self.call("image.getInfinite", payload)
@@ -308,6 +316,8 @@ class CivitaiClient:
             sort=sort,
             limit=limit,
             browsing_level=browsing_level,
+            period=period,
+            by_position=by_position,
             empty_page_retries=self.settings.empty_page_retries,
             retry_base=self.settings.retry_base,
             retry_cap=self.settings.retry_cap,
@@ -315,6 +325,27 @@ class CivitaiClient:
         )
         pages.on_empty_retry = self._note_empty_retry
         return pages
+
+    async def get_posts_page(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of `post.getInfinite` (`{items, nextCursor}`); the caller walks the cursor.
+
+        Beware: the real server ignores a `username` it does not know and lists
+        everyone's posts (gallery-dl gh#8299), so callers check each post's owner.
+        """
+        data = await self.call("post.getInfinite", dict(payload))
+        return _page(data, "post.getInfinite")
+
+    async def get_generated_page(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of `orchestrator.queryGeneratedImages`: the signed-in user's generations.
+
+        Input `{take (default 20), cursor?: string, tags: [], ascending?, fromDate?,
+        toDate?, excludeFailed?}` (workflowQuerySchema, civitai/civitai
+        src/server/schema/orchestrator/workflows.schema.ts); output `{items:
+        [workflow {id, createdAt, metadata{params, resources}, steps[{images[...]}]}],
+        nextCursor?: string}`.
+        """
+        data = await self.call("orchestrator.queryGeneratedImages", dict(payload))
+        return _page(data, "orchestrator.queryGeneratedImages")
 
     def _note_empty_retry(self) -> None:
         self.stats.empty_page_retries += 1
@@ -385,6 +416,7 @@ class CivitaiClient:
                 if retry and attempt <= self.settings.max_retries:
                     again.append(index)
                     self.stats.note_retry(calls[index][0])
+                    log.info("retrying %s after %s", calls[index][0], type(result).__name__)
                 else:
                     results[index] = result
             if not again:
@@ -723,6 +755,16 @@ def _model(cls: type[M], data: Any, procedure: str | None = None) -> M:
             server_message=f"expected an object, got {type(data).__name__}",
         )
     return cls.model_validate(data)
+
+
+def _page(data: Any, procedure: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure=procedure,
+            server_message=f"a listing page is {type(data).__name__}, not an object",
+        )
+    return data
 
 
 def _list(data: Any) -> list[Any]:

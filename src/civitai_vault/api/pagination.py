@@ -72,6 +72,8 @@ class ImagePages(AsyncIterator[ImagePage]):
         sort: str = "Newest",
         limit: int = 100,
         browsing_level: int = 31,
+        period: str = "AllTime",
+        by_position: bool = False,
         empty_page_retries: int = 3,
         retry_base: float = 1.0,
         retry_cap: float = 30.0,
@@ -83,7 +85,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         self._base = {
             **{k: v for k, v in filters.items() if v is not None},
             "sort": sort,
-            "period": "AllTime",
+            "period": period,
             "browsingLevel": browsing_level,
             # Each image's tag rows come with the page, so no per-image tags call is
             # needed (`api.tags`). Never "meta" or withMeta: on the real server they
@@ -93,6 +95,10 @@ class ImagePages(AsyncIterator[ImagePage]):
         }
         self.sort = sort
         self.limit = limit
+        # A post's images are ordered by their position in the post and the cursor
+        # is that position (`index >= cursor`, civitai-api.md first section): no
+        # image is skipped at a boundary, so the cursor goes back unchanged.
+        self.by_position = by_position
         self._max_empty_retries = empty_page_retries
         self._retry_base = retry_base
         self._retry_cap = retry_cap
@@ -178,7 +184,8 @@ class ImagePages(AsyncIterator[ImagePage]):
 
     def _next_request_cursor(self, next_cursor: Any) -> Any:
         if (
-            self.sort in DESCENDING_SORTS
+            not self.by_position
+            and self.sort in DESCENDING_SORTS
             and isinstance(next_cursor, int)
             and not isinstance(next_cursor, bool)
         ):

@@ -254,6 +254,17 @@ def raw_meta(record: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
+def collection_target_ids(conn: sqlite3.Connection) -> list[int]:
+    """Ids of the collections the archive has synced, from the targets' own columns."""
+    return [
+        int(row[0])
+        for row in conn.execute(
+            """SELECT DISTINCT source_id FROM targets
+               WHERE kind = 'collection' AND source_id IS NOT NULL ORDER BY 1"""
+        )
+    ]
+
+
 def missing_lookups(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
     """Posts and model versions archived images refer to that the archive holds no row for.
 

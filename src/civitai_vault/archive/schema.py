@@ -239,6 +239,27 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX images_sampler ON images(sampler);
     """,
+    # 6: a target's source in columns of its own (kind was there; now its id, its
+    # user name and its filter), so nothing splits 'collection:12' keys again.
+    # A collection synced with and without a filter is one collection.
+    """
+    ALTER TABLE targets ADD COLUMN source_id INTEGER;
+    ALTER TABLE targets ADD COLUMN source_name TEXT;
+    ALTER TABLE targets ADD COLUMN filters_json TEXT;
+    UPDATE targets SET source_id = CAST(ref AS INTEGER)
+        WHERE kind IN ('collection', 'post', 'image') AND ref GLOB '[0-9]*';
+    UPDATE targets SET source_name = ref WHERE kind IN ('user_images', 'user_collections');
+    CREATE INDEX targets_source ON targets(kind, source_id);
+    DROP VIEW collection_images;
+    CREATE VIEW collection_images AS
+        SELECT t.source_id AS collection_id, ti.image_id,
+               min(ti.first_seen_at) AS first_seen_at, max(ti.last_seen_at) AS last_seen_at,
+               CASE WHEN count(ti.removed_at) = count(*) THEN max(ti.removed_at) END
+                   AS removed_at
+        FROM target_items ti JOIN targets t ON t.key = ti.target_key
+        WHERE t.kind = 'collection' AND t.source_id IS NOT NULL
+        GROUP BY t.source_id, ti.image_id;
+    """,
 )
 
 

@@ -134,13 +134,40 @@ class FileRow:
 
 
 def upsert_target(
-    conn: sqlite3.Connection, key: str, kind: str, ref: str, label: str | None
+    conn: sqlite3.Connection,
+    key: str,
+    kind: str,
+    ref: str,
+    label: str | None,
+    *,
+    source_id: int | None = None,
+    source_name: str | None = None,
+    filters: dict[str, str] | None = None,
 ) -> None:
+    """Record a target: its source kind, id or user name, and the filter it is synced with.
+
+    Without `source_id`, a numeric `ref` is taken as the id (`collection:5` has id 5).
+    """
+    if source_id is None and ref.isdigit():
+        source_id = int(ref)
     conn.execute(
-        """INSERT INTO targets (key, kind, ref, label) VALUES (?, ?, ?, ?)
-           ON CONFLICT(key) DO UPDATE SET label = coalesce(excluded.label, targets.label)""",
+        """INSERT INTO targets (key, kind, ref, label, source_id, source_name, filters_json)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(key) DO UPDATE SET label = coalesce(excluded.label, targets.label),
+               source_id = coalesce(excluded.source_id, targets.source_id),
+               source_name = coalesce(excluded.source_name, targets.source_name),
+               filters_json = excluded.filters_json""",
         storable_values(
-            ("target", "target kind", "target ref", "target label"), (key, kind, ref, label)
+            (
+                "target",
+                "target kind",
+                "target ref",
+                "target label",
+                "target id",
+                "target user",
+                "target filter",
+            ),
+            (key, kind, ref, label, source_id, source_name, to_json(filters) if filters else None),
         ),
     )
 

@@ -21,6 +21,7 @@ JPEG = MediaType(".jpg", "image/jpeg", "image")
 WEBP = MediaType(".webp", "image/webp", "image")
 GIF = MediaType(".gif", "image/gif", "image")
 AVIF = MediaType(".avif", "image/avif", "image")
+TIFF = MediaType(".tif", "image/tiff", "image")  # Civitai accepts TIFF originals
 MP4 = MediaType(".mp4", "video/mp4", "video")
 MOV = MediaType(".mov", "video/quicktime", "video")
 WEBM = MediaType(".webm", "video/webm", "video")
@@ -28,6 +29,8 @@ MKV = MediaType(".mkv", "video/x-matroska", "video")
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EBML_SIGNATURE = b"\x1a\x45\xdf\xa3"
+# Little- and big-endian TIFF, and BigTIFF.
+TIFF_SIGNATURES = frozenset({b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"})
 AVIF_BRANDS = frozenset({b"avif", b"avis"})
 # HEIF stills share the ISO box layout with MP4 but are neither MP4 nor something we serve.
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
@@ -43,6 +46,8 @@ def detect_media(head: bytes) -> MediaType | None:
         return WEBP
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return GIF
+    if head[:4] in TIFF_SIGNATURES:
+        return TIFF
     if head[4:8] == b"ftyp":
         return _detect_iso_bmff(head)
     if head.startswith(EBML_SIGNATURE):

@@ -10,13 +10,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
+from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.archive import open_archive
 from civitai_vault.archive.schema import DB_NAME
 from civitai_vault.archive.status import image_states
 from civitai_vault.config import Settings
+from civitai_vault.sources import SyncJob, Target
+from civitai_vault.sources.listings import open_listing
 from civitai_vault.sync.engine import PAGE_SIZE
-from civitai_vault.sync.plan import SyncJob, plan_jobs
+from civitai_vault.sync.plan import plan_jobs
 from civitai_vault.sync.run import Pace
 
 
@@ -53,18 +55,26 @@ async def plan_sync(
 
 
 async def _listed_ids(client: CivitaiClient, job: SyncJob, limit: int | None) -> list[int]:
-    if job.kind == "image":
-        try:
-            await client.get_image(int(job.image_id or 0))
-        except NotFound:
-            return []
-        return [int(job.image_id or 0)]
+    """The ids the job's listing shows (whatever its source), up to `limit`."""
+    if job.error:
+        raise _Unplannable(job.error)
+    if job.skipped:
+        return []
     ids: list[int] = []
-    async for page in client.iter_image_pages(**job.listing, limit=PAGE_SIZE):
-        ids.extend(item.id for item in page.items if item.id is not None)
-        if limit is not None and len(ids) >= limit:
-            return ids[:limit]
+    try:
+        async for items in open_listing(client, job, PAGE_SIZE):
+            ids.extend(int(item.id) for item in items if item.id is not None)
+            if limit is not None and len(ids) >= limit:
+                return ids[:limit]
+    except NotFound:
+        if job.walk != "image":
+            raise
+        return []
     return ids
+
+
+class _Unplannable(CivitaiError):
+    """Planning found the target cannot be archived; its message says why."""
 
 
 def _count(target: PlannedTarget, ids: list[int], archive: Path, media: bool) -> None:

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.api import CivitaiClient, CivitaiError, NotFound, Target
+from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
@@ -32,10 +32,12 @@ from civitai_vault.archive.status import (
 )
 from civitai_vault.archive.values import IMAGE_ERRORS, fits_int64, storable
 from civitai_vault.media.verify import InvalidMedia
+from civitai_vault.sources import SyncJob, Target
+from civitai_vault.sources.listings import Listing, open_listing
 from civitai_vault.sync import normalize
 from civitai_vault.sync.details import DetailsStage, Known
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
-from civitai_vault.sync.plan import SyncJob, plan_jobs
+from civitai_vault.sync.plan import plan_jobs
 from civitai_vault.sync.progress import QuietReporter, Reporter
 from civitai_vault.sync.summary import RunSummary, TargetSummary
 from civitai_vault.sync.writer import BatchWriter, OnFailure
@@ -69,6 +71,8 @@ class _Work:
     needs_file: bool
     is_new: bool = False
     changed: bool = False
+    # Template fields the record does not hold: the target's collection id and name.
+    names: dict[str, Any] = field(default_factory=dict)
     listing_tags: list[Any] | None = None  # set by the details stage
 
 
@@ -104,7 +108,7 @@ class SyncEngine:
         jobs = await plan_jobs(self.client, targets)
         try:
             for job in jobs:
-                summary.targets.append(await self._sync_job(job))
+                summary.targets.append(await self._sync_job_or_fail(job))
         finally:
             summary.seconds = time.monotonic() - started
             summary.api_requests = _stat(self.client, "api_requests")
@@ -170,12 +174,43 @@ class SyncEngine:
 
     # ------------------------------------------------------------ one target
 
+    async def _sync_job_or_fail(self, job: SyncJob) -> TargetSummary:
+        """One target; a failure that ends it (after retries) is its own, not the run's."""
+        try:
+            return await self._sync_job(job)
+        except CivitaiError as exc:
+            result = TargetSummary(key=job.key, label=job.label, error=f"stopped: {exc}")
+            self._finish_target(job, result, None)
+            return result
+
+    def _record_target(self, job: SyncJob) -> None:
+        user_kinds = ("user_images", "user_posts", "user_collections")
+        self._write_now(
+            lambda c: w.upsert_target(
+                c,
+                job.key,
+                job.kind,
+                job.ref,
+                job.label,
+                source_id=job.source_id,
+                source_name=job.ref if job.kind in user_kinds else None,
+                filters=job.filters.as_dict(),
+            )
+        )
+
     async def _sync_job(self, job: SyncJob) -> TargetSummary:
         result = TargetSummary(key=job.key, label=job.label)
         self.reporter.start_target(job.label)
-        self._write_now(
-            lambda c: w.upsert_target(c, job.key, job.kind, job.key.split(":", 1)[1], job.label)
-        )
+        self._record_target(job)
+        self._cache_planned_collection(job)
+        if job.error or job.skipped:
+            # Planning found it cannot (or need not) be walked: say so, walk nothing.
+            result.error = job.error
+            if job.skipped:
+                result.skipped = True
+                result.notes.append(job.skipped)
+            self._finish_target(job, result, None)
+            return result
         writer = BatchWriter(self.conn)
         writer.start()
         files_q: asyncio.Queue[_Work | None] = asyncio.Queue(maxsize=2 * PAGE_SIZE)
@@ -217,10 +252,12 @@ class SyncEngine:
         return result
 
     def _finish_target(self, job: SyncJob, result: TargetSummary, seen: list[int] | None) -> None:
-        levels = listing_levels(signed_in=self.client.signed_in, site=self.client.site)
+        levels = listing_levels(
+            signed_in=self.client.signed_in, site=self.client.site, requested=job.filters.nsfw or 31
+        )
 
         def finish(conn: Any) -> None:
-            if seen is not None and result.complete and job.kind != "image":
+            if seen is not None and result.complete and job.walk != "image":
                 removals = w.mark_removed_except(conn, job.key, seen, levels)
                 result.removed, result.hidden = len(removals.removed), removals.hidden
                 w.record_listing_site(conn, job.key, self.client.site, levels)
@@ -250,23 +287,18 @@ class SyncEngine:
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
     ) -> list[int] | None:
-        """Walk the listing; returns the ids seen when the listing was walked to its end."""
-        if job.kind == "image":
-            return await self._list_single_image(job, result, details, files_q, writer)
-        if job.collection_id is not None and not await self._can_read_collection(
-            job, result, writer
-        ):
-            return None
+        """Walk the job's listing (any source); returns the ids seen when walked to its end."""
+        listing = open_listing(self.client, job, self.options.page_size)
+        pages = aiter(listing)
         seen: list[int] = []
         listed_ids: set[int] = set()
-        pages = self.client.iter_image_pages(**job.listing, limit=self.options.page_size)
         try:
-            async for page in pages:
+            async for page_items in pages:
                 writer.raise_if_failed()
-                items = _first_sightings(page.items, listed_ids)
+                items = _first_sightings(page_items, listed_ids)
                 if self.options.limit is not None:
                     items = items[: max(0, self.options.limit - len(seen))]
-                works = await self._store_page(job, items, writer, result)
+                works = await self._store_page(job, items, writer, result, listing)
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -280,18 +312,39 @@ class SyncEngine:
                     result.limited = True
                     result.notes.append(f"stopped after --limit {self.options.limit} images")
                     return None
-                if stop_early and works:
+                if stop_early and works and not listing.foreign:
                     result.complete = True
                     result.notes.append("stopped at images already archived (newest first)")
                     return None
+        except NotFound:
+            if job.walk != "image":
+                raise
+            image_id = int(job.source_id or 0)
+            await writer.submit(lambda c: w.mark_gone(c, image_id))
+            result.gone += 1
+            result.error = (
+                f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
+            )
+            return None
         except CivitaiError as exc:
             result.error = f"listing stopped: {exc}"
+            if job.walk == "image":
+                image_id, reason = int(job.source_id or 0), str(exc)
+                await writer.submit(
+                    lambda c: w.record_failure(c, image_id, "listing", reason, job.key)
+                )
             return None
-        result.complete = _listing_complete(pages)
-        if not result.complete:
-            why = getattr(pages, "stop_reason", None) or "the server returned an empty page"
+        finally:
+            await pages.aclose()  # type: ignore[attr-defined]
+        result.complete = listing.complete
+        result.foreign = listing.foreign
+        result.notes.extend(listing.notes)
+        if job.walk == "image":
+            return seen
+        if not listing.complete and not listing.foreign:
+            why = listing.stop_reason or "the server returned an empty page"
             result.notes.append(f"the listing ended early ({why})")
-        elif not seen:
+        elif not seen and not listing.foreign:
             # Civitai answers a mistyped post id or user name with an empty listing.
             result.notes.append(
                 "Civitai listed no images here: check the id or name "
@@ -299,22 +352,16 @@ class SyncEngine:
             )
         return seen
 
-    async def _can_read_collection(
-        self, job: SyncJob, result: TargetSummary, writer: BatchWriter
-    ) -> bool:
-        collection_id = int(job.collection_id or 0)
-        found = await self.client.get_collection(collection_id)
-        if found.collection is None:
-            result.error = await self._unreadable_collection_message(collection_id)
-            return False
-        collection = found.collection
-        if collection.name:
-            result.label = f"{collection.name} (collection {collection.id})"
+    def _cache_planned_collection(self, job: SyncJob) -> None:
+        """Keep what collection.getById said while planning (name, type, owner)."""
+        collection = job.context.get("collection")
+        if collection is None or collection.id is None:
+            return
         owner = getattr(collection, "user", None)
-        await writer.submit(
+        self._write_now(
             lambda c: w.cache_collection(
                 c,
-                collection_id,
+                int(collection.id),
                 name=collection.name,
                 description=getattr(collection, "description", None),
                 owner_id=getattr(owner, "id", None),
@@ -322,62 +369,29 @@ class SyncEngine:
                 read=getattr(collection, "read", None),
                 type_=getattr(collection, "type", None),
                 raw=collection.raw,
-            ),
-            self._cache_failure(f"collection {collection.id}"),
+            )
         )
-        return True
-
-    async def _unreadable_collection_message(self, collection_id: int) -> str:
-        if self.client.signed_in and not (await self.client.whoami()).signed_in:
-            # An expired session reads as anonymous: the collection is not to blame.
-            return (
-                f"collection {collection_id} could not be read because Civitai did not accept "
-                "your login (the key or session token is wrong or expired): run "
-                "`civitai-vault login --force`"
-            )
-        if not self.client.signed_in:
-            return (
-                f"collection {collection_id} is private or does not exist, and you are not signed "
-                "in: run `civitai-vault login` (or set CIVITAI_API_KEY) and try again"
-            )
-        return (
-            f"collection {collection_id} is private to another user or does not exist: your "
-            "login cannot read it (Civitai answers such collections as empty, not as an error)"
-        )
-
-    async def _list_single_image(
-        self,
-        job: SyncJob,
-        result: TargetSummary,
-        details: DetailsStage,
-        files_q: asyncio.Queue[_Work | None],
-        writer: BatchWriter,
-    ) -> list[int] | None:
-        image_id = int(job.image_id or 0)
-        try:
-            info = await self.client.get_image(image_id)
-        except NotFound:
-            await writer.submit(lambda c: w.mark_gone(c, image_id))
-            result.gone += 1
-            result.error = (
-                f"image {image_id} was not found on Civitai (deleted, or not visible to you)"
-            )
-            return None
-        works = await self._store_page(job, [info], writer, result)
-        result.listed = len(works)
-        for work in works:
-            await self._route(work, result, details, files_q)
-        result.complete = True
-        return [image_id]
 
     async def _store_page(
-        self, job: SyncJob, items: list[Any], writer: BatchWriter, result: TargetSummary
+        self,
+        job: SyncJob,
+        items: list[Any],
+        writer: BatchWriter,
+        result: TargetSummary,
+        listing: Listing | None = None,
     ) -> list[_Work]:
         """Record a listing page and decide what each image still needs.
 
         An item the archive cannot store fails alone, with its reason; the page goes on.
         """
         works: list[_Work] = []
+        known = listing.generation if listing is not None else {}
+        collection = job.context.get("collection")
+        names = {
+            "collection_id": job.collection_id,
+            "collection_name": getattr(collection, "name", None),
+        }
+        names = {k: v for k, v in names.items() if v is not None}
 
         def store(conn: Any) -> list[str]:
             ids = [int(item.id) for item in items]
@@ -387,7 +401,9 @@ class SyncEngine:
             for item in items:
                 try:
                     with w.savepoint(conn):
-                        works.append(self._store_item(conn, item, state))
+                        work = self._store_item(conn, item, state, known.get(int(item.id)))
+                        work.names = names
+                        works.append(work)
                         w.clear_failure(conn, int(item.id), "listing")
                 except IMAGE_ERRORS as exc:
                     reason = f"listing: {exc}"
@@ -401,13 +417,34 @@ class SyncEngine:
             result.fail(reason)
         return works
 
-    def _store_item(self, conn: Any, item: Any, state: dict[int, tuple[bool, bool]]) -> _Work:
-        """Store one listing item; the work it still needs (details, file)."""
+    def _store_item(
+        self,
+        conn: Any,
+        item: Any,
+        state: dict[int, tuple[bool, bool]],
+        generation: Any = None,
+    ) -> _Work:
+        """Store one listing item; the work it still needs (details, file).
+
+        An item that came with its generation data (an on-site generation) has its
+        details stored right here: there is no image.getGenerationData for it.
+        """
         storable("image id", int(item.id))  # checked first: every query below binds it
-        record = normalize.listing_record(item, self.client.image_base_url)
+        base_url = self.client.image_base_url
+        record = normalize.listing_record(item, base_url)
         changed = _listing_changed(conn, item)  # before the listing overwrites it
         is_new = w.store_listing(conn, record, item.raw)
         details_stored, has_file = state.get(int(item.id), (False, False))
+        if generation is not None and (is_new or changed or not details_stored):
+            image = normalize.build_image(item, generation, [], base_url)
+            w.store_details(
+                conn,
+                image.record,
+                resources=image.resources,
+                tags=image.tags,
+                raw={"listing": item.raw, "generation": generation.raw, "tags": []},
+            )
+            record = image.record
         user = getattr(item, "user", None)
         if user is not None and getattr(user, "id", None) is not None:
             w.cache_user(
@@ -421,7 +458,7 @@ class SyncEngine:
             image_id=int(item.id),
             listing=item,
             record=record,
-            needs_details=is_new or not details_stored or changed,
+            needs_details=generation is None and (is_new or not details_stored or changed),
             needs_file=self.options.media and not has_file,
             is_new=is_new,
             changed=changed,
@@ -458,7 +495,10 @@ class SyncEngine:
         while (work := await files_q.get()) is not None:
             try:
                 row = await fetch_file(
-                    self.client, self.archive.media_dir, work.record, self.options.files
+                    self.client,
+                    self.archive.media_dir,
+                    {**work.record, **work.names},
+                    self.options.files,
                 )
             except (CivitaiError, InvalidMedia) as exc:
                 result.fail(f"download: {exc}")

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.api import CivitaiClient, MalformedResponse
+from civitai_vault.api import CivitaiClient, MalformedResponse, NotFound
+from civitai_vault.api.cdn import DEFAULT_VIDEO_BASE_URL, video_urls
 from civitai_vault.api.limits import DEFAULT_LIMITS
 from civitai_vault.archive.writer import FileRow
 from civitai_vault.media.embed import embed_metadata
 from civitai_vault.media.naming import check_template, render_relpath, safe_join
 from civitai_vault.media.sidecars import write_sidecars
-from civitai_vault.media.verify import verify_file
+from civitai_vault.media.verify import InvalidMedia, verify_file
 
 PARTIAL_DIR = ".partial"
 DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
@@ -34,6 +35,7 @@ class FileOptions:
     embed: bool = True
     sidecar_txt: bool = False
     sidecar_json: bool = False
+    video_base_url: str = DEFAULT_VIDEO_BASE_URL
 
     def __post_init__(self) -> None:
         # A mistyped template, or one that could give two images one name, fails
@@ -77,6 +79,8 @@ async def fetch_file(
         )
     part = partial_path(media_dir, record["image_id"])
     try:
+        if (record.get("type") or "").lower() == "video":
+            return await _fetch_video(client, media_dir, record, options, part)
         download = await client.download(record["image_url"], part)
         # Decoding, hashing and fsync are slow and release the GIL: keep them off the
         # event loop so API calls stay in flight meanwhile.
@@ -91,6 +95,51 @@ async def fetch_file(
         )
     finally:
         part.unlink(missing_ok=True)
+
+
+async def _fetch_video(
+    client: CivitaiClient, media_dir: Path, record: dict[str, Any], options: FileOptions, part: Path
+) -> FileRow:
+    """A video must end as a video: an address that serves a still is passed over.
+
+    Civitai's CDN answers some videos' `original=true` (or an old transcode)
+    with a static WebP (gallery-dl gh#7502, gh#7626); such a still is never
+    kept as the video. When no address gives a video, the image is a recorded
+    failure that says so.
+    """
+    urls = video_urls(
+        record["image_url"],
+        client.image_base_url,
+        options.video_base_url,
+        record.get("uuid"),
+        record["image_id"],
+    )
+    problems: list[str] = []
+    for url in urls:
+        try:
+            download = await client.download(url, part)
+        except NotFound:
+            problems.append("not found")
+            continue
+        kind = await asyncio.to_thread(_kind_of, part, download.size)
+        if kind == "video":
+            return await asyncio.to_thread(
+                place_file, part, download.size, media_dir, record, options
+            )
+        problems.append(kind)
+    raise InvalidMedia(
+        f"video {record['image_id']}: no address served the video "
+        f"({len(urls)} tried: {', '.join(problems)})"
+    )
+
+
+def _kind_of(part: Path, size: int) -> str:
+    """'video' for a decodable video; else what was served instead (a still, a bad file)."""
+    try:
+        media = verify_file(part, size)
+    except InvalidMedia as exc:
+        return f"unusable ({exc})"
+    return "video" if media.kind == "video" else f"a still {media.ext[1:].upper()}"
 
 
 def place_file(

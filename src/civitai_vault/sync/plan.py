@@ -1,108 +1,52 @@
 """From what the user typed to the concrete listings a run will walk.
 
-`me` becomes every collection the signed-in user owns; `/user/NAME/collections`
-becomes that user's collections; everything else maps to one listing.
+Each target's source plans its own jobs (`civitai_vault.sources`): `me` becomes
+every collection the signed-in user owns, `/user/NAME/posts` checks the user
+first, and so on. A target that cannot be planned (a user that does not
+exist, a login that is missing) becomes a job carrying its error, so the run
+reports it and goes on with the others.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from civitai_vault.api import CivitaiClient, Target
+from civitai_vault.api import CivitaiClient, CivitaiError
 from civitai_vault.errors import UsageError
+from civitai_vault.sources import SourceRefused, SyncJob, Target, UserNotFound
+from civitai_vault.sources.declared import collection_job
+from civitai_vault.sources.filters import Filters
 
+__all__ = ["SyncJob", "collection_job", "plan_jobs"]
 
-@dataclass(frozen=True)
-class SyncJob:
-    key: str  # stored in the archive: 'collection:12', 'post:3', 'user_images:name', 'image:9'
-    kind: str
-    label: str
-    listing: dict[str, Any] = field(default_factory=dict)  # iter_image_pages keyword arguments
-    # Only a user's own-uploads feed is ordered by upload time, so only there do
-    # known images mean "nothing older is new". Collections are ordered by image
-    # id, not by date added: stopping at the first known image would miss items.
-    may_stop_early: bool = False
-
-    @property
-    def collection_id(self) -> int | None:
-        return self.listing.get("collection_id")
-
-    @property
-    def image_id(self) -> int | None:
-        return int(self.key.split(":", 1)[1]) if self.kind == "image" else None
+PLANNING_ERRORS = (CivitaiError, UserNotFound, SourceRefused, UsageError)
 
 
 async def plan_jobs(client: CivitaiClient, targets: list[Target]) -> list[SyncJob]:
+    """Every target's jobs, each once. When no target could be planned at all (the
+    only target names a user that does not exist, say), that error is the run's."""
     jobs: list[SyncJob] = []
+    keys: set[str] = set()
+    failures: list[BaseException] = []
     for target in targets:
-        for job in await _jobs_for(client, target):
-            if job.key not in {j.key for j in jobs}:
+        try:
+            planned = await target.source.plan(client, target)
+        except PLANNING_ERRORS as exc:
+            failures.append(exc)
+            planned = [_failed(target, exc)]
+        for job in planned:
+            if job.key not in keys:
+                keys.add(job.key)
                 jobs.append(job)
+    if failures and len(failures) == len(targets):
+        raise failures[0]
     return jobs
 
 
-def collection_job(collection_id: int, label: str | None = None) -> SyncJob:
+def _failed(target: Target, exc: BaseException) -> SyncJob:
     return SyncJob(
-        key=f"collection:{collection_id}",
-        kind="collection",
-        label=label or f"collection {collection_id}",
-        listing={"collection_id": collection_id},
+        kind=target.kind,
+        ref=target.ref,
+        label=str(target),
+        source_id=target.id,
+        filters=target.filters if isinstance(target.filters, Filters) else Filters(),
+        error=str(exc),
     )
-
-
-async def _jobs_for(client: CivitaiClient, target: Target) -> list[SyncJob]:
-    # parse_target gives every collection and post target its id.
-    if target.kind == "collection" and target.id is not None:
-        return [collection_job(target.id)]
-    if target.kind == "post" and target.id is not None:
-        return [
-            SyncJob(
-                key=f"post:{target.id}",
-                kind="post",
-                label=f"post {target.id}",
-                listing={"post_id": target.id},
-            )
-        ]
-    if target.kind == "image":
-        return [SyncJob(key=f"image:{target.id}", kind="image", label=f"image {target.id}")]
-    if target.kind == "user_images":
-        return [
-            SyncJob(
-                key=f"user_images:{target.username}",
-                kind="user_images",
-                label=f"{target.username}'s images",
-                listing={"username": target.username},
-                may_stop_early=True,
-            )
-        ]
-    if target.kind in ("me", "user_collections"):
-        return await _own_collections(client, target)
-    raise UsageError(f"cannot sync a target of kind {target.kind!r}")
-
-
-async def _own_collections(client: CivitaiClient, target: Target) -> list[SyncJob]:
-    """`me`, or a user's collections.
-
-    Your own come from collection.getAllUser, private ones included. Another
-    user's come from collection.getInfinite, which Civitai limits to Public
-    collections; the run says so rather than passing that off as everything.
-    """
-    if target.kind == "user_collections":
-        me = await client.whoami()
-        if not me.username or me.username.lower() != (target.username or "").lower():
-            return await _someone_elses_collections(client, target.username or "")
-    collections = await client.get_user_collections()
-    return [
-        collection_job(c.id, c.name)
-        for c in collections
-        if c.id is not None and getattr(c, "is_owner", True) is not False
-    ]
-
-
-async def _someone_elses_collections(client: CivitaiClient, username: str) -> list[SyncJob]:
-    creator = await client.get_creator(username=username)
-    if creator is None or creator.id is None:
-        raise UsageError(f"Civitai has no user named {username!r}: check the name in the URL")
-    collections = await client.get_public_collections(int(creator.id))
-    return [collection_job(int(c.id), c.name) for c in collections if c.id is not None]

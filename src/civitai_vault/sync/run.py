@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from civitai_vault.api import CivitaiClient, ClientSettings, Target
+from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.archive import Archive, open_archive, remove_new_archive
 from civitai_vault.archive.lock import Holder
 from civitai_vault.archive.schema import DB_NAME
 from civitai_vault.archive.verify import verify_files
 from civitai_vault.config import CredentialStore, Settings
+from civitai_vault.sources import Target
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
 from civitai_vault.sync.progress import Reporter
 from civitai_vault.sync.summary import RunSummary

@@ -26,6 +26,8 @@ class TargetSummary:
     downloaded_bytes: int = 0
     complete: bool = False
     limited: bool = False  # stopped at --limit, as asked: incomplete, but not a failure
+    skipped: bool = False  # nothing to archive here (a Model collection in `me`): a note
+    foreign: int = 0  # items the server listed that do not belong to the target
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     failure_reasons: Counter[str] = field(default_factory=Counter)
@@ -36,7 +38,11 @@ class TargetSummary:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.failed == 0 and (self.complete or self.limited)
+        return (
+            self.error is None
+            and self.failed == 0
+            and (self.complete or self.limited or self.skipped)
+        )
 
     @property
     def problem(self) -> str | None:
@@ -46,6 +52,11 @@ class TargetSummary:
         if self.failed:
             reason, count = self.failure_reasons.most_common(1)[0]
             return f"{self.failed} images failed ({count}: {reason})"
+        if self.foreign:
+            return (
+                f"the server sent {self.foreign} items that do not belong here; "
+                "they were not archived and the listing is not complete"
+            )
         if not self.ok:
             return "the listing ended early; run again to complete it"
         return None
