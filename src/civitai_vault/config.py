@@ -273,7 +273,7 @@ def _withhold_foreign_credentials(
         sources[key] = "default"
     return (
         f"your saved login belongs to {bound} and was not sent to {origin}; to sign in "
-        "there, pass --api-key or --token (or log in to it with `civitai-vault login`)"
+        "there, pass --api-key-file or --token-file (or log in to it with `civitai-vault login`)"
     )
 
 

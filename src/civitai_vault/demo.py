@@ -23,6 +23,7 @@ from civitai_vault.sync.engine import SyncOptions
 from civitai_vault.sync.files import FileOptions
 from civitai_vault.sync.progress import make_reporter
 from civitai_vault.sync.run import Pace, run_sync
+from civitai_vault.untrusted import terminal_text
 
 
 def run_demo(
@@ -72,7 +73,8 @@ def _print_overview(console: Console, folder: Path) -> None:
         )
     )
     if top:
-        console.print(Text("Most used checkpoints: " + ", ".join(f"{r[0]} ({r[1]})" for r in top)))
+        names = ", ".join(f"{r[0]} ({r[1]})" for r in top)
+        console.print(terminal_text(f"Most used checkpoints: {names}"))
 
 
 def _print_next_steps(console: Console, folder: Path) -> None:

@@ -1,7 +1,9 @@
 """Terminal output for people: run summaries, archive status, one image's analysis.
 
-Civitai text is printed with markup off, so a prompt that contains `[bold]`
-or escape-looking text shows as itself.
+Civitai text (and text from files) goes through `untrusted.terminal_text`: never
+parsed as markup, so a prompt that contains `[bold]` or `[/x]` shows as itself,
+and its control characters print as visible escapes (`\x1b`), never reaching the
+terminal as the escape sequences they would start.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from civitai_vault.sync.summary import RunSummary
+from civitai_vault.untrusted import terminal_text
 from civitai_vault.vocabulary import SHOWN_META_KEYS
 
 
@@ -37,7 +40,7 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     for t in summary.targets:
         complete = "[green]yes[/]" if t.complete else "[red]no[/]"
         table.add_row(
-            Text(t.label),
+            terminal_text(t.label),
             str(t.listed),
             str(t.new),
             str(t.updated),
@@ -51,15 +54,15 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     console.print(table)
     for t in summary.targets:
         if t.error:
-            console.print(Text(f"{t.label}: {t.error}", style="bold red"))
+            console.print(terminal_text(f"{t.label}: {t.error}", style="bold red"))
         for reason, count in t.failure_reasons.most_common(5):
-            console.print(Text(f"{t.label}: {count} failed: {reason}", style="red"))
+            console.print(terminal_text(f"{t.label}: {count} failed: {reason}", style="red"))
         for note in t.notes:
-            console.print(Text(f"{t.label}: {note}", style="yellow"))
+            console.print(terminal_text(f"{t.label}: {note}", style="yellow"))
     for note in summary.notes:
-        console.print(Text(f"note: {note}", style="yellow"))
+        console.print(terminal_text(f"note: {note}", style="yellow"))
     console.print(
-        Text(
+        terminal_text(
             f"{summary.api_requests} API requests, {summary.cdn_requests} downloads "
             f"({format_bytes(summary.bytes_downloaded)}) in {summary.seconds:.1f} s",
             style="dim",
@@ -89,7 +92,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
     """
     totals = status["totals"]
     console.print(
-        Text(
+        terminal_text(
             f"{totals['images']} images ({totals['videos']} videos), "
             f"{totals['with_details']} with generation data, {totals['files']} files "
             f"({totals['bytes'] / 1e6:.1f} MB); {totals['gone_upstream']} gone from Civitai, "
@@ -105,7 +108,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
     table.add_column("last run (UTC)", no_wrap=True)
     for t in status["targets"]:
         table.add_row(
-            Text(t["target"]),
+            terminal_text(t["target"]),
             str(t["images"]),
             str(t["removed"]),
             str(t.get("hidden") or 0),
@@ -120,10 +123,12 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
         name = t["label"] if t["label"] != t["target"].replace(":", " ") else None
         said = [part for part in (name, t["note"]) if part]
         if said:
-            _print_whole(console, Text(f"{t['target']}: " + "; ".join(said)))
+            _print_whole(console, terminal_text(f"{t['target']}: " + "; ".join(said)))
     for failure in status["failures"]:
         console.print(
-            Text(f"image {failure['image_id']} ({failure['stage']}): {failure['reason']}", "red"),
+            terminal_text(
+                f"image {failure['image_id']} ({failure['stage']}): {failure['reason']}", "red"
+            ),
             soft_wrap=True,
         )
 
@@ -159,20 +164,23 @@ def print_image(console: Console, image: Any, site_url: str = "https://civitai.c
     ]
     for label, value in rows:
         if value is not None:
-            info.add_row(label, Text(str(value)))
+            info.add_row(label, terminal_text(str(value)))
     console.print(info)
     for label, url in (
         ("url", record["image_url"]),
         ("page", f"{site_url}/images/{record['image_id']}"),
     ):
         if url:
-            _print_whole(console, Text(f"{label}: ", style="bold") + Text(url))
+            _print_whole(console, terminal_text(f"{label}: ", style="bold") + terminal_text(url))
     _print_resources(console, image)
     if record["tags"]:
-        _print_whole(console, Text("tags: ", style="bold") + Text(", ".join(record["tags"])))
+        _print_whole(
+            console,
+            terminal_text("tags: ", style="bold") + terminal_text(", ".join(record["tags"])),
+        )
     for label, key in (("prompt", "prompt"), ("negative prompt", "negative_prompt")):
-        console.print(Text(f"{label}:", style="bold"))
-        _print_whole(console, Text(record[key] or "(none)"))
+        console.print(terminal_text(f"{label}:", style="bold"))
+        _print_whole(console, terminal_text(record[key] or "(none)"))
     _print_other_parameters(console, image.raw_meta)
 
 
@@ -192,26 +200,26 @@ def _resource_line(name: Any, version: Any) -> str | None:
 def _print_resources(console: Console, image: Any) -> None:
     """One line per resource: what it is, its weight, whether Civitai still has it, a link."""
     if not image.resources:
-        console.print(Text("resources: none listed", style="dim"))
+        console.print(terminal_text("resources: none listed", style="dim"))
         return
-    console.print(Text("resources:", style="bold"))
+    console.print(terminal_text("resources:", style="bold"))
     for resource in image.resources:
         found = image.model_availability.get(resource.model_version_id)
         availability = found.availability if found else "unchecked"
-        line = Text(f"  {resource.kind:<11}") + Text(
+        line = terminal_text(f"  {resource.kind:<11}") + terminal_text(
             _resource_line(
                 resource.name or f"version {resource.model_version_id}", resource.version_name
             )
             or ""
         )
         if resource.weight is not None:
-            line += Text(f", weight {resource.weight:g}")
+            line += terminal_text(f", weight {resource.weight:g}")
         style = "green" if availability == "available" else "red"
-        line += Text(": ") + Text(availability.replace("_", " "), style=style)
+        line += terminal_text(": ") + terminal_text(availability.replace("_", " "), style=style)
         if found is not None and found.archive_url:
-            line += Text(f", archive copy at {found.archive_url}")
+            line += terminal_text(f", archive copy at {found.archive_url}")
         elif found is not None and found.civitai_url:
-            line += Text(f", {found.civitai_url}")
+            line += terminal_text(f", {found.civitai_url}")
         _print_whole(console, line)
 
 
@@ -220,9 +228,9 @@ def _print_other_parameters(console: Console, meta: dict[str, Any] | None) -> No
     others = {k: v for k, v in (meta or {}).items() if k not in SHOWN_META_KEYS and v is not None}
     if not others:
         return
-    console.print(Text("other parameters:", style="bold"))
+    console.print(terminal_text("other parameters:", style="bold"))
     for key, value in others.items():
         shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         if len(shown) > LONG_PARAMETER:
             shown = f"({len(shown)} characters; see --json)"
-        _print_whole(console, Text(f"  {key}: {shown}"))
+        _print_whole(console, terminal_text(f"  {key}: {shown}"))

@@ -34,7 +34,9 @@ from civitai_vault.records import ImageRecord
 if TYPE_CHECKING:
     from civitai_vault.analysis.availability import CheckResult
     from civitai_vault.analysis.results import Stats
+    from civitai_vault.archive.lock import Holder
     from civitai_vault.archive.queries import RecordFilter
+    from civitai_vault.archive.verify import VerifyResult
     from civitai_vault.export import ExportResult
     from civitai_vault.settings_file import SettingsFile
     from civitai_vault.sources import Filters as FeedFilters
@@ -122,6 +124,9 @@ class Vault:
         batch_size: int | None = None,
         filters: FeedFilters | None = None,
         progress: Reporter | None = None,
+        repair: bool = False,
+        wait: float | None = 0,
+        on_wait: Callable[[Holder], None] | None = None,
     ) -> SyncSummary:
         """Archive `targets` (URLs, "collection:N", "post:N", "image:N", "me", or Targets).
 
@@ -130,19 +135,26 @@ class Vault:
         else the default. The summary's `ok` is False when any target could not
         be archived completely; each target's `problem` says why. `filters`
         (`sources.filters_from_options`) narrow every target's feed, over a
-        URL's own query; one its feed does not have is a UsageError.
+        URL's own query; one its feed does not have is a UsageError. With
+        `repair`, every archived file is verified first and the missing, cut
+        short or altered ones are fetched again (no targets: all of them).
+        Another writer is waited for up to `wait` seconds (None: as long as it
+        takes, `on_wait` told for whom), then ArchiveBusy names it.
         """
         from civitai_vault.sync.engine import SyncOptions
         from civitai_vault.sync.files import FileOptions
         from civitai_vault.sync.progress import QuietReporter
         from civitai_vault.sync.run import Pace, run_sync
 
-        parsed = with_filters(parse_targets(targets), filters)
+        # --repair alone repairs the broken files and nothing else: no targets.
+        named = parse_targets(targets) if targets or not repair else []
+        parsed = with_filters(named, filters)
         chosen = self._preferences
         with_sidecars = chosen.get("sidecars", sidecars)
         options = SyncOptions(
             media=chosen.get("media", media),
             limit=limit,
+            repair=repair,
             files=FileOptions(
                 template=chosen.get("template", template),
                 embed=chosen.get("embed", embed),
@@ -158,7 +170,15 @@ class Vault:
             batch_size,  # calls per batched request, 1 = unbatched
         )
         return asyncio.run(
-            run_sync(self._settings_for(parsed), parsed, options, pace, progress or QuietReporter())
+            run_sync(
+                self._settings_for(parsed),
+                parsed,
+                options,
+                pace,
+                progress or QuietReporter(),
+                wait=wait,
+                on_wait=on_wait,
+            )
         )
 
     def check_models(
@@ -169,16 +189,19 @@ class Vault:
         rate: float | None = None,
         concurrency: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        wait: float | None = 0,
+        on_wait: Callable[[Holder], None] | None = None,
     ) -> CheckResult:
         """Which model versions the archived images used are still on Civitai (cached).
 
-        `progress(done, total)` is called as look-ups finish.
+        `progress(done, total)` is called as look-ups finish. The archive's
+        writer lock is waited for as by `sync`.
         """
         from civitai_vault.analysis.availability import check_archive_models
         from civitai_vault.archive import open_archive
 
         pace = {k: v for k, v in (("rate", rate), ("concurrency", concurrency)) if v is not None}
-        with open_archive(self.path, create=False) as opened:
+        with open_archive(self.path, create=False, wait=wait, on_wait=on_wait) as opened:
             return asyncio.run(
                 check_archive_models(
                     opened.conn,
@@ -216,12 +239,14 @@ class Vault:
         format: str | None = None,
         *,
         excel: bool = False,
+        allow_formulas: bool = False,
         **filters: Unpack[Filters],
     ) -> ExportResult:
         """Write the selected images to `path` (None or "-": stdout): json, jsonl, csv, parquet.
 
         The format defaults to the file's extension, else jsonl. The file
-        appears only when complete.
+        appears only when complete. CSV cells a spreadsheet would run as a
+        formula get a leading ' unless `allow_formulas`.
         """
         from civitai_vault.archive import open_archive
         from civitai_vault.export import FORMATS, export_archive, format_for_path
@@ -232,9 +257,30 @@ class Vault:
             raise UsageError(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
         if excel and fmt != "csv":
             raise UsageError("--excel applies to CSV only; add --format csv")
+        if allow_formulas and fmt != "csv":
+            raise UsageError("--allow-formulas applies to CSV only; add --format csv")
         selected = record_filter(filters)
         with open_archive(self.path, create=False, reading=True) as opened:
-            return export_archive(opened.conn, selected, fmt, destination, excel=excel)
+            return export_archive(
+                opened.conn,
+                selected,
+                fmt,
+                destination,
+                excel=excel,
+                allow_formulas=allow_formulas,
+            )
+
+    def verify(self) -> VerifyResult:
+        """Re-hash every archived file against its recorded size and SHA-256 (`verify`).
+
+        The result names the missing, cut short and altered files; `sync(repair=True)`
+        fetches them again.
+        """
+        from civitai_vault.archive import open_archive
+        from civitai_vault.archive.verify import verify_files
+
+        with open_archive(self.path, create=False, reading=True) as opened:
+            return verify_files(opened)
 
     def status(self) -> dict[str, Any]:
         """What `civitai-vault status --json` prints: totals, targets, runs, what is missing."""

@@ -44,7 +44,7 @@ def test_login_with_an_api_key_checks_it_and_saves_it_owner_only(cli, red_emulat
 
 def test_a_wrong_key_saves_nothing(cli, red_emulator):
     user = cli.pointing_at(red_emulator)
-    done = user("login", "--api-key", "0123456789abcdef0123456789abcdef")
+    done = user("login", "--api-key-file", "-", input="0123456789abcdef0123456789abcdef\n")
     assert done.code != 0
     assert "nothing was saved" in done.error_line
     assert user.saved() == {}

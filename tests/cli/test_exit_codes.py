@@ -63,7 +63,9 @@ def test_an_unreachable_base_url_fails_at_once_with_one_clear_line(cli, tmp_path
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = cli("whoami", "--base-url", f"http://127.0.0.1:{port}", "--api-key", "k" * 32)
+    done = cli(
+        "whoami", "--base-url", f"http://127.0.0.1:{port}", env={"CIVITAI_API_KEY": "k" * 32}
+    )
     assert done.code == 1
     line = done.error_line
     assert "Civitai (127.0.0.1) could not be reached" in line and "--base-url" in line

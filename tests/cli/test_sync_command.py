@@ -385,3 +385,17 @@ def test_a_civitai_red_url_means_the_red_site(cli, red_emulator, tmp_path):
     com = user("sync", "--archive", str(tmp_path / "a"), "--json", "--rate", "0", "--no-media",
                f"https://civitai.com/collections/{collection}", env=no_site)  # fmt: skip
     assert any(RED_NOTE in note for note in com.json()["notes"])
+
+
+def test_a_template_that_can_give_two_images_one_name_is_refused_before_any_request(
+    red_cli, red_emulator, tmp_path
+):
+    before = red_emulator.count()
+    target = f"collection:{red_emulator.dataset.named['demo_collection']}"
+    done = red_cli(
+        "sync", "--archive", str(tmp_path / "a"), target, "--template", "{username}.{ext}"
+    )
+    assert done.code == 2
+    assert "include {image_id}" in done.error_line
+    assert red_emulator.count() == before  # refused before anything was fetched
+    assert not (tmp_path / "a" / "media").exists()

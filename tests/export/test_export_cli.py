@@ -118,6 +118,7 @@ def test_a_failed_export_leaves_the_previous_file_alone(tmp_path):
         (("--until", "2024-13"), "--until '2024-13' is not a date"),
         (("--format", "xml"), "unknown --format 'xml'"),
         (("--format", "json", "--excel"), "--excel applies to CSV only"),
+        (("--format", "jsonl", "--allow-formulas"), "--allow-formulas applies to CSV only"),
         (("-o", "/nonexistent-folder/out.csv"), "folder /nonexistent-folder does not exist"),
     ],
 )

@@ -58,6 +58,8 @@ def csv_expected_cell(name: str, value) -> str:
         return "|".join(str(v).replace("\\", "\\\\").replace("|", "\\|") for v in value)
     if name in ("loras", "embeddings"):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value  # a formula, neutralised
     return "" if value is None else str(value)
 
 
@@ -83,7 +85,7 @@ def test_csv_reads_in_pandas(hostile_archive, tmp_path):
     assert len(frame) == 3
     rich = frame[frame["image_id"] == "101"].iloc[0]
     assert rich["prompt"] == hostile_archive.hostile_prompt
-    assert rich["negative_prompt"].startswith("=HYPERLINK(")  # untouched without --excel
+    assert rich["negative_prompt"] == "'" + '=HYPERLINK("http://evil.example","click")'
     assert split_list(rich["tags"]) == list(hostile_archive.hostile_tags)
     assert json.loads(rich["loras"])[1]["name"] == "cjk 風 🌸|pipe"
     # Typed read: numbers come back as numbers, missing values as NaN.
@@ -92,6 +94,13 @@ def test_csv_reads_in_pandas(hostile_archive, tmp_path):
     assert typed["seed"].isna().tolist() == [False, True, False]
     assert typed.loc[typed["image_id"] == 101, "cfg_scale"].item() == 7.5
     assert typed["tags"].fillna("").str.split("|").iloc[0] == ["cat"]
+
+
+def test_csv_keeps_formulas_only_when_allowed(hostile_archive, tmp_path):
+    export(hostile_archive.path, "csv", tmp_path / "out.csv", allow_formulas=True)
+    frame = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    rich = frame[frame["image_id"] == "101"].iloc[0]
+    assert rich["negative_prompt"] == '=HYPERLINK("http://evil.example","click")'
 
 
 def test_csv_for_excel_has_a_bom_and_defused_formulas(hostile_archive, tmp_path):

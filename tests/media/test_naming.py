@@ -14,6 +14,7 @@ from civitai_vault.media.naming import (
     DEFAULT_TEMPLATE,
     MAX_SEGMENT_BYTES,
     TEMPLATE_FIELDS,
+    check_template,
     render_relpath,
     safe_join,
 )
@@ -80,8 +81,11 @@ def test_a_missing_username_becomes_unknown():
 
 def test_every_field_can_be_used():
     template = "/".join("{" + name + "}" for name in TEMPLATE_FIELDS if name != "ext")
-    relpath = render_relpath(template + ".{ext}", full_record(), "mp4")
-    assert relpath == "4242/alice/77/5/SDXL 1.0/Juggernaut XL/2024-03-05/00001.mp4"
+    record = full_record(uuid="0a22f1f0-b4ed", collection_name="Cats", type="video")
+    relpath = render_relpath(template + ".{ext}", record, "mp4")
+    assert relpath == (
+        "4242/0a22f1f0-b4ed/alice/77/5/Cats/video/SDXL 1.0/Juggernaut XL/2024-03-05/00001.mp4"
+    )
 
 
 def test_format_specs_work_on_numbers():
@@ -177,3 +181,31 @@ def test_safe_join_refuses_a_symlink_loop(tmp_path):
     os.symlink(tmp_path / "loop", tmp_path / "loop")
     with pytest.raises(ValueError):
         safe_join(tmp_path, "loop/1.png")
+
+
+@pytest.mark.parametrize(
+    "template", ["{username}.{ext}", "{username}/{name_stem}.{ext}", "{date}/{model}-{post_id}"]
+)
+def test_a_template_that_can_give_two_images_one_name_is_refused(template):
+    with pytest.raises(UsageError, match=r"same name.*include \{image_id\}"):
+        check_template(template)
+
+
+@pytest.mark.parametrize("template", [DEFAULT_TEMPLATE, "{uuid}.{ext}", "{date}/{image_id:08d}"])
+def test_a_template_with_a_unique_field_is_accepted(template):
+    check_template(template)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{name_stem}-{image_id}.{ext}", "{image_id}-{name_stem}", "{model}{uuid}{name_stem}"],
+)
+def test_cutting_a_long_name_never_cuts_the_unique_field(template):
+    names = set()
+    for image_id, uuid in ((4242, "0a22f1f0-aaaa"), (4243, "0a22f1f0-bbbb")):
+        record = full_record(image_id=image_id, uuid=uuid, name="x" * 5000, model="m" * 300)
+        relpath = render_relpath(template, record, "png")
+        assert_safe(relpath, "png")
+        assert (str(image_id) if "image_id" in template else uuid) in relpath
+        names.add(relpath)
+    assert len(names) == 2

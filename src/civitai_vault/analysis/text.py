@@ -1,7 +1,8 @@
 """Statistics and model checks as Rich tables for the terminal.
 
-Every piece of Civitai text goes into a `Text` object, never into a markup
-string, so a model called "[red]x" or a prompt with "[/]" prints as written.
+Every piece of Civitai text goes through `untrusted.terminal_text`, never into
+a markup string, so a model called "[red]x" or a prompt with "[/]" prints as
+written and an escape sequence in a name prints as `\x1b`, not to the terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.text import Text
 from civitai_vault.analysis.availability import GONE, CheckResult, UsedVersion
 from civitai_vault.analysis.charts import number
 from civitai_vault.analysis.results import Stats
+from civitai_vault.untrusted import terminal_text
 
 TERMINAL_TOP = 10
 AVAILABILITY_STYLES = {
@@ -39,7 +41,7 @@ def _table(title: str, *columns: str) -> Table:
 def _counted(title: str, rows: Iterable[tuple[Any, ...]], *columns: str) -> Table | None:
     table = _table(title, *columns)
     for row in rows:
-        table.add_row(*(Text(str(cell)) for cell in row))
+        table.add_row(*(terminal_text(cell, one_line=True) for cell in row))
     return table if table.row_count else None
 
 
@@ -225,9 +227,11 @@ def _versions_table(versions: Sequence[UsedVersion], title: str) -> Table:
                 style=AVAILABILITY_STYLES.get(version.availability, ""),
             ),
             Text(number(version.images)),
-            Text(version.model_type or version.kind or ""),
-            Text(version.name or "(unknown)"),
-            Text(f"{version.version_name or ''} #{version.model_version_id}".strip()),
+            terminal_text(version.model_type or version.kind or "", one_line=True),
+            terminal_text(version.name or "(unknown)", one_line=True),
+            terminal_text(
+                f"{version.version_name or ''} #{version.model_version_id}".strip(), one_line=True
+            ),
         )
     return table
 

@@ -97,24 +97,36 @@ def acquire_writer_lock(
     is told once whom we are waiting for.
     """
     path = root / LOCK_NAME
-    # "a+" creates the file without truncating what the holder wrote in it.
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
     deadline = None if wait is None else time.monotonic() + max(0.0, wait)
     told = False
-    try:
-        while not _try_lock(handle):
-            holder = read_holder(root)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise ArchiveBusy(root, holder)
-            if on_wait is not None and not told:
-                on_wait(holder)
-                told = True
-            time.sleep(POLL_SECONDS)
-        _write_holder(handle)
-    except BaseException:
+    while True:
+        # "a+" creates the file without truncating what the holder wrote in it.
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            while not _try_lock(handle):
+                holder = read_holder(root)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ArchiveBusy(root, holder)
+                if on_wait is not None and not told:
+                    on_wait(holder)
+                    told = True
+                time.sleep(POLL_SECONDS)
+            if _still_there(handle, path):
+                _write_holder(handle)
+                return WriterLock(handle, path)
+        except BaseException:
+            handle.close()
+            raise
+        # The holder removed the file (an archive it made and left empty) while we
+        # waited on it: a lock on a file nobody else can open is no lock. Again.
         handle.close()
-        raise
-    return WriterLock(handle, path)
+
+
+def _still_there(handle: IO[str], path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def read_holder(root: Path) -> Holder:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 
 from civitai_vault.cli.core import command, console, fail, print_json
-from civitai_vault.cli.options import Connection, Output, SiteOptions
+from civitai_vault.cli.options import (
+    ApiKeyFileOption,
+    Connection,
+    Output,
+    SiteOptions,
+    TokenFileOption,
+)
+from civitai_vault.untrusted import terminal_text
 
 if TYPE_CHECKING:
     from civitai_vault.account import Credentials
@@ -21,7 +29,6 @@ def collections_command(*, output: Output, connection: Connection) -> None:
     import asyncio
 
     from rich.table import Table
-    from rich.text import Text
 
     from civitai_vault.account import list_collections
 
@@ -35,9 +42,9 @@ def collections_command(*, output: Output, connection: Connection) -> None:
     for row in rows:
         table.add_row(
             str(row["id"]),
-            Text(row["name"] or ""),
-            row["type"] or "",
-            row["read"] or "",
+            terminal_text(row["name"], one_line=True),
+            terminal_text(row["type"], one_line=True),
+            terminal_text(row["read"], one_line=True),
             f"collection:{row['id']}",
         )
     console.print(table)
@@ -46,10 +53,21 @@ def collections_command(*, output: Output, connection: Connection) -> None:
 @command("login")
 def login_command(
     # No envvar here: `login` saves what it is given, not what the environment holds.
-    api_key: Annotated[str | None, typer.Option("--api-key", help="A Civitai API key.")] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", help="The session cookie value (civ-token).")
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", help="A Civitai API key (visible in `ps`: prefer --api-key-file)."
+        ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="The session cookie value, civ-token (visible in `ps`: prefer --token-file).",
+        ),
+    ] = None,
+    api_key_file: ApiKeyFileOption = None,
+    token_file: TokenFileOption = None,
     cookies: Annotated[
         Path | None,
         typer.Option("--cookies", help="A Netscape cookies.txt exported from your browser."),
@@ -101,15 +119,25 @@ def login_command(
         credentials = Credentials(token=cookie_from_browser(cookies_from_browser, site_url))
     elif cookies is not None:
         credentials = Credentials(token=read_cookies_file(cookies))
-    elif api_key or token:
-        credentials = Credentials(api_key=api_key, token=token)
+    elif api_key or token or api_key_file or token_file:
+        given = _LoginCredentials(api_key=api_key, token=token, api_key_file=api_key_file)
+        key, session = dataclasses.replace(given, token_file=token_file).credentials()
+        credentials = Credentials(api_key=key, token=session)
     else:
         credentials = _ask_credentials()
     who = asyncio.run(login(store, credentials, where.site, where.base_url, where.image_base_url))
     name = who.username or f"user {who.user_id}" if who.user_id else "your account"
     console.print(
-        f"Signed in as {name} on {who.site_label}; saved to {store.path}", highlight=False
+        terminal_text(f"Signed in as {name} on {who.site_label}; saved to {store.path}"),
+        highlight=False,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _LoginCredentials(Connection):
+    """`login`'s --api-key and --token read no environment: given there, it is the flag."""
+
+    environment: ClassVar[bool] = False
 
 
 def _ask_credentials() -> Credentials:
@@ -117,7 +145,8 @@ def _ask_credentials() -> Credentials:
 
     if not sys.stdin.isatty():
         fail(
-            "no credential given: pass --api-key, --token or --cookies (nothing to ask on a pipe)",
+            "no credential given: pass --api-key-file FILE (- reads it from stdin), "
+            "--token-file FILE or --cookies FILE (nothing to ask on a pipe)",
             2,
         )
     secret = typer.prompt("Civitai API key or session token", hide_input=True).strip()
@@ -133,7 +162,7 @@ def logout_command() -> None:
 
     store = CredentialStore()
     if store.clear_credentials():
-        console.print(f"Removed the saved login from {store.path}", highlight=False)
+        console.print(terminal_text(f"Removed the saved login from {store.path}"), highlight=False)
     else:
         console.print("No login was saved.")
 
@@ -151,7 +180,7 @@ def whoami_command(*, output: Output, connection: Connection) -> None:
     if output.json:
         print_json(dataclasses.asdict(who))
     else:
-        console.print(who.sentence(), highlight=False)
+        console.print(terminal_text(who.sentence()), highlight=False)
     if settings.signed_in and not who.signed_in:
         # A key is refused outright (KeyRejected); an expired session reads as anonymous.
         fail(

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from civitai_vault.cli.core import command, console, err_console, fail, print_json
+from civitai_vault.cli.core import (
+    command,
+    console,
+    err_console,
+    fail,
+    print_json,
+    writer_waiting,
+)
 from civitai_vault.cli.options import (
     DEFAULT_ARCHIVE,
     ArchiveOption,
@@ -19,7 +26,9 @@ from civitai_vault.cli.options import (
     Filters,
     Output,
     RateOption,
+    WaitOption,
 )
+from civitai_vault.untrusted import terminal_text
 
 if TYPE_CHECKING:
     from civitai_vault.analysis.results import Stats
@@ -67,7 +76,7 @@ def stats_command(
         for part in stats_renderables(stats, top=top):
             console.print(part, crop=False)  # links stay whole (clickable)
     if html is not None:
-        err_console.print(f"Report written to {html}", markup=False, highlight=False)
+        err_console.print(terminal_text(f"Report written to {html}"), highlight=False)
 
 
 def _write_report(path: Path, stats: Stats, title: str) -> None:
@@ -96,6 +105,7 @@ def check_models_command(
         int | None, typer.Option("--concurrency", min=1, max=16, help="Look-ups in flight (4).")
     ] = None,
     rate: RateOption = None,
+    wait: WaitOption = False,
     *,
     output: Output,
     archive: ArchiveOption = DEFAULT_ARCHIVE,
@@ -118,6 +128,7 @@ def check_models_command(
             rate=rate,
             concurrency=concurrency,
             progress=shown,
+            **writer_waiting(wait),
         )
     if output.json:
         print_json(result.as_dict())

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from civitai_vault.cli.core import command, console, err_console, fail, print_json
+from civitai_vault.cli.core import (
+    command,
+    console,
+    err_console,
+    fail,
+    print_json,
+    writer_waiting,
+)
 from civitai_vault.cli.options import (
     DEFAULT_ARCHIVE,
     ArchiveOption,
@@ -16,6 +23,7 @@ from civitai_vault.cli.options import (
     Output,
     QuietOption,
     RateOption,
+    WaitOption,
 )
 
 if TYPE_CHECKING:
@@ -89,6 +97,16 @@ def sync_command(
         ),
     ] = False,
     quiet: QuietOption = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First verify every archived file, then fetch again those missing, cut "
+            "short or altered (without targets: all of them, from the addresses they came "
+            "from, with no API call).",
+        ),
+    ] = False,
+    wait: WaitOption = False,
     *,
     output: Output,
     connection: Connection,
@@ -109,7 +127,9 @@ def sync_command(
     filters = feed.values()
     if filters and not targets:
         raise UsageError("sync filters apply to the targets you name: add the target(s)")
-    parsed = with_filters(parse_targets(targets) if targets else archived_targets(archive), filters)
+    # No targets: every archived one, or for --repair only the broken files.
+    named = parse_targets(targets) if targets else [] if repair else archived_targets(archive)
+    parsed = with_filters(named, filters)
     if dry_run:
         settings = connection.settings(archive, parsed)
         pace = Pace(rate, concurrency, cdn_rate, calls_per_second, batch_size)
@@ -122,12 +142,14 @@ def sync_command(
         sidecars=sidecars,
         template=template,
         limit=limit,
+        repair=repair,
         rate=rate,
         concurrency=concurrency,
         cdn_rate=cdn_rate,
         calls_per_second=calls_per_second,
         batch_size=batch_size,
         progress=make_reporter(quiet=quiet or output.json, console=err_console),
+        **writer_waiting(wait),
     )
     if output.json:
         print_json(summary.as_dict())
@@ -220,6 +242,7 @@ def embed_command(
     sidecars: Annotated[
         bool, typer.Option("--sidecars", help="Also write <name>.txt (A1111) and <name>.json.")
     ] = False,
+    wait: WaitOption = False,
     *,
     output: Output,
 ) -> None:
@@ -227,7 +250,7 @@ def embed_command(
     from civitai_vault.archive import open_archive
     from civitai_vault.embedding import embed_archive
 
-    with open_archive(archive, create=False) as opened:
+    with open_archive(archive, create=False, **writer_waiting(wait)) as opened:
         summary = embed_archive(opened, sidecars=sidecars)
     if output.json:
         print_json(summary.as_dict())
@@ -241,4 +264,32 @@ def embed_command(
         fail(
             f"{len(summary.missing)} archived files are missing (first: "
             f"{summary.missing[0]}); run `civitai-vault sync` again to fetch them"
+        )
+
+
+@command("verify")
+def verify_command(archive: ArchiveOption = DEFAULT_ARCHIVE, *, output: Output) -> None:
+    """Re-hash every archived file against the archive: missing, cut short or altered files."""
+    from civitai_vault.untrusted import terminal_text
+    from civitai_vault.vault import Vault
+
+    result = Vault(archive).verify()
+    if output.json:
+        print_json(result.as_dict())
+    else:
+        for problem in result.problems:
+            console.print(
+                terminal_text(
+                    f"image {problem.image_id}: {problem.path}: "
+                    f"{problem.problem} ({problem.detail})"
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print(terminal_text(result.summary()), highlight=False, soft_wrap=True)
+    if result.problems:
+        first = result.problems[0]
+        fail(
+            f"{len(result.problems)} archived files are not what the archive recorded (first: "
+            f"{first.path}, {first.problem}); run `civitai-vault sync --repair` to fetch them again"
         )

@@ -9,16 +9,17 @@ groups of `options.py` a command asks for into their flags.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from civitai_vault.cli.defaults import ReadableCommand, ReadableGroup, prepare_parameters
 from civitai_vault.cli.options import expand_option_groups
+from civitai_vault.untrusted import terminal_json, terminal_text
 
 app = typer.Typer(
     name="civitai-vault",
@@ -38,16 +39,37 @@ F = TypeVar("F", bound=Callable[..., None])
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """End the command with one line on stderr and exit code `code`."""
-    err_console.print(
-        f"[bold red]error:[/] {message}", markup=True, highlight=False, soft_wrap=True
-    )
+    """End the command with one line on stderr and exit code `code`.
+
+    The message often quotes Civitai (a name, a server message): it is shown as
+    text, never as markup, with any control character escaped.
+    """
+    line = Text("error: ", style="bold red") + terminal_text(message, one_line=True)
+    err_console.print(line, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def print_json(data: Any) -> None:
-    """What --json prints: the data, indented, non-ASCII text as is."""
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    """What --json prints: the data, indented, non-ASCII text as is (escapes escaped)."""
+    typer.echo(terminal_json(data))
+
+
+def writer_waiting(wait: bool) -> dict[str, Any]:
+    """`open_archive` arguments for a writer: stop at once, or wait saying for whom."""
+    if not wait:
+        return {"wait": 0}
+
+    def told(holder: Any) -> None:
+        err_console.print(
+            terminal_text(
+                f"waiting for another civitai-vault ({holder.describe()}) to finish "
+                "writing to the archive..."
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    return {"wait": None, "on_wait": told}
 
 
 def run_guarded(action: Callable[[], None]) -> None:

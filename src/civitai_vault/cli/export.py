@@ -9,6 +9,7 @@ import typer
 
 from civitai_vault.cli.core import command, err_console
 from civitai_vault.cli.options import DEFAULT_ARCHIVE, ArchiveOption, Filters
+from civitai_vault.untrusted import terminal_text
 
 EXPORT_HELP = """Export archived images with their generation data as JSON, JSONL, CSV or Parquet.
 
@@ -21,8 +22,9 @@ CSV: UTF-8 with standard quoting (line breaks, quotes and commas stay inside quo
 cells). tags and collections are joined with "|", a "|" or backslash inside a name \
 escaped with a backslash: df["tags"].str.split("|") reads them back. loras and \
 embeddings are JSON arrays of objects (name, weight, model_id, model_version_id, \
-version_name, base_model), as in the JSON export: json.loads(cell). --excel adds a \
-byte-order mark and prefixes ' to text that Excel would run as a formula.
+version_name, base_model), as in the JSON export: json.loads(cell). Text a \
+spreadsheet would run as a formula (a cell starting with =, +, -, @, tab or CR) gets \
+a ' in front; --allow-formulas writes it as it is. --excel adds a byte-order mark.
 
 Parquet: typed columns (int64 ids and counts, double cfg_scale and weights, \
 timestamp (us, UTC) dates, list of string tags, list of int64 collections, list of \
@@ -47,7 +49,15 @@ def export_command(
         typer.Option("--output", "-o", help="File to write; '-' or none for stdout."),
     ] = None,
     excel: Annotated[
-        bool, typer.Option("--excel", help="CSV for Excel: byte-order mark, formulas defused.")
+        bool, typer.Option("--excel", help="CSV for Excel: a byte-order mark.")
+    ] = False,
+    allow_formulas: Annotated[
+        bool,
+        typer.Option(
+            "--allow-formulas",
+            help="CSV: keep cells that start with = + - @ as they are (a spreadsheet may "
+            "run them); by default they get a ' in front.",
+        ),
     ] = False,
     *,
     filters: Filters,
@@ -58,9 +68,11 @@ def export_command(
     from civitai_vault.vault import Vault
 
     try:
-        result = Vault(archive).export(output, format, excel=excel, **filters.as_kwargs())
+        result = Vault(archive).export(
+            output, format, excel=excel, allow_formulas=allow_formulas, **filters.as_kwargs()
+        )
     except BrokenPipeError:
         # The reader stopped early (`| head`): fine, and nothing more to say.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0) from None
-    err_console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+    err_console.print(terminal_text(result.summary()), highlight=False, soft_wrap=True)

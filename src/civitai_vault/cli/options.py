@@ -46,6 +46,14 @@ ArchiveOption = Annotated[
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="If another civitai-vault is writing to the archive, wait for it to finish "
+        "(default: stop and name it).",
+    ),
+]
 RateOption = Annotated[
     float | None,
     typer.Option("--rate", min=0, help="API requests per second, 0 = unlimited (2)."),
@@ -79,13 +87,37 @@ VideoBaseUrlOption = Annotated[
 ApiKeyOption = Annotated[
     str | None,
     typer.Option(
-        "--api-key", envvar="CIVITAI_API_KEY", help="Civitai API key.", show_default=False
+        "--api-key",
+        envvar="CIVITAI_API_KEY",
+        help="Civitai API key (visible to other users in `ps`: prefer --api-key-file or "
+        "CIVITAI_API_KEY).",
+        show_default=False,
     ),
 ]
 TokenOption = Annotated[
     str | None,
     typer.Option(
-        "--token", envvar="CIVITAI_TOKEN", help="Session cookie value.", show_default=False
+        "--token",
+        envvar="CIVITAI_TOKEN",
+        help="Session cookie value (visible to other users in `ps`: prefer --token-file or "
+        "CIVITAI_TOKEN).",
+        show_default=False,
+    ),
+]
+ApiKeyFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--api-key-file",
+        help="Read the API key from this file (its first line); - reads it from stdin.",
+        show_default=False,
+    ),
+]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help="Read the session cookie value from this file; - reads it from stdin.",
+        show_default=False,
     ),
 ]
 
@@ -155,6 +187,10 @@ class Connection(SiteOptions, Limits):
 
     api_key: ApiKeyOption = None
     token: TokenOption = None
+    api_key_file: ApiKeyFileOption = None
+    token_file: TokenFileOption = None
+    # Whether --api-key / --token also read the environment (not so for `login`).
+    environment: ClassVar[bool] = True
     verbose: Annotated[
         bool,
         typer.Option(
@@ -169,14 +205,15 @@ class Connection(SiteOptions, Limits):
         from civitai_vault.vault import Vault
 
         log_requests(self.verbose)
+        api_key, token = self.credentials()
         return Vault(
             archive,
             site=self.site,
             base_url=self.base_url,
             image_base_url=self.image_base_url,
             video_base_url=self.video_base_url,
-            api_key=self.api_key,
-            token=self.token,
+            api_key=api_key,
+            token=token,
             limits=self.limit_flags(),
         )
 
@@ -195,16 +232,34 @@ class Connection(SiteOptions, Limits):
         site = self.site
         if not site and any(target.site == "red" for target in targets):
             site = "red"
+        api_key, token = self.credentials()
         return load_settings(
             archive=archive,
             site=site,
             base_url=self.base_url,
             image_base_url=self.image_base_url,
             video_base_url=self.video_base_url,
-            api_key=self.api_key,
-            token=self.token,
+            api_key=api_key,
+            token=token,
             limits=self.limit_flags(),
         )
+
+    def credentials(self) -> tuple[str | None, str | None]:
+        """The API key and token given: from their files, else from the flag or environment."""
+        from civitai_vault.cli.secrets import read_secret, warn_if_on_command_line
+
+        api_key, token = self.api_key, self.token
+        if self.api_key_file is not None:
+            api_key = read_secret(self.api_key_file, "api-key")
+        elif api_key:
+            warn_if_on_command_line(
+                api_key, "api-key", "CIVITAI_API_KEY" if self.environment else None
+            )
+        if self.token_file is not None:
+            token = read_secret(self.token_file, "token")
+        elif token:
+            warn_if_on_command_line(token, "token", "CIVITAI_TOKEN" if self.environment else None)
+        return api_key, token
 
 
 class _StderrHandler(logging.Handler):

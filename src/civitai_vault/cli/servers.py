@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from civitai_vault.cli.core import command, console, err_console, fail
 from civitai_vault.cli.options import DEFAULT_ARCHIVE, ArchiveOption
+from civitai_vault.untrusted import terminal_text
 
 
 @command("serve")
@@ -41,8 +43,11 @@ def serve_command(
     allowed = allow_host or []
     if not is_loopback(host):
         err_console.print(
-            f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this "
-            "address can see the whole archive, without a password",
+            Text("warning: ", style="bold yellow")
+            + terminal_text(
+                f"listening on {host}: anyone who can reach this address can see the whole "
+                "archive, without a password"
+            ),
             highlight=False,
         )
     if host in WILDCARD_ADDRESSES and not allowed:
@@ -54,7 +59,9 @@ def serve_command(
 
     def ready(url: str) -> None:
         console.print(
-            f"Gallery of {archive} at {url}  (Ctrl+C to stop)", highlight=False, soft_wrap=True
+            terminal_text(f"Gallery of {archive} at {url}  (Ctrl+C to stop)"),
+            highlight=False,
+            soft_wrap=True,
         )
 
     # Ctrl+C is how a gallery ends: not an error.

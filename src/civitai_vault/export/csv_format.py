@@ -4,8 +4,11 @@ Choices, also stated in `civitai-vault export --help`:
 
 - UTF-8, RFC 4180 quoting (fields with a comma, quote or line break are
   quoted, quotes doubled), CRLF row ends. `excel=True` adds a byte-order mark
-  so Excel detects UTF-8, and neutralizes text that Excel would run as a
-  formula (a leading `=`, `+`, `-`, `@`, tab or CR gets a `'` in front).
+  so Excel detects UTF-8.
+- Text from Civitai that a spreadsheet would run as a formula (a cell that
+  starts with `=`, `+`, `-`, `@`, tab or CR: `=HYPERLINK(...)`, `=cmd|...`)
+  gets a `'` in front, the OWASP defence against CSV injection; numbers are
+  left alone. `allow_formulas=True` writes such cells as they are.
 - `tags` and `collections` are joined with `|`; a `|` or `\\` inside a name is
   escaped with a backslash, so `split_list` gives back exactly the list.
   `df["tags"].str.split("|")` is enough unless a tag contains `|`.
@@ -58,8 +61,8 @@ def split_list(cell: str | None) -> list[str]:
     return items
 
 
-def csv_row(record: dict[str, Any], *, excel: bool = False) -> list[Any]:
-    """A record as CSV cells in EXPORT_FIELDS order."""
+def csv_row(record: dict[str, Any], *, allow_formulas: bool = False) -> list[Any]:
+    """A record as CSV cells in EXPORT_FIELDS order, formulas neutralised unless allowed."""
     row: list[Any] = []
     for name in EXPORT_FIELDS:
         value = record.get(name)
@@ -69,13 +72,19 @@ def csv_row(record: dict[str, Any], *, excel: bool = False) -> list[Any]:
             value = json.dumps(value or [], ensure_ascii=False)
         elif value is None:
             value = ""
-        if excel and isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        if not allow_formulas and isinstance(value, str) and value.startswith(_FORMULA_STARTS):
             value = "'" + value
         row.append(value)
     return row
 
 
-def write_csv(records: Iterable[dict[str, Any]], stream: BinaryIO, *, excel: bool = False) -> int:
+def write_csv(
+    records: Iterable[dict[str, Any]],
+    stream: BinaryIO,
+    *,
+    excel: bool = False,
+    allow_formulas: bool = False,
+) -> int:
     """Write a header and one row per record; returns the number of records."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig" if excel else "utf-8", newline="")
     try:
@@ -83,7 +92,7 @@ def write_csv(records: Iterable[dict[str, Any]], stream: BinaryIO, *, excel: boo
         writer.writerow(EXPORT_FIELDS)
         count = 0
         for record in records:
-            writer.writerow(csv_row(record, excel=excel))
+            writer.writerow(csv_row(record, allow_formulas=allow_formulas))
             count += 1
         text.flush()
         return count

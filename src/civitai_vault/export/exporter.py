@@ -49,13 +49,18 @@ def format_for_path(path: Path | None) -> str | None:
 
 
 def write_records(
-    records: Iterable[dict[str, Any]], fmt: str, stream: BinaryIO, *, excel: bool = False
+    records: Iterable[dict[str, Any]],
+    fmt: str,
+    stream: BinaryIO,
+    *,
+    excel: bool = False,
+    allow_formulas: bool = False,
 ) -> int:
     """Write export records to a binary stream in `fmt`; returns how many were written."""
     writers: dict[str, Callable[[Iterable[dict[str, Any]], BinaryIO], int]] = {
         "json": write_json,
         "jsonl": write_jsonl,
-        "csv": lambda rows, out: write_csv(rows, out, excel=excel),
+        "csv": lambda rows, out: write_csv(rows, out, excel=excel, allow_formulas=allow_formulas),
         "parquet": _write_parquet,
     }
     if fmt not in writers:
@@ -79,6 +84,7 @@ def export_archive(
     output: Path | None,
     *,
     excel: bool = False,
+    allow_formulas: bool = False,
     stdout: BinaryIO | None = None,
 ) -> ExportResult:
     """Export the records `filters` selects to `output` (None: stdout) in `fmt`.
@@ -92,10 +98,12 @@ def export_archive(
         records = iter_records(conn, filters or RecordFilter())
         if output is None:
             stream = stdout_stream(binary_format=fmt == "parquet", stream=stdout)
-            count = write_records(records, fmt, stream, excel=excel)
+            count = write_records(records, fmt, stream, excel=excel, allow_formulas=allow_formulas)
         else:
             with atomic_file(output) as stream:
-                count = write_records(records, fmt, stream, excel=excel)
+                count = write_records(
+                    records, fmt, stream, excel=excel, allow_formulas=allow_formulas
+                )
     return ExportResult(count=count, format=fmt, destination=output)
 
 

@@ -5,6 +5,11 @@ Text from Civitai is untrusted: a username or an original file name may hold
 characters. Every field is cleaned before it goes into the template, and every
 path segment of the result is cleaned again, so the template's own literal text
 cannot escape either. `safe_join` is the last gate before a file is written.
+
+Two images must never get one name: the second file would replace the first.
+`check_template` refuses, before a run starts, a template without `{image_id}`
+or `{uuid}`; and when a name is cut to length, the cut falls on the other
+fields, never on those.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from civitai_vault.errors import UsageError
 DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
 TEMPLATE_FIELDS: tuple[str, ...] = (
     "image_id",
+    "uuid",
     "username",
     "post_id",
     "collection_id",
     "collection_name",
-    "uuid",
     "type",
     "base_model",
     "model",
@@ -32,6 +37,8 @@ TEMPLATE_FIELDS: tuple[str, ...] = (
     "name_stem",
     "ext",
 )
+# Fields that differ for every image: a template needs one of them.
+UNIQUE_FIELDS: tuple[str, ...] = ("image_id", "uuid")
 UNKNOWN = "_unknown"
 # Bytes per path segment: far below the usual 255, leaving room for the sidecar
 # suffixes and the temporary names used while writing.
@@ -48,26 +55,77 @@ _WINDOWS_RESERVED = frozenset(
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
+def check_template(template: str) -> None:
+    """Refuse a template that is malformed or could give two images the same file name."""
+    fields = {field for _, field, _, _ in _parse(template) if field is not None}
+    if not fields & set(UNIQUE_FIELDS):
+        raise UsageError(
+            f"the file name template {template!r} can give two images the same name, and "
+            "the second file would replace the first: include {image_id} (or {uuid}), "
+            "for example '{username}/{image_id}.{ext}'"
+        )
+    render_relpath(template, {"image_id": 1, "uuid": "u"}, "png")  # unknown fields, specs
+
+
 def render_relpath(template: str, record: dict[str, Any], ext: str) -> str:
     """The record's file path relative to the media folder, POSIX separators, never escaping."""
     ext = _clean_ext(ext)
     values = _field_values(record, ext)
-    rendered: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise UsageError(f"the file name template {template!r} is malformed: {exc}") from None
-    for literal, field, spec, conversion in parsed:
-        rendered.append(literal.replace("\\", "/"))
+    # (text, kept whole): a unique field's text is never cut to fit a length.
+    pieces: list[tuple[str, bool]] = []
+    for literal, field, spec, conversion in _parse(template):
+        pieces.append((literal.replace("\\", "/"), False))
         if field is None:
             continue
-        rendered.append(_clean_field(_format_field(field, spec or "", conversion, values)))
-    segments = [_clean_segment(part) for part in "".join(rendered).split("/") if part.strip()]
+        text = _clean_field(_format_field(field, spec or "", conversion, values))
+        pieces.append((text, field in UNIQUE_FIELDS))
+    # Room for the extension and what `_clean_segment` may add (a leading "_").
+    budget = MAX_SEGMENT_BYTES - len(ext) - 3
+    segments = [
+        _clean_segment(_fit(part, budget))
+        for part in _split_segments(pieces)
+        if _joined(part).strip()
+    ]
     # The file itself always ends in the type's extension, whatever the template says.
     name = segments.pop() if segments else UNKNOWN
     if not name.endswith(f".{ext}"):
         name = f"{name}.{ext}"
     return "/".join([*segments, _cap_length(name, ext)])
+
+
+def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]]:
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise UsageError(f"the file name template {template!r} is malformed: {exc}") from None
+
+
+def _split_segments(pieces: list[tuple[str, bool]]) -> list[list[tuple[str, bool]]]:
+    """The pieces of each path segment (cleaned fields hold no "/"; literals may)."""
+    segments: list[list[tuple[str, bool]]] = [[]]
+    for text, whole in pieces:
+        first, *rest = text.split("/")
+        segments[-1].append((first, whole))
+        segments += [[(part, whole)] for part in rest]
+    return segments
+
+
+def _joined(pieces: list[tuple[str, bool]]) -> str:
+    return "".join(text for text, _ in pieces)
+
+
+def _fit(pieces: list[tuple[str, bool]], budget: int) -> str:
+    """The segment's text within `budget` bytes, cutting the longest pieces that may be cut."""
+    pieces = list(pieces)
+    while len(_joined(pieces).encode("utf-8")) > budget:
+        cuttable = [i for i, (text, whole) in enumerate(pieces) if not whole and text]
+        if not cuttable:
+            break
+        longest = max(cuttable, key=lambda i: len(pieces[i][0].encode("utf-8")))
+        excess = len(_joined(pieces).encode("utf-8")) - budget
+        data = pieces[longest][0].encode("utf-8")
+        pieces[longest] = (data[: max(0, len(data) - excess)].decode("utf-8", "ignore"), False)
+    return _joined(pieces)
 
 
 def safe_join(root: Path, relpath: str) -> Path:
@@ -100,12 +158,12 @@ def _field_values(record: dict[str, Any], ext: str) -> dict[str, Any]:
     name = record.get("name")
     return {
         "image_id": record.get("image_id"),
+        "uuid": record.get("uuid"),
         "username": record.get("author") or record.get("username"),
         "post_id": record.get("post_id"),
         # The collection being synced (the engine passes it), else the first one known.
         "collection_id": record.get("collection_id") or (collections[0] if collections else None),
         "collection_name": record.get("collection_name"),
-        "uuid": record.get("uuid"),
         "type": record.get("type"),
         "base_model": record.get("base_model"),
         "model": record.get("model"),

@@ -159,7 +159,7 @@ async def _unreadable_collection(client: CivitaiClient, collection_id: int) -> s
     if not client.signed_in:
         return (
             f"collection {collection_id} is private or does not exist, and you are not signed "
-            "in: run `civitai-vault login` (or pass --api-key) and try again"
+            "in: run `civitai-vault login` (or set CIVITAI_API_KEY) and try again"
         )
     return (
         f"collection {collection_id} is private to another user or does not exist: your "

@@ -55,6 +55,9 @@ class SyncOptions:
     detail_workers: int = 4
     download_workers: int = 4
     page_size: int = PAGE_SIZE
+    # Verify every archived file first and fetch again those missing, truncated or
+    # altered (`civitai-vault sync --repair`; see run.py).
+    repair: bool = False
 
 
 @dataclass
@@ -91,6 +94,8 @@ class SyncEngine:
         # Cached objects (posts, model versions, collections) the archive could not
         # store: said once at the end; the images that use them are archived.
         self.cache_notes: dict[str, None] = {}
+        # Images whose file on disk is not what the archive recorded (sync --repair).
+        self.broken_files: set[int] = set()
 
     # ------------------------------------------------------------ the run
 
@@ -118,6 +123,44 @@ class SyncEngine:
                     "run with --site red to include them"
                 )
             self._write_now(lambda c: w.finish_run(c, run_id, summary.as_dict()))
+        return summary
+
+    async def repair(self, image_ids: list[int]) -> RunSummary:
+        """Fetch these images' files again, from the addresses the archive recorded.
+
+        For `sync --repair` without targets: the archive knows each file's record,
+        so this costs one download per file and no API call.
+        """
+        summary = RunSummary()
+        result = TargetSummary(key="repair", label="files to repair")
+        self.reporter.start_target(result.label)
+        clear_partials(self.archive.media_dir)
+        records = [r for r in (get_record(self.conn, i) for i in image_ids) if r is not None]
+        writer = BatchWriter(self.conn)
+        writer.start()
+        files_q: asyncio.Queue[_Work | None] = asyncio.Queue()
+        for record in records:
+            files_q.put_nowait(_Work(record["image_id"], None, record, False, True))
+        self.reporter.add_total("downloads", len(records))
+        workers = max(1, self.options.download_workers)
+        tasks = [
+            asyncio.create_task(self._files_worker(None, result, files_q, writer))
+            for _ in range(workers)
+        ]
+        try:
+            await _stop_workers(files_q, tasks)
+            await writer.close()
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await _close_quietly(writer)
+            raise
+        result.listed = len(records)
+        result.complete = True
+        summary.targets.append(result)
+        summary.cdn_requests = _stat(self.client, "cdn_requests")
+        summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
         return summary
 
     def _write_now(self, op: Callable[[Any], Any]) -> Any:
@@ -180,13 +223,15 @@ class SyncEngine:
             known=self.known,
             to_files=files_q.put,
             max_in_flight=self.options.detail_workers,
-            image_failure=lambda image_id, stage: self._image_failure(job, result, image_id, stage),
+            image_failure=lambda image_id, stage: self._image_failure(
+                job.key, result, image_id, stage
+            ),
             cache_failure=self._cache_failure,
         )
         details.ask_later(*self.unanswered)
         self.unanswered = ([], [])
         file_tasks = [
-            asyncio.create_task(self._files_worker(job, result, files_q, writer))
+            asyncio.create_task(self._files_worker(job.key, result, files_q, writer))
             for _ in range(max(1, self.options.download_workers) if self.options.media else 0)
         ]
         try:
@@ -350,7 +395,8 @@ class SyncEngine:
 
         def store(conn: Any) -> list[str]:
             ids = [int(item.id) for item in items]
-            state = _stored_state(conn, [i for i in ids if fits_int64(i)], self.archive.root)
+            stored = [i for i in ids if fits_int64(i)]
+            state = _stored_state(conn, stored, self.archive.root, self.broken_files)
             failures: list[str] = []
             for item in items:
                 try:
@@ -441,7 +487,7 @@ class SyncEngine:
 
     async def _files_worker(
         self,
-        job: SyncJob,
+        target_key: str | None,
         result: TargetSummary,
         files_q: asyncio.Queue[_Work | None],
         writer: BatchWriter,
@@ -462,7 +508,7 @@ class SyncEngine:
                         image_id=work.image_id,
                         stage="download",
                         reason=str(exc),
-                        target_key=job.key,
+                        target_key=target_key,
                     )
                 )
             except OSError as exc:
@@ -474,20 +520,20 @@ class SyncEngine:
                 result.downloaded_bytes += row.served_size
                 await writer.submit(
                     partial(w.store_file, image_id=work.image_id, file=row),
-                    self._image_failure(job, result, work.image_id, "download"),
+                    self._image_failure(target_key, result, work.image_id, "download"),
                 )
             self.reporter.advance("downloads")
 
     # ------------------------------------------------------------ unstorable values
 
     def _image_failure(
-        self, job: SyncJob, result: TargetSummary, image_id: int, stage: str
+        self, target_key: str | None, result: TargetSummary, image_id: int, stage: str
     ) -> OnFailure:
         """A write of this image failed alone: a failure row with the reason, counted."""
         prefix = "download: " if stage == "download" else ""
 
         def record(conn: Any, exc: BaseException) -> None:
-            w.record_failure(conn, image_id, stage, f"{prefix}{exc}", job.key)
+            w.record_failure(conn, image_id, stage, f"{prefix}{exc}", target_key)
 
         def report(exc: BaseException) -> None:
             if stage == "download":
@@ -540,10 +586,15 @@ def _listing_complete(pages: Any) -> bool:
     return True if ended is None else bool(ended)
 
 
-def _stored_state(conn: Any, ids: list[int], root: Path) -> dict[int, tuple[bool, bool]]:
-    """Per image: whether its details are stored, and whether its file is on disk."""
+def _stored_state(
+    conn: Any, ids: list[int], root: Path, broken: set[int]
+) -> dict[int, tuple[bool, bool]]:
+    """Per image: whether its details are stored, and whether its sound file is on disk."""
     return {
-        image_id: (stored, path is not None and (root / path).is_file())
+        image_id: (
+            stored,
+            path is not None and image_id not in broken and (root / path).is_file(),
+        )
         for image_id, (stored, path) in image_states(conn, ids).items()
     }
 

@@ -21,7 +21,7 @@ from civitai_vault.api.cdn import DEFAULT_VIDEO_BASE_URL, video_urls
 from civitai_vault.api.limits import DEFAULT_LIMITS
 from civitai_vault.archive.writer import FileRow
 from civitai_vault.media.embed import embed_metadata
-from civitai_vault.media.naming import render_relpath, safe_join
+from civitai_vault.media.naming import check_template, render_relpath, safe_join
 from civitai_vault.media.sidecars import write_sidecars
 from civitai_vault.media.verify import InvalidMedia, verify_file
 
@@ -38,8 +38,9 @@ class FileOptions:
     video_base_url: str = DEFAULT_VIDEO_BASE_URL
 
     def __post_init__(self) -> None:
-        # A mistyped template fails before a run starts, not after its first downloads.
-        render_relpath(self.template, {"image_id": 1}, "png")
+        # A mistyped template, or one that could give two images one name, fails
+        # before a run starts, not after its first downloads.
+        check_template(self.template)
 
 
 def sha256_of(path: Path) -> str:

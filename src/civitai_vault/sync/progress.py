@@ -29,6 +29,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from civitai_vault.untrusted import printable, terminal_text
+
 if TYPE_CHECKING:
     from civitai_vault.sync.summary import TargetSummary
 
@@ -132,7 +134,7 @@ class PlainReporter(_ShownReporter):
 
     def start_target(self, label: str) -> None:
         super().start_target(label)
-        print(f"syncing {label}", file=self.stream, flush=True)
+        print(f"syncing {printable(label, one_line=True)}", file=self.stream, flush=True)
 
     def _update(self, stage: str) -> None:
         self.counted_since_finish = True
@@ -151,11 +153,11 @@ class PlainReporter(_ShownReporter):
             f"({format_bytes(result.downloaded_bytes)}), failed {result.failed}, "
             f"removed {result.removed}, hidden {result.hidden}; {state}"
         )
-        print(line, file=self.stream, flush=True)
+        print(printable(line, one_line=True), file=self.stream, flush=True)
         self.counted_since_finish = False
 
     def wait_notice(self, message: str) -> None:
-        print(f"  {message}", file=self.stream, flush=True)
+        print(f"  {printable(message, one_line=True)}", file=self.stream, flush=True)
 
     def _close(self) -> None:
         # A run that stopped inside a target says where; a finished one has said it.
@@ -203,10 +205,12 @@ class RichReporter(_ShownReporter):
 
     def start_target(self, label: str) -> None:
         super().start_target(label)
-        self.progress.console.print(f"[bold]syncing[/] {label}", highlight=False, markup=True)
+        self.progress.console.print(
+            Text("syncing ", style="bold") + terminal_text(label, one_line=True), highlight=False
+        )
 
     def wait_notice(self, message: str) -> None:
-        self.progress.console.print(Text(message, style="yellow"))
+        self.progress.console.print(terminal_text(message, "yellow"))
 
     def _update(self, stage: str) -> None:
         final = self.listing_ended and stage != "listing"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from civitai_vault.api import CivitaiClient
-from civitai_vault.archive import open_archive, remove_new_archive
+from civitai_vault.api import CivitaiClient, ClientSettings
+from civitai_vault.archive import Archive, open_archive, remove_new_archive
+from civitai_vault.archive.lock import Holder
 from civitai_vault.archive.schema import DB_NAME
+from civitai_vault.archive.verify import verify_files
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.sources import Target
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
@@ -47,8 +51,16 @@ async def run_sync(
     pace: Pace,
     reporter: Reporter,
     store: CredentialStore | None = None,
+    *,
+    wait: float | None = 0,
+    on_wait: Callable[[Holder], None] | None = None,
 ) -> RunSummary:
     """Sync `targets` into the settings' archive.
+
+    Another writer holding the archive is waited for up to `wait` seconds (None:
+    as long as it takes, `on_wait` told for whom), then ArchiveBusy names it.
+    With `options.repair`, every file is verified first; without targets, the
+    images whose files are broken are the targets.
 
     A session cookie Civitai upgrades or rolls is saved to `store` when given,
     else to the config file the token came from (never over a token given by
@@ -58,31 +70,50 @@ async def run_sync(
     client_settings = settings.client_settings(**pace.overrides(), **saving)
     # Batches of details in flight: a few more than the client's slots, so a slot
     # never waits for the engine to form the next batch.
-    options = SyncOptions(
-        media=options.media,
-        limit=options.limit,
-        files=options.files,
+    options = dataclasses.replace(
+        options,
         detail_workers=2 * client_settings.concurrency,
         download_workers=2 * client_settings.cdn_concurrency,
-        page_size=options.page_size,
     )
     created = not (Path(settings.archive).expanduser() / DB_NAME).exists()
     summary: RunSummary | None = None
     try:
-        with open_archive(settings.archive) as archive, _prompt_event_loop():
-            async with CivitaiClient(client_settings) as client:
-                engine = SyncEngine(client, archive, options, reporter)
-                try:
-                    summary = await engine.run(targets)
-                    return summary
-                finally:
-                    reporter.close()
+        with (
+            open_archive(settings.archive, wait=wait, on_wait=on_wait) as archive,
+            _prompt_event_loop(),
+        ):
+            summary = await _run(archive, client_settings, targets, options, reporter)
+            return summary
     finally:
         failed = summary is None or not summary.ok
         if created and failed and (summary is None or not any(t.listed for t in summary.targets)):
             # Nothing was archived (a mistyped id, a wrong login, a network down): leave
             # no empty archive behind for the next command to take for a real one.
             remove_new_archive(Path(settings.archive).expanduser())
+
+
+async def _run(
+    archive: Archive,
+    client_settings: ClientSettings,
+    targets: list[Target],
+    options: SyncOptions,
+    reporter: Reporter,
+) -> RunSummary:
+    verified = await asyncio.to_thread(verify_files, archive) if options.repair else None
+    async with CivitaiClient(client_settings) as client:
+        engine = SyncEngine(client, archive, options, reporter)
+        try:
+            if verified is not None and not targets:
+                # Nothing named: every broken file, from the address it came from.
+                summary = await engine.repair(sorted(verified.broken_ids))
+            else:
+                engine.broken_files = verified.broken_ids if verified else set()
+                summary = await engine.run(targets)
+        finally:
+            reporter.close()
+    if verified is not None:
+        summary.notes.insert(0, f"before the repair, verify found: {verified.summary()}")
+    return summary
 
 
 @contextmanager
