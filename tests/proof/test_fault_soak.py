@@ -14,6 +14,7 @@ import pytest
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
 
 IMAGES = int(os.environ.get("CIVITAI_VAULT_SOAK_IMAGES", "300"))
+SOAK_BATCH = 3
 
 # The mix the issue names: 5% 500s, 5% 429s, 2% truncated bodies, 2% malformed
 # JSON, 1% dropped connections, random latency; the CDN fails in the same ways.
@@ -39,18 +40,21 @@ SOAK_FAULTS = Faults(
 def test_sync_through_faults_matches_a_clean_run(tmp_path, sync, archive_snapshot):
     with running_emulator(EmulatorConfig(seed=31, images=IMAGES, site_mode="red")) as emu:
         target = f"collection:{emu.dataset.named['all_collection']}"
-        clean = sync(tmp_path / "clean", emu, [target])
+        # Small batches, so the few hundred images make enough API requests for every
+        # fault kind to land there too (at 50 a batch the whole run is a dozen requests).
+        clean = sync(tmp_path / "clean", emu, [target], batch_size=SOAK_BATCH)
         assert clean["ok"]
 
         emu.set_faults(SOAK_FAULTS)
-        first = sync(tmp_path / "soaked", emu, [target])
+        first = sync(tmp_path / "soaked", emu, [target], batch_size=SOAK_BATCH)
         runs = [first]
         if not first["ok"]:
             # Complete or loud: a run that stopped short says what it missed, and why.
             reported = first["targets"][0]
             assert reported["failed"] or reported["error"], first
             assert sum(reported["failure_reasons"].values()) == reported["failed"]
-            runs.append(sync(tmp_path / "soaked", emu, [target]))  # faults still on
+            # Faults still on.
+            runs.append(sync(tmp_path / "soaked", emu, [target], batch_size=SOAK_BATCH))
         injected = [(entry.listener, entry.fault) for entry in emu.request_log if entry.fault]
 
     assert runs[-1]["ok"], runs[-1]
