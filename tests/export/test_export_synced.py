@@ -147,7 +147,9 @@ def test_parquet_in_duckdb(synced_archive, exports, archive_records):
     ).fetchall()[0]
     expected = dataset_expectation(synced_archive.dataset, hostile_id)
     assert prompt == expected["prompt"]
-    assert first_tag == expected["tag_scores"][0][0]
+    # Highest score first; tags that share the top score may come in either order.
+    top = expected["tag_scores"][0][1]
+    assert first_tag in {name for name, score in expected["tag_scores"] if score == top}
 
 
 def test_filters_on_the_synced_archive(synced_archive, archive_records, cli):
