@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import traceback
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from civitai_vault.api import (
 
 from .conftest import assert_one_line_error, sync_args
 from .servers import HostileServer, Reply, Request
+from .stage import sync as sync_in_process
 
 # A server that shows a client's credentials back to it, as a careless proxy or a
 # compromised server could, in every place an error message is read from.
@@ -60,20 +60,6 @@ def client_settings(emu: Any, base_url: str | None = None, **credentials: Any) -
         max_retries=2,
         **credentials,
     )
-
-
-def sync_in_process(path: Path, settings: ClientSettings, target: str) -> dict[str, Any]:
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.archive import open_archive
-    from civitai_vault.sync.engine import SyncEngine
-
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                summary = await SyncEngine(client, archive).run([parse_target(target)])
-                return summary.as_dict()
-
-    return asyncio.run(run())
 
 
 # ---------------------------------------------------------------- logs and the CDN
