@@ -727,6 +727,35 @@ def post_call(post_id: int) -> Call:
     return "post.get", {"id": int(post_id)}
 
 
+# post.getInfinite's `limit` maximum (postsQuerySchema); `ids` itself has none.
+POSTS_PER_CALL = 200
+# Every browsing level (PG | PG-13 | R | X | XXX): the server caps it to what the site shows.
+ALL_BROWSING_LEVELS = 31
+
+
+def posts_call(post_ids: list[int]) -> Call:
+    """`post.getInfinite` for up to 200 posts by id, all in one page.
+
+    civitai/civitai @ ebed6616, src/server/services/post.service.ts getPostsInfinite:
+    the default sort "Most Reactions" adds `reactionCount > 0` and the period
+    default could cut by date, so Newest and AllTime; `limit` is the number of
+    ids, so one page holds them all; cosmetics are not wanted. Private and
+    unpublished posts, posts of unpublished model versions or unreadable
+    collections, posts none of whose images the browsing level shows, and
+    posts of users the viewer hides are left out: their callers ask `post.get`.
+    """
+    if not 1 <= len(post_ids) <= POSTS_PER_CALL:
+        raise ValueError(f"post.getInfinite takes 1 to {POSTS_PER_CALL} ids")
+    return "post.getInfinite", {
+        "ids": [int(i) for i in post_ids],
+        "limit": len(post_ids),
+        "sort": "Newest",
+        "period": "AllTime",
+        "browsingLevel": ALL_BROWSING_LEVELS,
+        "include": [],
+    }
+
+
 def model_version_call(version_id: int) -> Call:
     return "modelVersion.getById", {"id": int(version_id)}
 
@@ -741,6 +770,17 @@ def votable_tags(data: Any) -> list[VotableTag]:
 
 def post(data: Any) -> Post:
     return _model(Post, data, "post.get")
+
+
+def posts_by_id(data: Any, asked: list[int]) -> dict[int, Post]:
+    """The posts of a `posts_call` answer that were asked for, by id (others are ignored)."""
+    wanted = set(asked)
+    found: dict[int, Post] = {}
+    for item in _list(_page(data, "post.getInfinite").get("items")):
+        found_post = _model(Post, item, "post.getInfinite")
+        if found_post.id in wanted and found_post.id not in found:
+            found[found_post.id] = found_post
+    return found
 
 
 def model_version(data: Any) -> ModelVersion:
