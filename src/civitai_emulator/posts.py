@@ -106,8 +106,8 @@ def list_posts(
     if ids is not UNDEFINED and ids is not None:
         if not ids:  # `p.id IN (${Prisma.join([])})`: sql-template-tag throws, throwDbError
             raise TRPCError("INTERNAL_SERVER_ERROR", EMPTY_JOIN)
-        wanted = set(ids)
-        posts = [p for p in posts if p.id in wanted]
+        asked = set(ids)
+        posts = [p for p in posts if p.id in asked]
     if params.get("modelVersionId"):
         posts = []  # no dataset post is linked to a model version
     if params.get("collectionId"):
