@@ -172,7 +172,7 @@ def test_a_first_sync_costs_at_most_1_2_procedure_calls_per_image(
     config = EmulatorConfig(seed=3, images=600, site_mode="red")
     with running_emulator(config) as emu:
         emu.clear_log()
-        summary = sync(tmp_path / "a", emu, [_collection(emu)], media=False)
+        summary = sync(tmp_path / "a", emu, [_collection(emu)], media=False, batch_size=100)
         requests = _api_requests(emu)
     n = summary["targets"][0]["new"]
     with open_archive(tmp_path / "a") as archive:
