@@ -88,7 +88,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=CivitaiModel)
 MAX_REDIRECTS = 5
 # The server caps these per pod and answers 429 "Server busy" past the cap, each
-# batched call taking a slot (civitai-api.md, first section): one per batch.
+# batched call taking a slot (civitai/civitai @ ebed6616, src/server/trpc.ts withBulkhead,
+# src/server/utils/request-bulkhead.ts HEAVY_REQUEST_CONCURRENCY): one per batch.
 HEAVY_PROCEDURES = frozenset({"image.getInfinite", "image.getImagesAsPostsInfinite"})
 Call = tuple[str, dict[str, Any]]
 
@@ -594,7 +595,7 @@ class CivitaiClient:
 
     def _explain(self, exc: CivitaiError) -> CivitaiError:
         """Civitai refuses an unknown API key with its "use the public API" 401 (live probes
-        of 2026-07 and 2026-09, civitai-api.md first section): with a key set, that
+        of civitai.com 2026-07-08 and civitai.red 2026-09-29): with a key set, that
         answer means the key was rejected, not that the call came from the wrong site."""
         if exc.status == 401 and self.settings.api_key:
             rejected = _key_rejected(exc)

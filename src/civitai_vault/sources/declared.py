@@ -1,7 +1,8 @@
 """The catalogue: every source a person can archive, one declaration each.
 
 Procedures and their real inputs are taken from civitai/civitai's server
-source (see civitai-api.md); where behaviour is subtle the class says why.
+source (civitai/civitai @ ebed6616, src/server/schema/ and src/server/services/);
+where behaviour is subtle the class says why.
 """
 
 from __future__ import annotations
