@@ -55,6 +55,7 @@ from civitai_vault.api.models import (
     Creator,
     GenerationData,
     ImageInfo,
+    ModelSummary,
     ModelVersion,
     Post,
     Tag,
@@ -212,6 +213,16 @@ class CivitaiClient:
     async def get_model_version(self, version_id: int) -> ModelVersion:
         """`modelVersion.getById`; NotFound on 404 (a deleted version is still found)."""
         return model_version(await self.call(*model_version_call(version_id)))
+
+    async def get_model(self, model_id: int) -> ModelSummary:
+        """`model.getSimple`: id, name, status and owner; NotFound when there is no such model.
+
+        The cheapest look-up of a model (one row; model.getById runs a dozen
+        queries). It answers whatever the status, Deleted included
+        (civitai/civitai @ ebed6616, model.service.ts getSimpleModelWithVersions).
+        """
+        data = await self.call("model.getSimple", {"id": int(model_id)})
+        return _model(ModelSummary, data, "model.getSimple")
 
     async def get_post(self, post_id: int) -> Post:
         """`post.get`; NotFound when missing, unpublished or hidden from us."""
