@@ -138,3 +138,29 @@ def test_a_post_left_out_of_the_bulk_answer_is_asked_alone(
     rerun_asks = [input_of(r)["id"] for r in asked(second, "post.get")]
     assert rerun_asks == ([hidden] * tries if how == "failing" else [])
     assert len(asked(second, "post.getInfinite")) == (how == "failing")
+
+
+def test_a_bulk_answer_over_a_limit_falls_back_to_post_get(emu: Any, tmp_path: Path) -> None:
+    """A `post.getInfinite` answer that is itself over a limit (a few posts of many big
+    images could be) will not get smaller when asked again: each post asks `post.get`."""
+
+    def pad(procedure: str, data: Any) -> None:
+        if procedure == "post.getInfinite" and isinstance(data, dict):
+            data["padding"] = list(range(60_000))
+
+    images = emu.dataset.collections[emu.dataset.named["all_collection"]].image_ids
+    posts = {emu.dataset.post_of(i) for i in images}
+    with Stage(emu, rewrite=pad) as stage:
+        settings = dataclasses.replace(stage.settings(answer_values=50_000), batch_size=100)
+        summary = sync(tmp_path / "a", settings, collection(emu))
+        requests = list(stage.api.requests)
+    assert summary["targets"][0]["failed"] == 0
+    assert len(asked(requests, "post.getInfinite")) >= 1
+    singly = [r for r in requests if r.path.startswith("/api/trpc/post.get?")]
+    in_batches = sum(
+        r.path.split("?")[0].rsplit("/", 1)[-1].split(",").count("post.get") for r in requests
+    )
+    assert in_batches + len(singly) == len(posts)  # each post once, by post.get
+    rows = post_rows(tmp_path / "a")
+    expected = post_get_columns(emu, posts)
+    assert set(rows) == posts and all(rows[p][:4] == expected[p] for p in posts)

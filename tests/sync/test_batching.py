@@ -256,3 +256,29 @@ def test_post_rows_are_what_post_get_gives(tmp_path: Path, sync: Any) -> None:
         expected = asyncio.run(post_get_rows())
     assert len(rows) > 100 and any(row[2] for row in rows)  # titled and untitled posts
     assert [tuple(row) for row in rows] == expected
+
+
+def test_a_bulk_post_look_up_that_keeps_failing_is_asked_by_the_next_run(
+    tmp_path: Path, sync: Any, archive_snapshot: Any
+) -> None:
+    """A `post.getInfinite` that still fails after its retries (500s) does not turn into 200
+    `post.get` calls on a server in trouble: its posts stay unasked for the next run."""
+    config = EmulatorConfig(seed=3, images=IMAGES, site_mode="red")
+    with running_emulator(config) as emu:
+        sync(tmp_path / "clean", emu, [_collection(emu)], media=False)
+        emu.set_faults(Faults(call_500=1.0, procedures=frozenset({"post.getInfinite"})))
+        emu.clear_log()
+        failing = sync(tmp_path / "a", emu, [_collection(emu)], media=False)
+        asked = [e.procedure.split(",") for e in _api_requests(emu)]
+        with open_archive(tmp_path / "a") as archive:
+            (posts,) = archive.conn.execute("SELECT COUNT(*) FROM posts").fetchone()
+        emu.set_faults(Faults())
+        emu.clear_log()
+        sync(tmp_path / "a", emu, [_collection(emu)], media=False)
+        again = [e.procedure.split(",") for e in _api_requests(emu)]
+    assert failing["targets"][0]["failed"] == 0  # the images themselves are all there
+    assert posts == 0 and any("post.getInfinite" in calls for calls in asked)
+    assert not any("post.get" in calls for calls in asked)
+    assert sum(calls.count("post.getInfinite") for calls in again) == 1
+    assert not any("post.get" in calls for calls in again)
+    assert archive_snapshot(tmp_path / "a") == archive_snapshot(tmp_path / "clean")

@@ -277,6 +277,8 @@ class DetailsStage:
         left_out: list[int] = []
         for group, answer in zip(groups, answers, strict=False):
             found = _listed_posts(answer, group)
+            if found is None:
+                continue
             for post_id, row in found.items():
                 await self._cache_post(post_id, row)
             left_out += [post_id for post_id in group if post_id not in found]
@@ -295,16 +297,22 @@ class DetailsStage:
             await self.writer.submit(op, self.cache_failure(f"post {post_id}"))
 
 
-def _listed_posts(answer: Any, asked: list[int]) -> dict[int, dict[str, Any]]:
-    """The cache rows of the posts a `post.getInfinite` answer holds; none when it failed
-    (each then asks `post.get`). The columns are what `post.get` gives (the same Post
-    columns); `raw` is the listing item, which has no `detail` or tags."""
-    if isinstance(answer, CivitaiError):
-        return {}
+def _listed_posts(answer: Any, asked: list[int]) -> dict[int, dict[str, Any]] | None:
+    """The cache rows of the posts a `post.getInfinite` answer holds; the posts left out
+    then ask `post.get`. The columns are what `post.get` gives (the same Post columns);
+    `raw` is the listing item, which has no `detail` or tags.
+
+    A call that failed for good (a 400, an answer over a limit, an unreadable one) holds
+    none, so every post asks `post.get`; one that still failed after its retries (429,
+    5xx, a dropped connection) gives None: a server in trouble is not sent 200 calls
+    more, and the next run asks again.
+    """
     try:
+        if isinstance(answer, CivitaiError):
+            raise answer
         found = posts_by_id(answer, asked)
-    except CivitaiError:
-        return {}
+    except CivitaiError as exc:
+        return None if exc.retryable else {}
     return {post_id: normalize.post_row(item) for post_id, item in found.items()}
 
 
