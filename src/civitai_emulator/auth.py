@@ -1,12 +1,13 @@
-"""Who is calling, from which site, and may they call at all (civitai-api.md §2).
+"""Who is calling, from which site, and may they call at all (civitai/civitai @ ebed6616:
+src/server/auth/get-server-auth-session.ts, src/server/trpc.ts).
 
 Session resolution, in the real server's order:
 
 1. An `Authorization` header: its second space-separated word is an API key (any
    scheme word works); else a `?token=` query parameter. Cookies are then ignored.
    An unknown key is refused with 401 "Please use the public API instead", as the
-   live site answers it (probes of 2026-07-08 and 2026-09-29, civitai-api.md first
-   section), although the server source reads it as anonymous.
+   live site answers it (probes of civitai.com 2026-07-08 and civitai.red 2026-09-29),
+   although the server source reads it as anonymous.
 2. The hub cookie: `civ-token` over http, `__Secure-civ-token` over https (the scheme
    comes from X-Forwarded-Proto when a proxy sets it).
 3. The legacy next-auth cookie `__Secure-civitai-token` (or `civitai-token` over

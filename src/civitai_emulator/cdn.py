@@ -1,4 +1,5 @@
-"""The image CDN: which bytes a URL names (civitai-api.md §4).
+"""The image CDN: which bytes a URL names (civitai/civitai @ ebed6616, src/client-utils/edge-url.ts
+and src/client-utils/cf-images-utils.ts).
 
 Three hosts, each its own listener:
 

@@ -158,10 +158,12 @@ class EmulatorConfig:
       (civitai.red: a signed-in user sees what it asks for). A request whose Host header
       names civitai.red (or starts with "red.") is red whatever this says.
     - `boundary_skip`: reproduce the real server's descending-cursor off-by-one, which
-      never returns the image whose id became `nextCursor` (civitai-api.md §3.3). Off
+      never returns the image whose id became `nextCursor` (civitai/civitai @ ebed6616,
+      src/server/utils/pagination-helpers.ts getCursor: `<` for DESC). Off
       = the corrected behaviour (`id <= cursor`).
     - `encoding`: how answers are written. "devalue" (the default: the live site since
-      2026-07-25, civitai-api.md first section), "superjson" (the older pods), or
+      2026-07-25, gallery-dl 1.32.8 "handle new API response format"), "superjson" (the
+      older pods), or
       "mixed" (half and half, as during the rollout).
     - `devalue_share`: overrides `encoding` with an exact share of devalue answers,
       picked by a hash of the request so a retry gets the same encoding.

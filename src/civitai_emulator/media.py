@@ -285,7 +285,8 @@ def scaled_size(
 
 def exif_user_comment(text: str) -> bytes:
     """An `Exif\\0\\0` block holding UserComment = "UNICODE\\0" + UTF-16BE text, big-endian
-    TIFF, the way AUTOMATIC1111 writes it through piexif (metadata-formats.md §2)."""
+    TIFF, the way AUTOMATIC1111 writes it through piexif
+    (`piexif.helper.UserComment.dump(text, encoding="unicode")`)."""
     comment = b"UNICODE\0" + text.encode("utf-16-be")
     # TIFF header (8) + IFD0 with one entry (2 + 12 + 4) = 26; the Exif IFD follows.
     exif_ifd_offset = 8 + 2 + 12 + 4

@@ -1,7 +1,8 @@
 """Input validation that fails the way zod 4 does on the Civitai server.
 
 A failed parse raises BAD_REQUEST whose message is the JSON list of issues, indented
-by two spaces (civitai-api.md §1.5). Unknown keys are stripped, not rejected.
+by two spaces (zod 4's ZodError message, which civitai/civitai @ ebed6616 src/server/trpc.ts
+errorFormatter passes on). Unknown keys are stripped, not rejected.
 Only the rules the emulated procedures need are implemented.
 """
 

@@ -61,7 +61,8 @@ def _has_meta(record: ImageRecord) -> tuple[bool, bool]:
 
 
 def image_detail(dataset: Dataset, record: ImageRecord) -> dict[str, Any]:
-    """`image.get` (civitai-api.md §3.1). No top-level userId."""
+    """`image.get` (civitai/civitai @ ebed6616, src/server/services/image.service.ts getImage).
+    No top-level userId."""
     has_meta, has_prompt = _has_meta(record)
     return {
         "id": record.id,
@@ -108,7 +109,9 @@ def listing_item(
     from_index: bool,
     viewer_is_owner: bool = False,
 ) -> dict[str, Any]:
-    """One `image.getInfinite` item (civitai-api.md §3.3, after stripImageForInfiniteWire)."""
+    """One `image.getInfinite` item (civitai/civitai @ ebed6616:
+    src/server/services/image.service.ts getAllImages, after
+    src/server/utils/image-infinite-wire.ts stripImageForInfiniteWire)."""
     has_meta, has_prompt = _has_meta(record)
     sort_at = _copy(record.published_at)
     created_at = sort_at if from_index else _copy(record.created_at)
@@ -168,8 +171,9 @@ def listing_item(
 
 
 def _add_index_fields(item: dict[str, Any], record: ImageRecord) -> None:
-    """What a Meilisearch image document adds to the item (civitai-api.md, first section:
-    the live page of 2026-07-26). `mimeType` and `postTitle` are stripped from the wire."""
+    """What a Meilisearch image document adds to the item (a live page of 2026-07-26,
+    recorded in panopticoncentral/diffusely DiffuselyTests/LiveDevalueFeedFixture.swift).
+    `mimeType` and `postTitle` are stripped from the wire."""
     published_ms = int(record.published_at.timestamp() * 1000)
     item.update(
         {
@@ -261,7 +265,8 @@ def _tag_row(
 
 
 def generation_data(dataset: Dataset, record: ImageRecord) -> dict[str, Any]:
-    """`image.getGenerationData` (civitai-api.md §3.2)."""
+    """`image.getGenerationData` (civitai/civitai @ ebed6616, src/server/services/image.service.ts
+    getImageGenerationData)."""
     if record.hide_meta:
         meta: Any = UNDEFINED
     else:
@@ -321,7 +326,8 @@ def tag_summary(dataset: Dataset, tag_id: int) -> dict[str, Any] | None:
 
 
 def model_version(version: ModelVersionRecord, with_files: bool) -> dict[str, Any]:
-    """`modelVersion.getById` (civitai-api.md §3.6)."""
+    """`modelVersion.getById` (civitai/civitai @ ebed6616,
+    src/server/controllers/model-version.controller.ts)."""
     data: dict[str, Any] = {
         "id": version.id,
         "name": version.name,
@@ -379,6 +385,18 @@ def model_version(version: ModelVersionRecord, with_files: bool) -> dict[str, An
     return data
 
 
+def simple_model(version: ModelVersionRecord, user: User | None) -> dict[str, Any]:
+    """`model.getSimple`: the model's own columns and its user (userWithCosmeticsSelect)."""
+    return {
+        "id": version.model_id,
+        "name": version.model_name,
+        "createdAt": _copy(version.created_at),  # the first version's, as the model's
+        "locked": False,
+        "status": version.model_status,
+        "user": user_summary(user, version.user_id),
+    }
+
+
 def _model_file(version: ModelVersionRecord) -> dict[str, Any]:
     return {
         "id": version.id + 7,
@@ -391,7 +409,8 @@ def _model_file(version: ModelVersionRecord) -> dict[str, Any]:
 
 
 def post_detail(dataset: Dataset, post: PostRecord) -> dict[str, Any]:
-    """`post.get` (civitai-api.md §3.7)."""
+    """`post.get` (civitai/civitai @ ebed6616, src/server/services/post.service.ts
+    getPostDetail)."""
     return {
         "id": post.id,
         "nsfw": bool(post.nsfw_level & 28),  # R, X or XXX among its images
@@ -447,7 +466,8 @@ def collection_permissions(
 def collection_detail(
     dataset: Dataset, collection: CollectionRecord, nsfw_level: int
 ) -> dict[str, Any]:
-    """`collection.getById`'s `collection` (civitai-api.md §3.8). No item count."""
+    """`collection.getById`'s `collection` (civitai/civitai @ ebed6616,
+    src/server/selectors/collection.selector.ts). No item count."""
     owner = dataset.users.get(collection.owner_id)
     return {
         "id": collection.id,
@@ -471,7 +491,8 @@ def collection_detail(
 def collection_feed_item(
     dataset: Dataset, collection: CollectionRecord, nsfw_level: int
 ) -> dict[str, Any]:
-    """One `collection.getInfinite` item (civitai-api.md §3.9)."""
+    """One `collection.getInfinite` item (civitai/civitai @ ebed6616,
+    src/server/services/collection.service.ts getAllCollections)."""
     return {
         "id": collection.id,
         "name": collection.name,
@@ -491,7 +512,8 @@ def collection_feed_item(
 
 
 def user_collection(collection: CollectionRecord) -> dict[str, Any]:
-    """One `collection.getAllUser` entry (civitai-api.md §3.9)."""
+    """One `collection.getAllUser` entry (civitai/civitai @ ebed6616,
+    src/server/services/collection.service.ts getUserCollectionsWithPermissions)."""
     return {
         "id": collection.id,
         "name": collection.name,
@@ -509,7 +531,8 @@ def user_collection(collection: CollectionRecord) -> dict[str, Any]:
 
 
 def creator(dataset: Dataset, user: User) -> dict[str, Any]:
-    """`user.getCreator` (civitai-api.md §3.10)."""
+    """`user.getCreator` (civitai/civitai @ ebed6616, src/server/services/user.service.ts
+    getUserCreator)."""
     uploads = len(dataset.images_of_user(user.id))
     models = len({v.model_id for v in dataset.model_versions.values() if v.user_id == user.id})
     return {

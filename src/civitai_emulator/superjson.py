@@ -2,7 +2,7 @@
 
 `serialize(value)` gives `{"json": ..., "meta": {"values": ..., "referentialEqualities":
 ..., "v": 1}}`, leaving `meta` out when nothing needs annotating, exactly as superjson
-2.2.6 does (civitai-api.md §1.4). Python values map to JavaScript ones like this:
+2.2.6 does. Python values map to JavaScript ones like this:
 `datetime` -> Date, `UNDEFINED` -> undefined, `set` -> Set, NaN/Infinity -> number
 annotations; dicts and lists are plain objects and arrays. Annotation paths are
 dotted, with `.` and `\\` in keys escaped by a backslash.

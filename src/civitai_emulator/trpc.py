@@ -1,7 +1,8 @@
 """The tRPC v11 HTTP transport at `/api/trpc/<procedure>`, as Civitai runs it.
 
 Order of checks, as in @trpc/server's resolveResponse and Civitai's middleware chain
-(civitai-api.md §1-§2): content type (POST needs application/json, else 415) →
+(civitai/civitai @ ebed6616, src/server/trpc.ts): content type (POST needs application/json, else
+415) →
 batch shape → unknown procedure (404) → wrong method (405; queries also accept POST,
 `allowMethodOverride`) → Origin/Referer rule (401) → API key scope (403) → session
 for protected procedures (401) → heavy-request bulkhead (429) → input: JSON, then the

@@ -11,7 +11,8 @@ from civitai_vault.api.settings import SITE_URLS
 from civitai_vault.config import CredentialStore, Settings
 from civitai_vault.errors import UsageError
 
-# Cookie names that carry a Civitai session, newest first (civitai-api.md section 2).
+# Cookie names that carry a Civitai session, newest first (civitai/civitai @ ebed6616:
+# packages/civitai-auth/src/constants.ts, src/server/auth/get-server-auth-session.ts).
 SESSION_COOKIES = ("__Secure-civ-token", "civ-token", "__Secure-civitai-token")
 
 

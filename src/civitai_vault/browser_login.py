@@ -12,7 +12,7 @@ Two ways, as downloaders offer them:
 Either way the value goes to `account.login`, which checks it with Civitai
 before anything is saved. Cookie names: `__Secure-civ-token` (https) or
 `civ-token` (http), and the legacy `__Secure-civitai-token`, which Civitai
-upgrades on first use (civitai-api.md section 2).
+upgrades on first use (civitai/civitai @ ebed6616, src/server/auth/session-client.ts).
 """
 
 from __future__ import annotations

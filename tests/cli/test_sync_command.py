@@ -7,6 +7,7 @@ images a collection, post or user holds, and which of them the site shows
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -365,6 +366,33 @@ def test_a_target_that_does_not_exist_is_an_error_naming_it(red_cli, tmp_path, t
     done = red_cli("sync", "--archive", str(tmp_path / "archive"), target)
     assert done.code == 1
     assert named in done.error_line
+
+
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [
+        ("model:999999", "model 999999"),
+        ("https://civitai.com/models/999999/some-name", "model 999999"),
+        ("model-version:999999", "model version 999999"),
+        ("https://civitai.com/models/999999?modelVersionId=999999", "model version 999999"),
+    ],
+)
+def test_a_model_that_does_not_exist_is_one_line_and_1(
+    red_cli, red_emulator, tmp_path, target, named
+):
+    """Not "0 listed, complete": the model or version is looked up before its gallery."""
+    versions = red_emulator.dataset.model_versions
+    assert 999999 not in versions and 999999 not in {v.model_id for v in versions.values()}
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--rate", "0", target)
+    assert done.code == 1
+    assert named in done.error_line and "Traceback" not in done.stderr
+    if (archive / "vault.db").exists():
+        conn = sqlite3.connect(archive / "vault.db")
+        try:
+            assert conn.execute("SELECT count(*) FROM targets WHERE complete").fetchone() == (0,)
+        finally:
+            conn.close()
 
 
 def test_an_unknown_user_is_an_error_that_names_them(red_cli, tmp_path):

@@ -179,6 +179,34 @@ def test_a_models_gallery_by_model_and_by_version(big, api_for) -> None:
     assert version_id in {r.model_version_id for r in record.resources}
 
 
+def test_model_get_simple_finds_a_model_by_id_or_answers_not_found(emu, api) -> None:
+    # model.getSimple (civitai/civitai @ ebed6616, model.router.ts): getModel selects
+    # id, name, createdAt, locked, status and the user; no model is throwNotFoundError().
+    dataset = emu.dataset
+    model_id = dataset.named["gallery_model_id"]
+    version = dataset.model_versions[dataset.versions_of_model(model_id)[0]]
+    found = api.call("model.getSimple", {"id": model_id})
+    assert found.status == 200
+    assert set(found.data) == {"id", "name", "createdAt", "locked", "status", "user"}
+    assert (found.data["id"], found.data["name"], found.data["status"]) == (
+        model_id,
+        version.model_name,
+        "Published",
+    )
+    assert found.data["user"]["id"] == version.user_id
+    assert isinstance(found.data["createdAt"], datetime)
+    deleted = next(v for v in dataset.model_versions.values() if v.model_status == "Deleted")
+    gone = api.call("model.getSimple", {"id": deleted.model_id})
+    assert gone.status == 200 and gone.data["status"] == "Deleted"  # getSimple does not hide it
+    model_ids = {v.model_id for v in dataset.model_versions.values()}
+    assert 999999 not in model_ids
+    missing = api.call("model.getSimple", {"id": 999999})
+    assert missing.status == 404
+    assert missing.error["message"] == "Could not find entity"
+    assert missing.error["data"]["code"] == "NOT_FOUND"
+    assert api.call("model.getSimple", {"id": "1"}).status == 400  # z.number()
+
+
 # ----------------------------------------------------------- generations
 
 

@@ -116,9 +116,17 @@ def test_csv_for_excel_has_a_bom_and_defused_formulas(hostile_archive, tmp_path)
     assert frame.columns[0] == "image_id"
 
 
+def parquet_columns() -> list[str]:
+    """The export record's fields, with the seed's exact text right after `seed`."""
+    names = list(EXPORT_FIELDS)
+    names.insert(names.index("seed") + 1, "seed_exact")
+    return names
+
+
 def parquet_expected(record: dict) -> dict:
-    """A record as pyarrow gives it back: dates as aware datetimes."""
-    out = dict(record)
+    """A record as pyarrow gives it back: dates as aware datetimes, the seed also as text."""
+    out = {name: record.get(name) for name in parquet_columns()}
+    out["seed_exact"] = None if record["seed"] is None else str(record["seed"])
     for name in ("created_at", "published_at"):
         if out[name] is not None:
             out[name] = datetime.fromisoformat(out[name])
@@ -129,9 +137,10 @@ def test_parquet_has_typed_columns_and_the_records(hostile_archive, tmp_path):
     export(hostile_archive.path, "parquet", tmp_path / "out.parquet")
     table = pq.read_table(tmp_path / "out.parquet")
     schema = table.schema
-    assert schema.names == list(EXPORT_FIELDS)
+    assert schema.names == parquet_columns()
     assert schema.field("image_id").type == pa.int64()
     assert schema.field("seed").type == pa.int64()
+    assert schema.field("seed_exact").type == pa.string()
     assert schema.field("cfg_scale").type == pa.float64()
     assert schema.field("created_at").type == pa.timestamp("us", tz="UTC")
     assert schema.field("tags").type == pa.list_(pa.string())
@@ -167,6 +176,34 @@ def test_parquet_reads_in_pandas_and_duckdb(hostile_archive, tmp_path):
     )
     assert rows[1][1:5] == (None, None, False, None)
     assert rows[2][4] == 2**53 + 1
+
+
+def test_parquet_keeps_every_seed_exactly():
+    # ComfyUI seeds run to 2**64-1; int64 stops at 2**63-1. `seed` stays int64 (null where
+    # it cannot hold the value), `seed_exact` has every seed as its decimal digits.
+    seeds = [2**64 - 1, 2**63, 2**63 - 1, -1, 0, 42, None, 2**70, "17"]
+    records = [{"image_id": i, "seed": seed} for i, seed in enumerate(seeds)]
+    buffer = io.BytesIO()
+    write_records(records, "parquet", buffer)
+    table = pq.read_table(io.BytesIO(buffer.getvalue()))
+    assert table.column("seed").to_pylist() == [None, None, 2**63 - 1, -1, 0, 42, None, None, 17]
+    exact = table.column("seed_exact").to_pylist()
+    assert exact == [
+        "18446744073709551615",
+        "9223372036854775808",
+        "9223372036854775807",
+        "-1",
+        "0",
+        "42",
+        None,
+        "1180591620717411303424",
+        "17",
+    ]
+    # Read back as pandas and DuckDB users would: the text gives the exact integer.
+    frame = table.to_pandas()
+    assert [int(text) for text in frame["seed_exact"].iloc[:2]] == [2**64 - 1, 2**63]
+    rows = duckdb.sql("SELECT seed_exact::HUGEINT FROM frame ORDER BY image_id").fetchall()
+    assert [row[0] for row in rows] == [2**64 - 1, 2**63, 2**63 - 1, -1, 0, 42, None, 2**70, 17]
 
 
 def test_parquet_is_written_in_row_groups():

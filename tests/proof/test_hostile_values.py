@@ -15,7 +15,10 @@ import json
 import sqlite3
 from typing import Any
 
+import duckdb
 import httpx
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from civitai_emulator import EmulatorConfig, running_emulator
@@ -92,6 +95,9 @@ def hostile_values(tmp_path_factory: pytest.TempPathFactory) -> Any:
             second = cli(*sync_args(root / "archive", target, "--json"))
             export = cli("export", "--archive", str(root / "archive"), "--format", "jsonl")
             csv_export = cli("export", "--archive", str(root / "archive"), "--format", "csv")
+            parquet_export = cli(
+                "export", "--archive", str(root / "archive"), "-o", str(root / "all.parquet")
+            )
     return {
         "root": root,
         "archive": root / "archive",
@@ -99,6 +105,8 @@ def hostile_values(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "second": second,
         "export": export,
         "csv": csv_export,
+        "parquet": parquet_export,
+        "parquet_path": root / "all.parquet",
         "picks": picks,
         "listed": listed,
     }
@@ -159,6 +167,27 @@ def test_a_64_bit_seed_is_kept_exactly_everywhere(hostile_values):
     assert f"Seed: {COMFY_SEED}," in parameters
     ((raw,),) = _rows(archive, "SELECT generation_json FROM images WHERE id = ?", seed_image)
     assert json.loads(raw)["meta"]["seed"] == COMFY_SEED
+
+
+def test_a_64_bit_seed_is_kept_exactly_in_parquet(hostile_values):
+    seed_image = hostile_values["picks"]["seed"]
+    assert hostile_values["parquet"].returncode == 0, hostile_values["parquet"].stderr
+    path = hostile_values["parquet_path"]
+    rows = {row["image_id"]: row for row in pq.read_table(path).to_pylist()}
+    # int64 cannot hold it: `seed` is null there, and only there, `seed_exact` has it.
+    assert (rows[seed_image]["seed"], rows[seed_image]["seed_exact"]) == (None, str(COMFY_SEED))
+    for image_id, row in rows.items():
+        if image_id != seed_image:
+            assert row["seed_exact"] == (None if row["seed"] is None else str(row["seed"]))
+    assert any(row["seed"] is not None for row in rows.values())
+    # What a pandas or DuckDB user writes to get the exact number back.
+    frame = pd.read_parquet(path)
+    exact = frame.set_index("image_id")["seed_exact"]
+    assert int(exact[seed_image]) == COMFY_SEED
+    ((seed,),) = duckdb.sql(
+        f"SELECT seed_exact::UBIGINT FROM read_parquet('{path}') WHERE image_id = {seed_image}"
+    ).fetchall()
+    assert seed == COMFY_SEED
 
 
 def test_broken_text_is_archived_with_the_raw_json_kept(hostile_values):

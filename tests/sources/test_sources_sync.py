@@ -182,6 +182,67 @@ def test_a_models_gallery_and_one_versions(tmp_path, emu) -> None:
     assert 0 < part["listed"] < whole["listed"]
 
 
+def test_a_model_that_is_not_there_is_an_error_naming_it_and_the_others_go_on(
+    tmp_path, emu
+) -> None:
+    """Not "0 listed, complete": the model is looked up first (model.getSimple, one call)."""
+    assert 999999 not in {v.model_id for v in emu.dataset.model_versions.values()}
+    before = {p: emu.count(procedure=p) for p in ("model.getSimple", "image.getInfinite")}
+    with pytest.raises(TargetError, match="model 999999"):
+        sync(tmp_path / "a", emu, ["model:999999"])
+    assert emu.count(procedure="model.getSimple") == before["model.getSimple"] + 1
+    assert emu.count(procedure="image.getInfinite") == before["image.getInfinite"]
+    post = emu.dataset.named["post_id"]
+    summary = sync(tmp_path / "b", emu, ["https://civitai.red/models/999999", f"post:{post}"])
+    failed, archived = summary["targets"]
+    assert "model 999999" in failed["error"] and not failed["ok"] and not failed["complete"]
+    assert archived["ok"] and archived["listed"] > 0
+    stored = dict(rows(tmp_path / "b", "SELECT key, complete FROM targets"))
+    assert not stored.get("model:999999")
+
+
+def _version(emu: Any, **status: str) -> Any:
+    return next(
+        v
+        for v in emu.dataset.model_versions.values()
+        if all(getattr(v, name) == value for name, value in status.items())
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        (lambda emu: "model-version:999999999", "no model version 999999999"),
+        (lambda emu: f"model:{_version(emu, model_status='Deleted').model_id}", "deleted"),
+        (lambda emu: f"model-version:{_version(emu, status='Unpublished').id}", "unpublished"),
+        (lambda emu: f"model-version:{_version(emu, status='Deleted').id}", "deleted"),
+        (
+            lambda emu: f"model-version:{_version(emu, model_status='Deleted').id}",
+            "deleted",
+        ),
+    ],
+    ids=[
+        "missing version",
+        "deleted model",
+        "unpublished version",
+        "deleted version",
+        "version of a deleted model",
+    ],
+)
+def test_a_gallery_civitai_does_not_show_is_an_error_never_complete(
+    tmp_path, emu, target, says
+) -> None:
+    """The model page shows only a published model's published versions (model.getById,
+    civitai/civitai @ ebed6616 model.controller.ts): anything else has no public gallery."""
+    name = target(emu)
+    post = emu.dataset.named["post_id"]
+    summary = sync(tmp_path, emu, [name, f"post:{post}"])
+    failed, archived = summary["targets"]
+    assert says in failed["error"].lower() and not failed["ok"] and not failed["complete"]
+    assert archived["ok"] and archived["complete"]
+    assert rows(tmp_path, "SELECT complete FROM targets WHERE key = ?", failed["key"]) != [(1,)]
+
+
 # ------------------------------------------------------------ on-site generations
 
 

@@ -1,6 +1,7 @@
 """Credentials on API requests: the Bearer key, and a small cookie jar for the session.
 
-Civitai resolves a session from, in order (civitai-api.md 2): an
+Civitai resolves a session from, in order (civitai/civitai @ ebed6616,
+src/server/auth/get-server-auth-session.ts): an
 `Authorization` header (an API key; cookies are then ignored), the hub
 cookie `__Secure-civ-token` (`civ-token` over plain http), or the legacy
 next-auth cookie `__Secure-civitai-token`, which the server upgrades by

@@ -1,6 +1,7 @@
 """The image CDN: building file URLs, and downloading them without credentials.
 
-URL shape (civitai-api.md 4): `<image base>/<uuid>/<params>/<name>`.
+URL shape (civitai/civitai @ ebed6616, src/client-utils/edge-url.ts and
+src/client-utils/cf-images-utils.ts): `<image base>/<uuid>/<params>/<name>`.
 Originals use `original=true`. Videos use `transcode=true,original=true`, what
 Civitai's own player asks for: `original=true` alone can come back as a still
 webp of the first frame. The name part is cosmetic to the CDN, so it is built
@@ -117,7 +118,8 @@ def video_urls(
 
     The listing's own address first, then the video origin
     (`<video base>/<uuid>/original`), then the CDN's full-quality transcode
-    (`transcode=true,original=true,quality=100`): civitai-api.md, first section.
+    (`transcode=true,original=true,quality=100`), as clients of the live site fetch
+    videos since 2026-06 (gallery-dl issue #9421).
     A uuid that is already a full URL (on-site generations) has no other origin.
     """
     urls = [first_url]

@@ -55,6 +55,7 @@ from civitai_vault.api.models import (
     Creator,
     GenerationData,
     ImageInfo,
+    ModelSummary,
     ModelVersion,
     Post,
     Tag,
@@ -89,7 +90,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=CivitaiModel)
 MAX_REDIRECTS = 5
 # The server caps these per pod and answers 429 "Server busy" past the cap, each
-# batched call taking a slot (civitai-api.md, first section): one per batch.
+# batched call taking a slot (civitai/civitai @ ebed6616, src/server/trpc.ts withBulkhead,
+# src/server/utils/request-bulkhead.ts HEAVY_REQUEST_CONCURRENCY): one per batch.
 HEAVY_PROCEDURES = frozenset({"image.getInfinite", "image.getImagesAsPostsInfinite"})
 Call = tuple[str, dict[str, Any]]
 
@@ -213,6 +215,16 @@ class CivitaiClient:
     async def get_model_version(self, version_id: int) -> ModelVersion:
         """`modelVersion.getById`; NotFound on 404 (a deleted version is still found)."""
         return model_version(await self.call(*model_version_call(version_id)))
+
+    async def get_model(self, model_id: int) -> ModelSummary:
+        """`model.getSimple`: id, name, status and owner; NotFound when there is no such model.
+
+        The cheapest look-up of a model (one row; model.getById runs a dozen
+        queries). It answers whatever the status, Deleted included
+        (civitai/civitai @ ebed6616, model.service.ts getSimpleModelWithVersions).
+        """
+        data = await self.call("model.getSimple", {"id": int(model_id)})
+        return _model(ModelSummary, data, "model.getSimple")
 
     async def get_post(self, post_id: int) -> Post:
         """`post.get`; NotFound when missing, unpublished or hidden from us."""
@@ -656,7 +668,7 @@ class CivitaiClient:
 
     def _explain(self, exc: CivitaiError) -> CivitaiError:
         """Civitai refuses an unknown API key with its "use the public API" 401 (live probes
-        of 2026-07 and 2026-09, civitai-api.md first section): with a key set, that
+        of civitai.com 2026-07-08 and civitai.red 2026-09-29): with a key set, that
         answer means the key was rejected, not that the call came from the wrong site."""
         if exc.status == 401 and self.settings.api_key:
             rejected = _key_rejected(exc)

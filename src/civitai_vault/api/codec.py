@@ -2,7 +2,8 @@
 
 Pods write superjson (`{"json": ..., "meta": {"values": ...}}`) by default;
 pods with `TRPC_WRITE_DEVALUE=true` write a devalue string instead, for
-results and errors alike (civitai-api.md 1.4). The client reads both and
+results and errors alike (civitai/civitai @ ebed6616,
+src/shared/utils/trpc-union-transformer.ts). The client reads both and
 produces plain Python values:
 
 - JS Dates become timezone-aware `datetime`s (UTC);

@@ -95,8 +95,9 @@ class KeyRejected(CivitaiError):
     """401 to a request that carried an API key: Civitai does not accept the key.
 
     Live, an unknown key is answered 401 "Please use the public API instead"
-    (the Origin gate, which only a valid key skips), not as anonymous
-    (civitai-api.md, first section); a plain UNAUTHORIZED means the same.
+    (the Origin gate, which only a valid key skips; civitai/civitai @ ebed6616,
+    src/server/trpc.ts), not as anonymous (probes of civitai.com 2026-07-08 and
+    civitai.red 2026-09-29); a plain UNAUTHORIZED means the same.
     """
 
     advice = (

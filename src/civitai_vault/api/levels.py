@@ -4,8 +4,7 @@ Levels are bit flags (PG=1, PG13=2, R=4, X=8, XXX=16); an image is listed when
 its level shares a bit with the request's `browsingLevel` after the server has
 clamped it: anonymous callers get PG only, a session on civitai.com (a host
 without `canViewNsfw`) PG and PG-13, a session on civitai.red everything
-(civitai-api.md section 2, "Browsing-level clamp"; civitai/civitai
-src/server/trpc.ts applyDomainFeature @ ebed661630).
+(civitai/civitai src/server/trpc.ts applyDomainFeature @ ebed661630).
 """
 
 from __future__ import annotations

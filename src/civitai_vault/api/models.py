@@ -1,4 +1,6 @@
-"""Typed views of what each procedure returns (civitai-api.md section 3).
+"""Typed views of what each procedure returns (civitai/civitai @ ebed6616: the image, tag,
+model-version, post, collection and user services in src/server/services/, and
+src/server/utils/image-infinite-wire.ts for listing items).
 
 Civitai changes its payloads often, so every model is forgiving: every field
 is optional, a value of an unexpected type reads as None (or an empty list)

@@ -90,14 +90,17 @@ class ImagePages(AsyncIterator[ImagePage]):
             "browsingLevel": browsing_level,
             # Each image's tag rows come with the page, so no per-image tags call is
             # needed (`api.tags`). Never "meta" or withMeta: on the real server they
-            # add nothing and drop every image without meta (civitai-api.md).
+            # add nothing and drop every image without meta (civitai/civitai @ ebed6616,
+            # src/server/services/image.service.ts getAllImages).
             "include": ["cosmetics", "tags"],
             "limit": limit,
         }
         self.sort = sort
         self.limit = limit
         # A post's images are ordered by their position in the post and the cursor
-        # is that position (`index >= cursor`, civitai-api.md first section): no
+        # is that position (`index >= cursor`; civitai/civitai @ ebed6616,
+        # src/server/services/image.service.ts getAllImages and
+        # src/server/utils/pagination-helpers.ts getCursor): no
         # image is skipped at a boundary, so the cursor goes back unchanged.
         self.by_position = by_position
         self._max_empty_retries = empty_page_retries

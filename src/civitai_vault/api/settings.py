@@ -2,7 +2,8 @@
 
 The defaults are polite on purpose. Civitai publishes no rate limit for its
 web API, but it sheds load with 429s, its listing shares a small per-server
-concurrency cap with everyone else (civitai-api.md 5), and well-known
+concurrency cap with everyone else (civitai/civitai @ ebed6616,
+src/server/utils/request-bulkhead.ts), and well-known
 downloaders pause 0.5-1.5 s between requests. The pace is two budgets:
 
 - `rate`: HTTP requests per second (2, with four in flight), what a proxy or

@@ -2,7 +2,8 @@
 
 Inputs go out as superjson, `{"json": {...}}`, with no `meta` (nothing in our
 inputs needs annotating, and an absent `cursor` is simply left out, which the
-server reads as undefined; civitai-api.md 0 and 1.2). Responses are read in
+server reads as undefined; civitai/civitai @ ebed6616,
+src/shared/utils/trpc-union-transformer.ts). Responses are read in
 either encoding (superjson or devalue) and errors become the exception that
 says what to do (`errors.py`).
 """
@@ -49,7 +50,7 @@ def encode_input(payload: dict[str, Any]) -> str:
 
 
 def encode_batch_input(payloads: list[dict[str, Any]]) -> str:
-    """The body of a `?batch=1` POST: an object keyed by call index (civitai-api.md 1.3)."""
+    """The body of a `?batch=1` POST: an object keyed by call index, as tRPC v11 reads it."""
     calls = {str(index): encode_superjson(payload) for index, payload in enumerate(payloads)}
     return json.dumps(calls, separators=(",", ":"), ensure_ascii=False)
 

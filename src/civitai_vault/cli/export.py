@@ -29,7 +29,10 @@ a ' in front; --allow-formulas writes it as it is. --excel adds a byte-order mar
 Parquet: typed columns (int64 ids and counts, double cfg_scale and weights, \
 timestamp (us, UTC) dates, list of string tags, list of int64 collections, list of \
 struct loras and embeddings), zstd, row groups of 10,000 records; reads in pandas, \
-pyarrow and DuckDB.
+pyarrow and DuckDB. One column more than the other formats: seed_exact, the seed as \
+text right after the int64 seed, because ComfyUI seeds run to 2^64-1 and int64 \
+stops at 2^63-1: seed is null for those, seed_exact always has the digits \
+(int(df["seed_exact"][i]) in pandas, seed_exact::UBIGINT in DuckDB).
 """
 
 

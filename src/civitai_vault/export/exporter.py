@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from civitai_vault.archive.queries import RecordFilter, iter_records
+from civitai_vault.archive.sql import read_snapshot
 from civitai_vault.errors import UsageError
 from civitai_vault.export.csv_format import write_csv
 from civitai_vault.export.json_format import write_json, write_jsonl
@@ -94,7 +94,7 @@ def export_archive(
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    with _snapshot(conn):
+    with read_snapshot(conn):
         records = iter_records(conn, filters or RecordFilter())
         if output is None:
             stream = stdout_stream(binary_format=fmt == "parquet", stream=stdout)
@@ -105,18 +105,6 @@ def export_archive(
                     records, fmt, stream, excel=excel, allow_formulas=allow_formulas
                 )
     return ExportResult(count=count, format=fmt, destination=output)
-
-
-@contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN DEFERRED")
-    try:
-        yield
-    finally:
-        conn.execute("COMMIT")
 
 
 _DATE_BOUND = re.compile(

@@ -3,6 +3,13 @@
 Column types (readable by pyarrow, pandas and DuckDB):
 
 - ids, sizes, steps, seed, clip skip, NSFW level: int64
+- seed_exact (right after seed): the seed as its decimal digits, string, filled
+  whenever the seed is an integer. ComfyUI seeds run to 2^64-1 and int64 stops at
+  2^63-1, so `seed` is null for those and `seed_exact` still has them. One string
+  column reads exactly in every reader (a uint64 `seed` would refuse negative
+  seeds, and pandas turns an integer column with nulls into float64, which loses
+  digits past 2^53): `int(df["seed_exact"])` in pandas, `seed_exact::UBIGINT` or
+  `::HUGEINT` in DuckDB.
 - cfg_scale and LoRA / embedding weights: double
 - created_at, published_at: timestamp[us, tz=UTC]
 - loras, embeddings: list<struct<name, weight, model_id, model_version_id,
@@ -67,8 +74,14 @@ _TYPES: dict[str, pa.DataType] = {
     "tags": pa.list_(pa.string()),
     "collections": pa.list_(pa.int64()),
 }
+# The export record's fields, with the seed's exact text beside the int64 seed.
+COLUMNS: tuple[str, ...] = tuple(
+    column
+    for name in EXPORT_FIELDS
+    for column in ((name, "seed_exact") if name == "seed" else (name,))
+)
 SCHEMA = pa.schema(
-    [pa.field(name, _TYPES.get(name, pa.string())) for name in EXPORT_FIELDS],
+    [pa.field(name, _TYPES.get(name, pa.string())) for name in COLUMNS],
     metadata={"civitai_vault.record": "civitai-vault export record (civitai_vault.records)"},
 )
 
@@ -106,10 +119,17 @@ def _chunks(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[
 
 def _record_batch(records: list[dict[str, Any]]) -> pa.RecordBatch:
     columns = [
-        _column(name, field.type, [record.get(name) for record in records])
+        _column(name, field.type, [_value(record, name) for record in records])
         for name, field in zip(SCHEMA.names, SCHEMA, strict=True)
     ]
     return pa.RecordBatch.from_arrays(columns, schema=SCHEMA)
+
+
+def _value(record: dict[str, Any], name: str) -> Any:
+    if name == "seed_exact":
+        seed = _as_whole(record.get("seed"))
+        return None if seed is None else str(seed)
+    return record.get(name)
 
 
 def _column(name: str, kind: pa.DataType, values: list[Any]) -> pa.Array:
@@ -164,18 +184,22 @@ def _as_text(value: Any) -> str | None:
 
 
 def _as_int(value: Any) -> int | None:
+    whole = _as_whole(value)
+    return whole if whole is not None and INT64_MIN <= whole <= INT64_MAX else None
+
+
+def _as_whole(value: Any) -> int | None:
+    """The integer a loosely stored value stands for, whatever its size."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str):
+        return int(value)
+    if isinstance(value, str):
         try:
-            value = int(value.strip())
+            return int(value.strip())
         except ValueError:
             return None
-    if isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
-        return value
-    return None
+    return value if isinstance(value, int) else None
 
 
 def _as_float(value: Any) -> float | None:

@@ -24,7 +24,8 @@ __all__ = [
     "parse_nsfw",
 ]
 
-# Browsing levels (civitai-api.md section 2): PG=1, PG13=2, R=4, X=8, XXX=16.
+# Browsing levels (civitai/civitai @ ebed6616, src/server/common/enums.ts NsfwLevel):
+# PG=1, PG13=2, R=4, X=8, XXX=16.
 NSFW_LEVELS = {"pg": 1, "pg13": 2, "r": 4, "x": 8, "xxx": 16}
 ALL_LEVELS = 31
 SORTS = ("Newest", "Oldest", "Most Reactions", "Most Comments", "Most Collected")
