@@ -493,3 +493,15 @@ def test_terminal_progress_shows_about_totals_and_a_status_line_for_the_wait():
         assert "201/201" in shown() and "of about" not in shown()  # final: the real count
     finally:
         reporter.close()
+
+
+def test_limit_flags_hold_when_a_civitai_red_url_picks_the_site(cli, red_emulator, tmp_path):
+    """The red site chosen by the URL keeps the run's limits: every listing answer holds more
+    than 5 values, so --max-answer-values 5 stops it instead of being dropped."""
+    user = cli.pointing_at(red_emulator, signed_in=True)
+    collection = red_emulator.dataset.named["demo_collection"]
+    done = user("sync", "--archive", str(tmp_path / "a"), "--json", "--rate", "0", "--no-media",
+                "--max-answer-values", "5", f"https://civitai.red/collections/{collection}",
+                env={"CIVITAI_SITE": ""})  # fmt: skip
+    assert done.code == 1, done.stderr
+    assert "--max-answer-values" in done.stdout + done.stderr
