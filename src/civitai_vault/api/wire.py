@@ -201,6 +201,7 @@ def _over_limit(response: RawResponse, exc: CodecLimit, limits: Limits) -> Limit
     return LimitExceeded(
         "Civitai's answer went past a limit",
         setting=f"{FLAGS[exc.limit]} (now {getattr(limits, exc.limit):,})",
+        limit=exc.limit,
         procedure=response.procedure,
         status=response.status,
         server_message=str(exc),
