@@ -26,9 +26,12 @@ log = logging.getLogger(__name__)
 PLANNING_ERRORS = (CivitaiError, TargetError, UsageError)
 
 
-async def plan_jobs(client: CivitaiClient, targets: list[Target]) -> list[SyncJob]:
+async def plan_jobs(
+    client: CivitaiClient, targets: list[Target], *, item_counts: bool = True
+) -> list[SyncJob]:
     """Every target's jobs, each once. When no target could be planned at all (the
-    only target names a user that does not exist, say), that error is the run's."""
+    only target names a user that does not exist, say), that error is the run's.
+    `item_counts`: ask for Public collections' sizes, for the progress."""
     jobs: list[SyncJob] = []
     keys: set[str] = set()
     failures: list[BaseException] = []
@@ -44,7 +47,7 @@ async def plan_jobs(client: CivitaiClient, targets: list[Target]) -> list[SyncJo
                 jobs.append(job)
     if failures and len(failures) == len(targets):
         raise failures[0]
-    return await _with_item_counts(client, jobs)
+    return await _with_item_counts(client, jobs) if item_counts else jobs
 
 
 def _countable(job: SyncJob) -> bool:
