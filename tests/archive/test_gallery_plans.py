@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from civitai_vault.archive.gallery import selection
+from civitai_vault.archive.gallery import selection, tag_filter
 from civitai_vault.archive.queries import RecordFilter
 from civitai_vault.archive.schema import MIGRATIONS, connect
 
@@ -53,12 +53,17 @@ def test_counting_a_word_search_starts_from_its_matches(tmp_path: Path) -> None:
         conn.close()
 
 
-def test_a_search_without_words_reads_the_gallery_index(tmp_path: Path) -> None:
+def test_counting_a_tag_or_collection_reads_only_its_images(tmp_path: Path) -> None:
     conn = connect(tmp_path / "vault.db")
     try:
-        chosen = selection(RecordFilter(q="-cat tag:fox", nsfw_levels=(1,)))
-        steps = plan(conn, f"SELECT count(*) FROM {chosen.source} WHERE {chosen.where}",
-                     chosen.params)  # fmt: skip
-        assert steps[0] == "SCAN i USING COVERING INDEX images_gallery", steps
+        for f in (
+            RecordFilter(q="-cat tag:fox", nsfw_levels=(1,)),
+            RecordFilter(collection=12, base_model="Pony"),
+            RecordFilter(extra_where=[tag_filter("snow")]),
+        ):
+            chosen = selection(f)
+            steps = plan(conn, f"SELECT count(*) FROM {chosen.source} WHERE {chosen.where}",
+                         chosen.params)  # fmt: skip
+            assert steps[0] == "SEARCH i USING COVERING INDEX images_gallery_by_id (id=?)", steps
     finally:
         conn.close()

@@ -427,3 +427,15 @@ def test_a_template_that_can_give_two_images_one_name_is_refused_before_any_requ
     assert "include {image_id}" in done.error_line
     assert red_emulator.count() == before  # refused before anything was fetched
     assert not (tmp_path / "a" / "media").exists()
+
+
+def test_limit_flags_hold_when_a_civitai_red_url_picks_the_site(cli, red_emulator, tmp_path):
+    """The red site chosen by the URL keeps the run's limits: every listing answer holds more
+    than 5 values, so --max-answer-values 5 stops it instead of being dropped."""
+    user = cli.pointing_at(red_emulator, signed_in=True)
+    collection = red_emulator.dataset.named["demo_collection"]
+    done = user("sync", "--archive", str(tmp_path / "a"), "--json", "--rate", "0", "--no-media",
+                "--max-answer-values", "5", f"https://civitai.red/collections/{collection}",
+                env={"CIVITAI_SITE": ""})  # fmt: skip
+    assert done.code == 1, done.stderr
+    assert "--max-answer-values" in done.stdout + done.stderr

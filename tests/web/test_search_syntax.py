@@ -8,17 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.archive_builder import ArchiveBuilder, ResourceRow, TagRow
 
-from civitai_vault.archive import open_archive
 from civitai_vault.archive.search import parse_query
-from civitai_vault.archive.writer import (
-    ResourceRow,
-    TagRow,
-    store_details,
-    store_listing,
-    transaction,
-)
-from civitai_vault.records import empty_record
 from civitai_vault.web.server import running_gallery
 
 # id: (prompt, sampler, base model, checkpoint, LoRA, tags, author)
@@ -39,22 +31,17 @@ TAG_IDS = {"cat": 1, "fox": 2, "dog": 3, "long hair": 4}
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory: pytest.TempPathFactory):
     path: Path = tmp_path_factory.mktemp("search") / "archive"
-    with open_archive(path) as archive, transaction(archive.conn) as conn:
-        for image_id, (prompt, sampler, base, model, lora, tags, author) in IMAGES.items():
-            record = empty_record()
-            record.update(
-                image_id=image_id, prompt=prompt, sampler=sampler, base_model=base, model=model,
-                author=author, type="image", created_at=f"2024-01-0{image_id}T00:00:00+00:00",
-            )  # fmt: skip
-            store_listing(conn, record, {"id": image_id})
-            resources = [ResourceRow("lora", lora, 0.7, 900 + image_id, 990 + image_id, "v1")]
-            store_details(
-                conn,
-                record,
-                resources=resources if lora else [],
-                tags=[TagRow(TAG_IDS[t], t, 0.5) for t in tags],
-                raw={},
-            )
+    builder = ArchiveBuilder(path)
+    for image_id, (prompt, sampler, base, model, lora, tags, author) in IMAGES.items():
+        resources = [ResourceRow("lora", lora, 0.7, 900 + image_id, 990 + image_id, "v1")]
+        builder.image(
+            image_id, prompt=prompt, sampler=sampler, base_model=base, model=model,
+            author=author, type="image", created_at=f"2024-01-0{image_id}T00:00:00+00:00",
+            resources=resources if lora else [],
+            tags=[TagRow(TAG_IDS[t], t, 0.5) for t in tags],
+            raw={},
+        )  # fmt: skip
+    builder.build()
     with running_gallery(path) as url, httpx.Client(base_url=url) as client:
         yield client
 

@@ -18,9 +18,12 @@ from civitai_vault.archive.search import split_query
 
 # Every condition of `where_clause` reads columns of this index (or the rowid).
 IMAGES = "images i INDEXED BY images_gallery"
-# The images a full-text match finds, each read from the same columns keyed by
-# id: the cost follows the matches, not the archive (CROSS JOIN keeps the FTS
-# index the outer loop).
+# The same columns keyed by id: a condition `i.id IN (a tag's images, a
+# collection's)` then reads just those images' entries, not every image's.
+IMAGES_BY_ID = "images i INDEXED BY images_gallery_by_id"
+# The images a full-text match finds, each read from the by-id index: the cost
+# follows the matches, not the archive (CROSS JOIN keeps the FTS index the
+# outer loop).
 FTS_IMAGES = """(SELECT rowid AS id FROM images_fts WHERE images_fts MATCH ?) s
     CROSS JOIN images i INDEXED BY images_gallery_by_id ON i.id = s.id"""
 
@@ -74,7 +77,7 @@ class Selection:
 
     @property
     def everything(self) -> bool:
-        return self.source == IMAGES and self.where == "1"
+        return self.source != FTS_IMAGES and self.where == "1"
 
     def ids_sql(self) -> str:
         return f"SELECT i.id FROM {self.source} WHERE {self.where}"
@@ -83,15 +86,17 @@ class Selection:
 def selection(f: RecordFilter) -> Selection:
     """Where to find what `f` selects: from the full-text index when the search has words.
 
-    Checking every image against a full-text match probes the match's id list
-    once per image of the archive; starting from the match reads only its own
-    images. Counts and facets take this way; ordered pages do not, since they
-    stop after one page of images in the order of the sort.
+    Checking every image against a full-text match (or a tag's images) probes
+    that id list once per image of the archive; starting from the list reads
+    only its own images. Counts and facets take this way; ordered pages do not,
+    since they stop after one page of images in the order of the sort. Without
+    such a list SQLite walks the by-id index, which costs what walking
+    `images_gallery` does.
     """
     match, rest = split_query(f.q) if f.q else (None, None)
     if match is None:
         where, params = where_clause(f)
-        return Selection(IMAGES, where, params)
+        return Selection(IMAGES_BY_ID, where, params)
     others = replace(f, q=None, extra_where=[*([rest] if rest else []), *f.extra_where])
     where, params = where_clause(others)
     return Selection(FTS_IMAGES, where, [match, *params])
@@ -106,13 +111,43 @@ def _count(conn: sqlite3.Connection, chosen: Selection) -> int:
     return conn.execute(sql, chosen.params).fetchone()[0]
 
 
-def _ordered_ids_sql(f: RecordFilter, sort: str, seed: int) -> tuple[str, list[Any]]:
-    where, params = where_clause(f)
+def _order(sort: str, seed: int) -> str:
     order = ORDERS.get(sort, ORDERS["newest"])
-    if sort == "random":
-        # Named and positional parameters cannot mix: inline the (validated) integer.
-        order = order.replace(":seed", str(int(seed)))
-    return f"SELECT i.id FROM {IMAGES} WHERE {where} ORDER BY {order}", params
+    # Named and positional parameters cannot mix: inline the (validated) integer.
+    return order.replace(":seed", str(int(seed))) if sort == "random" else order
+
+
+def _ordered_ids_sql(f: RecordFilter, sort: str, seed: int) -> tuple[str, list[Any]]:
+    """The ids in the sort's order, read in that order from an index (so LIMIT stops early)."""
+    where, params = where_clause(f)
+    # The by-id index is in id order; images_gallery in date order.
+    images = IMAGES_BY_ID if sort in ("id", "id_asc") else IMAGES
+    return f"SELECT i.id FROM {images} WHERE {where} ORDER BY {_order(sort, seed)}", params
+
+
+def result_page(
+    conn: sqlite3.Connection, f: RecordFilter, *, sort: str, seed: int, limit: int, offset: int
+) -> tuple[int, list[int]]:
+    """How many images `f` selects, and the ids of one page of them in the order of `sort`.
+
+    Walking an index in the sort's order finds a page after about
+    (offset + limit) * archive / matches entries: quick when matches are
+    common, most of the archive when they are rare. Reading the matches
+    (as counting does) and sorting them costs about `matches`. The cheaper
+    of the two is taken; both give the same ids.
+    """
+    chosen = selection(f)
+    total = _count(conn, chosen)
+    if total == 0 or offset >= total:
+        return total, []
+    archive = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+    if sort == "random" or total * total < (offset + limit) * archive:
+        sql = f"{chosen.ids_sql()} ORDER BY {_order(sort, seed)}"
+        params = chosen.params
+    else:
+        sql, params = _ordered_ids_sql(f, sort, seed)
+    rows = conn.execute(sql + " LIMIT ? OFFSET ?", [*params, limit, offset])
+    return total, [row[0] for row in rows]
 
 
 def page_ids(
