@@ -375,9 +375,11 @@ class CivitaiClient:
             username = creator.username if creator else None
         return Whoami(True, user_id, username, site, site == "red")
 
-    async def download(self, url: str, dest: Path) -> Download:
-        """Stream a CDN file to `dest` (a temporary path the caller chose); no credentials."""
-        return await self._cdn.download(url, Path(dest))
+    async def download(self, url: str, dest: Path, *, in_memory: int = 0) -> Download:
+        """Stream a CDN file to `dest` (a temporary path the caller chose); no credentials.
+
+        A body of at most `in_memory` bytes comes back in `Download.data` instead."""
+        return await self._cdn.download(url, Path(dest), in_memory=in_memory)
 
     # ------------------------------------------------------------ transport
 
