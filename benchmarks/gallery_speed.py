@@ -7,9 +7,11 @@ serves it with uvicorn on a loopback port and asks it, over HTTP, for the
 first page of about two hundred different searches: words from real prompts,
 every kind of facet (base model, checkpoint, LoRA, tag, author, collection,
 NSFW level, type, date range), combinations of both, every sort, deeper pages.
-Every search is new to the server, so no cache helps. The time is the
-server's own (its `Server-Timing` header: from request to first byte of the
-answer), so the figures do not depend on the client.
+Every search is new to the server, so no cache helps. The times are the
+server's own (its `Server-Timing` header), so they do not depend on the
+client: `wall` from request to first byte of the answer, and `cpu` the
+processor time the server used meanwhile (requests go one at a time), which
+a machine busy with other work inflates far less than wall time.
 
 Targets: p95 under 100 ms for the first page (HTML grid and JSON API), and a
 grid page (HTML, CSS, JS and facet panel, before thumbnails) under 300 KB.
@@ -135,10 +137,13 @@ def searches(db_path: Path, seed: int = 7) -> list[tuple[str, Query]]:
     return out
 
 
-def server_ms(answer: httpx.Response) -> float:
+def server_ms(answer: httpx.Response) -> tuple[float, float]:
+    """(wall, cpu) milliseconds from `Server-Timing: app;dur=12.3, cpu;dur=8.1`."""
     assert answer.status_code == 200, (answer.status_code, answer.request.url)
-    timing = answer.headers["server-timing"]  # "app;dur=12.3"
-    return float(timing.split("dur=")[1])
+    metrics = dict(
+        part.strip().split(";dur=") for part in answer.headers["server-timing"].split(",")
+    )
+    return float(metrics["app"]), float(metrics["cpu"])
 
 
 def url(path: str, query: Query) -> str:
@@ -155,14 +160,18 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def row(name: str, values: list[float], target: float | None) -> str:
-    p50, p95 = statistics.median(values), percentile(values, 0.95)
+def row(name: str, values: list[tuple[float, float]], target: float | None) -> str:
+    wall, cpu = [v[0] for v in values], [v[1] for v in values]
+    p95 = percentile(wall, 0.95)
     verdict = "" if target is None else ("ok" if p95 < target else "SLOW")
-    return f"{name:<34}{len(values):>5}{p50:>9.1f}{p95:>9.1f}{max(values):>9.1f}  {verdict}"
+    return (
+        f"{name:<34}{len(values):>5}{statistics.median(wall):>9.1f}{p95:>9.1f}{max(wall):>9.1f}"
+        f"{statistics.median(cpu):>9.1f}{percentile(cpu, 0.95):>9.1f}  {verdict}"
+    )
 
 
 def measure(client: httpx.Client, path: str, queries: Iterable[tuple[str, Query]]) -> dict:
-    times: dict[str, list[float]] = {}
+    times: dict[str, list[tuple[float, float]]] = {}
     for group, query in queries:
         if path != "/" and "page" in query:
             # The API pages by offset: the same page, in its terms.
@@ -202,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         for warm in ({"q": "warm"}, {"nsfw": 32}, {"sort": "oldest"}, {}):
             client.get(url("/", warm))
             client.get(url("/api/images", warm))
+        # The unfiltered facet panel, which the server counts in the background
+        # when it starts: done before anything is timed.
+        client.get("/fragments/facets")
         html = measure(client, "/", queries)
         api = measure(client, "/api/images", queries)
         facet_queries = [q for i, q in enumerate(queries) if i % 3 == 0]
@@ -209,14 +221,16 @@ def main(argv: list[str] | None = None) -> int:
         weight = page_weight(client)
 
     print(f"\nGallery over {total:,} images ({archive}); server time in ms\n")
-    print(f"{'first page of a new search':<34}{'n':>5}{'p50':>9}{'p95':>9}{'max':>9}")
+    print(f"{'':<39}{'wall':>18}{'':>9}{'cpu':>14}")
+    heads = ("p50", "p95", "max", "p50", "p95")
+    print(f"{'first page of a new search':<34}{'n':>5}" + "".join(f"{h:>9}" for h in heads))
     failed = False
     for title, times in (("HTML grid /", html), ("JSON /api/images", api)):
         for group, values in times.items():
             print(row(f"  {title}: {group}", values, None))
         every = [v for values in times.values() for v in values]
         print(row(f"{title}: all", every, PAGE_TARGET_MS))
-        failed |= percentile(every, 0.95) >= PAGE_TARGET_MS
+        failed |= percentile([wall for wall, _ in every], 0.95) >= PAGE_TARGET_MS
     every = [v for values in facets.values() for v in values]
     print(row("facet panel, counted after (all)", every, None))
 

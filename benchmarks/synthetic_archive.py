@@ -7,14 +7,15 @@ or, from another benchmark:
     from synthetic_archive import build_archive
     build_archive(Path("out/big"), images=100_000, seed=1)
 
-The archive is written through the same writer functions the sync engine uses,
-so its rows look like a synced one: checkpoints, LoRAs and embeddings shared
-across images (with A1111 prompts that name them: `(word:1.2)`,
-`<lora:name:0.8>`, BREAK), base models, samplers, steps, CFG, clip skip, sizes,
-NSFW levels, scored tags, authors and their posts, a few collections, dates
-spread over two years, some model versions deleted or unpublished upstream, a
-few images gone upstream and a few failed downloads. No media is written: file
-rows point to paths under `media/` that do not exist.
+The archive is written by the tests' `ArchiveBuilder`, through the same writer
+functions the sync engine uses, so its rows look like a synced one:
+checkpoints, LoRAs and embeddings shared across images (with A1111 prompts that
+name them: `(word:1.2)`, `<lora:name:0.8>`, BREAK), base models, samplers,
+steps, CFG, clip skip, sizes, NSFW levels, scored tags, authors and their
+posts, a few collections, dates spread over two years, some model versions
+deleted or unpublished upstream, a few images gone upstream and a few failed
+downloads. No media is written: file rows point to paths under `media/` that do
+not exist.
 
 One transaction per few thousand images keeps it fast (one to two minutes for
 100,000 images); the same seed always gives the same archive.
@@ -35,28 +36,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from civitai_vault.archive import open_archive
-from civitai_vault.archive.schema import DB_NAME
-from civitai_vault.archive.writer import (
+# The shared builder lives with the tests: `tests.support.archive_builder`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.archive_builder import (
+    ArchiveBuilder,
     FileRow,
     ModelVersionRow,
     ResourceRow,
     TagRow,
-    cache_collection,
-    cache_model_version,
-    cache_post,
-    cache_user,
-    finish_target,
-    mark_gone,
-    mark_listed,
-    record_failure,
-    store_details,
-    store_file,
-    store_listing,
-    transaction,
-    upsert_target,
 )
-from civitai_vault.records import empty_record
+
+from civitai_vault.archive.schema import DB_NAME
 
 BATCH_SIZE = 2_000
 FIRST_IMAGE_ID = 10_000_000
@@ -482,47 +473,37 @@ def build_archive(path: Path, images: int = 100_000, seed: int = 1) -> Path:
         raise FileExistsError(f"{path / DB_NAME} exists; build into an empty folder")
     rng = random.Random(seed)
     world = _World(rng, images)
-    with open_archive(path) as archive:
-        conn = archive.conn
-        # A benchmark archive can be rebuilt; skip the fsyncs.
-        conn.execute("PRAGMA synchronous = OFF")
-        with transaction(conn):
-            _store_world(conn, world)
-        post: _Post | None = None
-        for start in range(0, images, BATCH_SIZE):
-            with transaction(conn):
-                for index in range(start, min(images, start + BATCH_SIZE)):
-                    if post is None or post.remaining == 0:
-                        post = _new_post(rng, world, index, images)
-                        _store_post(conn, post)
-                    _store_image(conn, rng, world, index, images, post)
-                    post.remaining -= 1
-        with transaction(conn):
-            _finish_targets(conn, world)
-        conn.execute("PRAGMA optimize")
-        return archive.root
+    # A benchmark archive can be rebuilt: no fsyncs.
+    builder = ArchiveBuilder(path, batch_size=BATCH_SIZE, durable=False)
+    _add_world(builder, world)
+    post: _Post | None = None
+    for index in range(images):
+        if post is None or post.remaining == 0:
+            post = _new_post(rng, world, index, images)
+            _add_post(builder, post)
+        _add_image(builder, rng, world, index, images, post)
+        post.remaining -= 1
+    for cid in world.collections:
+        builder.finished(cid)
+    return builder.build()
 
 
-def _store_world(conn: Any, world: _World) -> None:
+def _add_world(builder: ArchiveBuilder, world: _World) -> None:
     for cid, name in zip(world.collections, COLLECTION_NAMES, strict=True):
         owner = world.authors[0]
-        cache_collection(
-            conn,
+        builder.collection(
             cid,
-            name=name,
+            name,
             description=f"Synthetic collection {name}",
             owner_id=owner.id,
             owner_username=owner.username,
             read=world.rng.choice(["Private", "Public", "Unlisted"]),
-            type_="Image",
             raw={"id": cid, "name": name},
         )
-        upsert_target(conn, f"collection:{cid}", "collection", str(cid), name)
     for author in world.authors:
-        cache_user(conn, author.id, author.username, None, {"id": author.id})
+        builder.user(author.id, author.username)
     for resource in world.all_resources():
-        cache_model_version(
-            conn,
+        builder.model_version(
             ModelVersionRow(
                 id=resource.model_version_id,
                 availability=resource.availability,
@@ -551,15 +532,11 @@ def _new_post(rng: random.Random, world: _World, index: int, images: int) -> _Po
     return post
 
 
-def _store_post(conn: Any, post: _Post) -> None:
-    cache_post(
-        conn,
+def _add_post(builder: ArchiveBuilder, post: _Post) -> None:
+    builder.post(
         post.id,
         user_id=post.author.id,
-        title=None,
         published_at=post.published_at.isoformat(timespec="microseconds"),
-        nsfw_level=None,
-        raw={"id": post.id},
     )
 
 
@@ -568,8 +545,13 @@ def _date_for(index: int, images: int) -> datetime:
     return START + SPAN * (index / max(1, images))
 
 
-def _store_image(
-    conn: Any, rng: random.Random, world: _World, index: int, images: int, post: _Post
+def _add_image(
+    builder: ArchiveBuilder,
+    rng: random.Random,
+    world: _World,
+    index: int,
+    images: int,
+    post: _Post,
 ) -> None:
     image_id = FIRST_IMAGE_ID + index * 3 + rng.randint(0, 2)
     created = _date_for(index, images) + timedelta(seconds=rng.randint(0, 600))
@@ -577,22 +559,19 @@ def _store_image(
     has_meta = not is_video and rng.random() < 0.85
     image_uuid = str(uuid_module.UUID(int=rng.getrandbits(128), version=4))
     name = f"{index:05d}-{rng.getrandbits(32)}.{'mp4' if is_video else 'png'}"
-    record = empty_record()
-    record.update(
-        image_id=image_id,
-        uuid=image_uuid,
-        name=name,
-        type="video" if is_video else "image",
-        mime_type="video/mp4" if is_video else rng.choice(["image/png", "image/jpeg"]),
-        nsfw_level=rng.choices(NSFW_LEVELS, NSFW_WEIGHTS)[0],
-        created_at=created.isoformat(timespec="microseconds"),
-        published_at=post.published_at.isoformat(timespec="microseconds"),
-        post_id=post.id,
-        author=post.author.username,
-        author_id=post.author.id,
-        image_url=f"{CDN}/{image_uuid}/original=true/{name}",
-    )
-    store_listing(conn, record, {"id": image_id, "url": image_uuid})
+    record: dict[str, Any] = {
+        "uuid": image_uuid,
+        "name": name,
+        "type": "video" if is_video else "image",
+        "mime_type": "video/mp4" if is_video else rng.choice(["image/png", "image/jpeg"]),
+        "nsfw_level": rng.choices(NSFW_LEVELS, NSFW_WEIGHTS)[0],
+        "created_at": created.isoformat(timespec="microseconds"),
+        "published_at": post.published_at.isoformat(timespec="microseconds"),
+        "post_id": post.id,
+        "author": post.author.username,
+        "author_id": post.author.id,
+        "image_url": f"{CDN}/{image_uuid}/original=true/{name}",
+    }
     checkpoint = rng.choices(world.checkpoints, world.checkpoint_weights)[0]
     resources: list[ResourceRow] = []
     if has_meta:
@@ -601,13 +580,20 @@ def _store_image(
         width, height = rng.choice([(1024, 1024), (720, 1280), (1280, 720)])
         record.update(width=width, height=height, process="txt2img" if not is_video else None)
     tags = _tags_for(rng, world)
-    store_details(
-        conn, record, resources=resources, tags=tags, raw={"generation": {"type": record["type"]}}
+    collections = _collections_for(rng, world)
+    file, failures = _file_or_failure(rng, image_id, record)
+    builder.image(
+        image_id,
+        resources=resources,
+        tags=tags,
+        file=file,
+        collections=collections,
+        failures=failures,
+        gone=rng.random() < 0.01,
+        listing={"id": image_id, "url": image_uuid},
+        raw={"generation": {"type": record["type"]}},
+        **record,
     )
-    _store_membership(conn, rng, world, image_id)
-    _store_file_or_failure(conn, rng, record)
-    if rng.random() < 0.01:
-        mark_gone(conn, image_id)
 
 
 def _generation(
@@ -750,54 +736,31 @@ def _tags_for(rng: random.Random, world: _World) -> list[TagRow]:
     ]
 
 
-def _store_membership(conn: Any, rng: random.Random, world: _World, image_id: int) -> None:
+def _collections_for(rng: random.Random, world: _World) -> list[int]:
     """Every image came from at least one collection; some from two."""
     count = rng.choices([1, 2, 3], [80, 17, 3])[0]
-    for collection_id in rng.sample(world.collections, count):
-        mark_listed(conn, f"collection:{collection_id}", [image_id])
+    return rng.sample(world.collections, count)
 
 
-def _store_file_or_failure(conn: Any, rng: random.Random, record: dict[str, Any]) -> None:
-    image_id = record["image_id"]
+def _file_or_failure(
+    rng: random.Random, image_id: int, record: dict[str, Any]
+) -> tuple[FileRow | None, dict[str, str] | None]:
     if rng.random() < 0.02:
-        record_failure(conn, image_id, "download", "the CDN answered 404 for the original", None)
-        return
+        return None, {"download": "the CDN answered 404 for the original"}
     extension = {"image/png": "png", "image/jpeg": "jpg", "video/mp4": "mp4"}[record["mime_type"]]
     digest = hashlib.sha256(record["uuid"].encode()).hexdigest()
     size = rng.randint(200_000, 9_000_000)
-    store_file(
-        conn,
-        image_id,
-        FileRow(
-            path=f"media/{record['author']}/{image_id}.{extension}",
-            size=size,
-            sha256=digest,
-            mime_type=record["mime_type"],
-            kind="video" if record["type"] == "video" else "image",
-            served_size=size,
-            served_sha256=digest,
-            embedded=record["type"] == "image",
-        ),
+    file = FileRow(
+        path=f"media/{record['author']}/{image_id}.{extension}",
+        size=size,
+        sha256=digest,
+        mime_type=record["mime_type"],
+        kind="video" if record["type"] == "video" else "image",
+        served_size=size,
+        served_sha256=digest,
+        embedded=record["type"] == "image",
     )
-
-
-def _finish_targets(conn: Any, world: _World) -> None:
-    for cid in world.collections:
-        key = f"collection:{cid}"
-        listed = conn.execute(
-            "SELECT count(*) FROM target_items WHERE target_key = ?", (key,)
-        ).fetchone()[0]
-        finish_target(
-            conn,
-            key,
-            listed=listed,
-            new=listed,
-            updated=0,
-            failed=0,
-            gone=0,
-            complete=True,
-            note=None,
-        )
+    return file, None
 
 
 def main(argv: list[str] | None = None) -> int:

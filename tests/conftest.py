@@ -15,7 +15,6 @@ read-only; copy it (`copy_archive`) before changing anything.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from tests.support.emulator_sync import sync_from_emulator
 
 # Property tests judge results, never speed: on a loaded 2-core machine a first
 # call can take longer than Hypothesis's 200 ms default deadline.
@@ -55,53 +55,17 @@ def emulator() -> Iterator[Any]:
         yield emu
 
 
-def sync_into(path: Path, emu: Any, targets: list[str], **options: Any) -> dict[str, Any]:
-    """Sync `targets` from `emu` into the archive at `path`; returns the run summary dict.
-
-    `options` are SyncOptions, plus `concurrency` and `batch_size` for the client.
-    """
-    from civitai_vault.api import CivitaiClient, ClientSettings
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.archive import open_archive
-    from civitai_vault.sync.engine import SyncEngine, SyncOptions
-
-    settings = ClientSettings(
-        site="red",
-        base_url=emu.base_url,
-        image_base_url=emu.image_base_url,
-        api_key=emu.api_key,
-        rate=0,
-        cdn_rate=0,
-        concurrency=options.pop("concurrency", 8),
-        batch_size=options.pop("batch_size", 50),
-        calls_per_second=0,
-        cdn_concurrency=4,
-        retry_base=0.05,
-        retry_cap=0.5,
-    )
-
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                options.setdefault("download_workers", 4)
-                engine = SyncEngine(client, archive, SyncOptions(**options))
-                summary = await engine.run([parse_target(t) for t in targets])
-                return summary.as_dict()
-
-    return asyncio.run(run())
-
-
 @pytest.fixture(scope="session")
 def sync() -> Any:
     """`sync(path, emu, targets, **SyncOptions)` -> the run summary dict."""
-    return sync_into
+    return sync_from_emulator
 
 
 @pytest.fixture(scope="session")
 def synced_archive(tmp_path_factory: pytest.TempPathFactory, emulator: Any) -> SyncedArchive:
     path = tmp_path_factory.mktemp("synced") / "archive"
     collection_id = emulator.dataset.named["demo_collection"]
-    summary = sync_into(path, emulator, [f"collection:{collection_id}"])
+    summary = sync_from_emulator(path, emulator, [f"collection:{collection_id}"])
     return SyncedArchive(path, emulator, emulator.dataset, collection_id, summary)
 
 

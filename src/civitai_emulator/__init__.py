@@ -14,7 +14,7 @@ Procedures: image.get, image.getGenerationData, image.getInfinite (collections, 
 a user's uploads, reactions, model galleries: `civitai_emulator.listing`),
 post.getInfinite (`civitai_emulator.posts`), orchestrator.queryGeneratedImages
 (`civitai_emulator.generations`), tag.getVotableTags, tag.getById,
-modelVersion.getById, post.get, collection.getById, collection.getAllUser,
+modelVersion.getById, model.getSimple, post.get, collection.getById, collection.getAllUser,
 collection.getInfinite, user.getCreator, and the mutations reaction.toggle and
 collection.saveItem. docs/internals.md has the table of sources.
 """

@@ -14,6 +14,8 @@ and `src/server/schema/post.schema.ts` postsQuerySchema:
   comes back first, nothing is lost. A plain value (legacy cursor) asks `value <`.
 - `period` keeps posts published since the start of the day one period before the
   dataset's now; `browsingLevel` keeps posts whose nsfwLevel shares a bit with it.
+- `ids` keeps only those posts, after every other filter (the sort's count > 0
+  included) and within `limit`; an empty `ids` fails in the query builder (500).
 - `collectionId`: the posts of a Post collection the caller may read; otherwise
   `{items: []}` (no nextCursor key at all).
 - Each item embeds at most 8 of its images (capPostGetInfiniteImages) and says how
@@ -36,6 +38,9 @@ from civitai_emulator.listing import DATASET_NOW
 
 IMAGES_PER_POST = 8  # src/server/utils/post-getinfinite-images.ts
 PERIODS = {"Day": timedelta(days=1), "Week": timedelta(weeks=1), "Month": timedelta(days=30)}
+EMPTY_JOIN = (
+    "Expected `join([])` to be called with an array of multiple elements, but got an empty array"
+)
 METRIC_SORTS = {
     "Most Reactions": "reactionCount",
     "Most Comments": "commentCount",
@@ -97,9 +102,12 @@ def list_posts(
         posts = [p for p in posts if p.published_at >= since]
     if browsing_level:
         posts = [p for p in posts if p.nsfw_level & browsing_level]
-    if params.get("ids"):
-        ids = set(params["ids"])
-        posts = [p for p in posts if p.id in ids]
+    ids = params.get("ids", UNDEFINED)
+    if ids is not UNDEFINED and ids is not None:
+        if not ids:  # `p.id IN (${Prisma.join([])})`: sql-template-tag throws, throwDbError
+            raise TRPCError("INTERNAL_SERVER_ERROR", EMPTY_JOIN)
+        asked = set(ids)
+        posts = [p for p in posts if p.id in asked]
     if params.get("modelVersionId"):
         posts = []  # no dataset post is linked to a model version
     if params.get("collectionId"):

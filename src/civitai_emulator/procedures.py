@@ -130,6 +130,16 @@ def model_version_get_by_id(ctx: CallContext, params: dict[str, Any]) -> Any:
     return shapes.model_version(version, bool(params.get("withFiles")))
 
 
+def model_get_simple(ctx: CallContext, params: dict[str, Any]) -> Any:
+    """`model.getSimple` (civitai/civitai @ ebed6616, model.service.ts
+    getSimpleModelWithVersions): the model whatever its status, NOT_FOUND when none."""
+    versions = ctx.dataset.versions_of_model(params["id"])
+    if not versions:
+        raise TRPCError("NOT_FOUND", NOT_FOUND_ENTITY)
+    first = ctx.dataset.model_versions[versions[0]]
+    return shapes.simple_model(first, ctx.dataset.users.get(first.user_id))
+
+
 def post_get(ctx: CallContext, params: dict[str, Any]) -> Any:
     post = ctx.dataset.posts.get(params["id"])
     if post is None:
@@ -262,6 +272,9 @@ PROCEDURES: dict[str, Procedure] = {
             schemas.MODEL_VERSION_GET,
             model_version_get_by_id,
             scope=SCOPE_MODELS_READ,
+        ),
+        Procedure(
+            "model.getSimple", "query", schemas.ID, model_get_simple, scope=SCOPE_MODELS_READ
         ),
         Procedure("post.get", "query", schemas.ID, post_get),
         Procedure(

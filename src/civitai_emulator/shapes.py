@@ -385,6 +385,18 @@ def model_version(version: ModelVersionRecord, with_files: bool) -> dict[str, An
     return data
 
 
+def simple_model(version: ModelVersionRecord, user: User | None) -> dict[str, Any]:
+    """`model.getSimple`: the model's own columns and its user (userWithCosmeticsSelect)."""
+    return {
+        "id": version.model_id,
+        "name": version.model_name,
+        "createdAt": _copy(version.created_at),  # the first version's, as the model's
+        "locked": False,
+        "status": version.model_status,
+        "user": user_summary(user, version.user_id),
+    }
+
+
 def _model_file(version: ModelVersionRecord) -> dict[str, Any]:
     return {
         "id": version.id + 7,

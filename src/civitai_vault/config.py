@@ -35,7 +35,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 from urllib.parse import urlsplit
 
 from civitai_vault.api.auth import SECURE_PREFIX
@@ -59,6 +59,32 @@ ENVIRONMENT = {
     "token": "CIVITAI_TOKEN",
 }
 CONFIG_DIR_ENV = "CIVITAI_VAULT_CONFIG_DIR"
+
+
+class SiteFlags(TypedDict, total=False):
+    """Which Civitai and who you are there, as flags (or a script's keyword arguments)
+    give them; None or absent: not given, so the environment or config file decides."""
+
+    site: str | None
+    base_url: str | None
+    image_base_url: str | None
+    video_base_url: str | None
+    api_key: str | None
+    token: str | None
+
+
+SITE_FLAGS: tuple[str, ...] = tuple(SiteFlags.__annotations__)
+
+
+def site_flags(given: Mapping[str, Any], caller: str) -> SiteFlags:
+    """`given` checked to hold only SiteFlags keys (else the TypeError Python gives for an
+    unknown keyword argument)."""
+    for name in given:
+        if name not in SITE_FLAGS:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}")
+    return cast(SiteFlags, {name: given[name] for name in SITE_FLAGS if name in given})
+
+
 BINDING_KEY = "credential_site"  # the origin the saved credentials were checked against
 STORED_KEYS = frozenset({*ENVIRONMENT, BINDING_KEY})
 SECRET_KEYS = frozenset({"api_key", "token"})
@@ -175,16 +201,11 @@ def bound_site(stored: Mapping[str, str]) -> str:
 def load_settings(
     *,
     archive: str | Path | None = None,
-    site: str | None = None,
-    base_url: str | None = None,
-    image_base_url: str | None = None,
-    video_base_url: str | None = None,
-    api_key: str | None = None,
-    token: str | None = None,
     environ: Mapping[str, str] | None = None,
     store: CredentialStore | None = None,
     settings_file: SettingsFile | None = None,
     limits: Mapping[str, Any] | None = None,
+    **given: Unpack[SiteFlags],
 ) -> Settings:
     """Settings from flags (the arguments) > environment > settings file > the
     credential file `login` wrote > defaults.
@@ -198,20 +219,15 @@ def load_settings(
     store = store or CredentialStore(environ=env)
     stored = store.load()
     preferences = settings_file if settings_file is not None else SettingsFile(environ=env)
-    flags = {
+    flags: dict[str, Any] = {
         "archive": str(archive) if archive is not None else None,
-        "site": site,
-        "base_url": base_url,
-        "image_base_url": image_base_url,
-        "video_base_url": video_base_url,
-        "api_key": api_key,
-        "token": token,
+        **site_flags(given, "load_settings"),
     }
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for key, env_name in ENVIRONMENT.items():
         for source, value in (
-            ("flag", flags[key]),
+            ("flag", flags.get(key)),
             ("env", env.get(env_name)),
             ("settings", preferences.values.get(key)),
             ("config", stored.get(key)),

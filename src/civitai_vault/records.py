@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, Generic, TypedDict, TypeVar
 
 
 class ResourceEntry(TypedDict):
@@ -27,12 +27,15 @@ class ResourceEntry(TypedDict):
     base_model: str | None
 
 
-@dataclass
-class ImageRecord:
-    """One archived image as the export record: an attribute for every field.
+DateT = TypeVar("DateT", str, datetime)
 
-    `to_dict()` is exactly the record every export format writes (the same
-    fields, in this order); `from_dict()` reads one back.
+
+@dataclass
+class ExportFields(Generic[DateT]):
+    """Every field of the export record but `raw_meta_json`, in the record's order.
+
+    The one declaration of those fields: `ImageRecord` (dates as ISO strings)
+    and the API's `CivitaiImage` (dates as datetimes) both take them from here.
     """
 
     image_id: int
@@ -44,8 +47,8 @@ class ImageRecord:
     width: int | None = None
     height: int | None = None
     nsfw_level: int | None = None
-    created_at: str | None = None
-    published_at: str | None = None
+    created_at: DateT | None = None
+    published_at: DateT | None = None
     post_id: int | None = None
     author: str | None = None
     author_id: int | None = None
@@ -70,6 +73,16 @@ class ImageRecord:
     collections: list[int] = field(default_factory=list)
     file_path: str | None = None
     sha256: str | None = None
+
+
+@dataclass
+class ImageRecord(ExportFields[str]):
+    """One archived image as the export record: an attribute for every field.
+
+    `to_dict()` is exactly the record every export format writes (the same
+    fields, in this order); `from_dict()` reads one back.
+    """
+
     raw_meta_json: str | None = None
 
     @classmethod

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from civitai_vault.api.targets import Target, parse_target
-from civitai_vault.config import Settings, load_settings
+from civitai_vault.config import Settings, SiteFlags, load_settings, site_flags
 from civitai_vault.errors import UsageError
 from civitai_vault.records import ImageRecord
 
@@ -59,15 +59,6 @@ class Filters(TypedDict, total=False):
     until: str | None  # up to and including: "2024-05" is all of May
 
 
-class _Connection(TypedDict):
-    site: str | None
-    base_url: str | None
-    image_base_url: str | None
-    video_base_url: str | None
-    api_key: str | None
-    token: str | None
-
-
 class Vault:
     """An archive folder (vault.db and media/), created by the first `sync`."""
 
@@ -75,23 +66,14 @@ class Vault:
         self,
         path: str | Path | None = None,
         *,
-        site: str | None = None,
-        base_url: str | None = None,
-        image_base_url: str | None = None,
-        video_base_url: str | None = None,
-        api_key: str | None = None,
-        token: str | None = None,
         limits: dict[str, Any] | None = None,
+        **given: Unpack[SiteFlags],
     ) -> None:
-        self._limits = limits  # limit flags by setting key (`api.limits.LIMIT_SETTINGS`)
-        self._given: _Connection = {
-            "site": site,
-            "base_url": base_url,
-            "image_base_url": image_base_url,
-            "video_base_url": video_base_url,
-            "api_key": api_key,
-            "token": token,
-        }
+        """`given`: site, base_url, image_base_url, video_base_url, api_key, token, as the
+        CLI's flags of those names (`config.SiteFlags`); `limits` the limit flags by
+        setting key (`api.limits.LIMIT_SETTINGS`)."""
+        self._limits = limits
+        self._given = site_flags(given, "Vault")
         self._path = Path(path).expanduser() if path is not None else None
 
     @functools.cached_property
@@ -171,7 +153,7 @@ class Vault:
         )
         return asyncio.run(
             run_sync(
-                self._settings_for(parsed),
+                self.settings_for(parsed),
                 parsed,
                 options,
                 pace,
@@ -305,14 +287,14 @@ class Vault:
         value, source = self._preferences.resolve(key, given)
         return None if source == "default" else value
 
-    def _settings_for(self, targets: list[Target]) -> Settings:
-        """A civitai.red URL means civitai.red, unless `site` or CIVITAI_SITE says otherwise."""
+    def settings_for(self, targets: Iterable[Target]) -> Settings:
+        """The settings a run over `targets` uses: a civitai.red URL means civitai.red,
+        unless `site`, CIVITAI_SITE or the settings file says otherwise."""
         chosen = self.settings.sources.get("site") in ("flag", "env", "settings")
         if chosen or not any(target.site == "red" for target in targets):
             return self.settings
-        red = self._given.copy()
-        red["site"] = "red"
-        return load_settings(archive=self.path, **red)
+        red: SiteFlags = {**self._given, "site": "red"}
+        return load_settings(archive=self.path, limits=self._limits, **red)
 
 
 def parse_targets(targets: str | Target | Iterable[str | Target]) -> list[Target]:

@@ -1,4 +1,4 @@
-"""A small archive written with the archive's own writer functions, and its source data.
+"""A small archive (`tests.support.archive_builder`) and the source data it was built from.
 
 `small_archive` is deterministic: about eighty images with checkpoints, LoRAs
 (weights), embeddings, tags, collections, files and failed downloads, videos,
@@ -12,27 +12,15 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from civitai_vault.archive import open_archive
-from civitai_vault.archive.writer import (
+from tests.support.archive_builder import (
+    ArchiveBuilder,
     FileRow,
     ModelVersionRow,
     ResourceRow,
     TagRow,
-    cache_collection,
-    cache_model_version,
-    mark_listed,
-    record_failure,
-    store_details,
-    store_file,
-    store_listing,
-    transaction,
-    upsert_target,
 )
-from civitai_vault.records import empty_record
 
 HOSTILE_PROMPT = "<script>window.__pwned=1</script>"
 HOSTILE_LORA = '<img src=x onerror="window.__pwned=2">'
@@ -158,67 +146,28 @@ def make_images(count: int = 80, seed: int = 5) -> list[SmallImage]:
 
 
 def write_archive(path: Path, images: list[SmallImage]) -> None:
-    with open_archive(path) as archive, transaction(archive.conn) as conn:
-        for collection_id, name in COLLECTIONS.items():
-            upsert_target(
-                conn, f"collection:{collection_id}", "collection", str(collection_id), name
+    builder = ArchiveBuilder(path)
+    for collection_id, name in COLLECTIONS.items():
+        builder.collection(collection_id, name)
+    for image in images:
+        _add_image(builder, image)
+    for version_id, (availability, version_status, model_status) in VERSION_ANSWERS.items():
+        found = availability != "not_found"
+        builder.model_version(
+            ModelVersionRow(
+                id=version_id,
+                availability=availability,
+                name="v1" if found else None,
+                model_id=_model_id_of(version_id) if found else None,
+                model_name=_name_of(version_id) if found else None,
+                version_status=version_status,
+                model_status=model_status,
             )
-            cache_collection(
-                conn,
-                collection_id,
-                name=name,
-                description=None,
-                owner_id=1,
-                owner_username="alice",
-                read="Private",
-                type_="Image",
-                raw={"id": collection_id},
-            )
-        for image in images:
-            _store_image(conn, image)
-        for version_id, (availability, version_status, model_status) in VERSION_ANSWERS.items():
-            cache_model_version(
-                conn,
-                ModelVersionRow(
-                    id=version_id,
-                    availability=availability,
-                    name="v1" if availability != "not_found" else None,
-                    model_id=_model_id_of(version_id) if availability != "not_found" else None,
-                    model_name=_name_of(version_id) if availability != "not_found" else None,
-                    version_status=version_status,
-                    model_status=model_status,
-                ),
-                {"id": version_id},
-            )
+        )
+    builder.build()
 
 
-def _store_image(conn: Any, image: SmallImage) -> None:
-    record = empty_record()
-    record.update(
-        image_id=image.id,
-        uuid=f"uuid-{image.id}",
-        name=f"{image.id}.png",
-        type=image.type,
-        mime_type="video/mp4" if image.type == "video" else "image/png",
-        width=image.width,
-        height=image.height,
-        nsfw_level=image.nsfw_level,
-        created_at=image.created_at,
-        post_id=image.post_id,
-        author=image.author,
-        author_id=abs(hash(image.author)) % 10_000,
-        prompt=image.prompt,
-        negative_prompt=image.negative_prompt,
-        sampler=image.sampler,
-        steps=image.steps,
-        cfg_scale=image.cfg_scale,
-        clip_skip=image.clip_skip,
-        base_model=image.base_model,
-        model=image.model,
-        model_id=image.checkpoint[1] if image.checkpoint else None,
-        model_version_id=image.checkpoint[2] if image.checkpoint else None,
-    )
-    store_listing(conn, record, {"id": image.id})
+def _add_image(builder: ArchiveBuilder, image: SmallImage) -> None:
     resources = []
     if image.checkpoint:
         name, model_id, version_id, base_model = image.checkpoint
@@ -233,27 +182,39 @@ def _store_image(conn: Any, image: SmallImage) -> None:
         ResourceRow("embedding", name, None, model_id, version_id, "v1", None, "TextualInversion")
         for name, model_id, version_id in image.embeddings
     ]
-    tags = [TagRow(tag_id, name, float(10 - n)) for n, (tag_id, name) in enumerate(image.tags)]
-    store_details(conn, record, resources=resources, tags=tags, raw={"generation": {}})
-    for collection_id in image.collections:
-        mark_listed(conn, f"collection:{collection_id}", [image.id])
-    if image.has_file:
-        store_file(
-            conn,
-            image.id,
-            FileRow(
-                f"media/x/{image.id}.png",
-                1000 + image.id,
-                "ab" * 32,
-                "image/png",
-                "image",
-                1000,
-                "cd" * 32,
-                True,
-            ),
-        )
-    else:
-        record_failure(conn, image.id, "download", "the CDN answered 404", None)
+    file = FileRow(
+        f"media/x/{image.id}.png", 1000 + image.id, "ab" * 32, "image/png", "image", 1000,
+        "cd" * 32, True,
+    )  # fmt: skip
+    builder.image(
+        image.id,
+        uuid=f"uuid-{image.id}",
+        name=f"{image.id}.png",
+        type=image.type,
+        mime_type="video/mp4" if image.type == "video" else "image/png",
+        width=image.width,
+        height=image.height,
+        nsfw_level=image.nsfw_level,
+        created_at=image.created_at,
+        post_id=image.post_id,
+        author=image.author,
+        author_id=1 + AUTHORS.index(image.author),  # str hash() differs between runs
+        prompt=image.prompt,
+        negative_prompt=image.negative_prompt,
+        sampler=image.sampler,
+        steps=image.steps,
+        cfg_scale=image.cfg_scale,
+        clip_skip=image.clip_skip,
+        base_model=image.base_model,
+        model=image.model,
+        model_id=image.checkpoint[1] if image.checkpoint else None,
+        model_version_id=image.checkpoint[2] if image.checkpoint else None,
+        resources=resources,
+        tags=[TagRow(tag_id, name, float(10 - n)) for n, (tag_id, name) in enumerate(image.tags)],
+        collections=image.collections,
+        file=file if image.has_file else None,
+        failures=None if image.has_file else {"download": "the CDN answered 404"},
+    )
 
 
 def _model_id_of(version_id: int) -> int | None:

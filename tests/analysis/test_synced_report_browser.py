@@ -11,22 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.browser import chromium
 from typer.testing import CliRunner
 
 from civitai_vault.cli import app
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
 
 @pytest.fixture(scope="module")
 def report(synced_archive, tmp_path_factory) -> Path:
@@ -40,11 +30,8 @@ def report(synced_archive, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(report) -> Iterator[tuple[Any, dict[str, list[str]]]]:
-    from playwright.sync_api import sync_playwright
-
     seen: dict[str, list[str]] = {"dialogs": [], "errors": [], "requests": []}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
         page.on("dialog", lambda dialog: (seen["dialogs"].append(dialog.message), dialog.dismiss()))
         page.on(
@@ -56,7 +43,6 @@ def page(report) -> Iterator[tuple[Any, dict[str, list[str]]]]:
         page.goto(report.as_uri())
         page.wait_for_load_state("load")
         yield page, seen
-        browser.close()
 
 
 def test_hostile_collection_name_shows_as_text(page):

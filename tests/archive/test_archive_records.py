@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import json
 
+from tests.support.archive_builder import ArchiveBuilder, FileRow, ResourceRow, TagRow, record
+
 from civitai_vault.archive import open_archive
 from civitai_vault.archive.queries import RecordFilter, count_images, get_record, iter_records
-from civitai_vault.archive.writer import (
-    FileRow,
-    ResourceRow,
-    TagRow,
-    mark_listed,
-    mark_removed_except,
-    store_details,
-    store_file,
-    store_listing,
-    transaction,
-    upsert_target,
-)
-from civitai_vault.records import EXPORT_FIELDS, empty_record
+from civitai_vault.archive.writer import mark_removed_except, transaction
+from civitai_vault.records import EXPORT_FIELDS
 
 
 def sample_record(image_id: int, **overrides):
-    record = empty_record()
-    record.update(
-        image_id=image_id,
+    return record(
+        image_id,
         uuid=f"uuid-{image_id}",
         name="00014-3150861441.png",
         type="image",
@@ -48,36 +38,25 @@ def sample_record(image_id: int, **overrides):
         model_id=257749,
         model_version_id=290640,
         raw_meta_json=json.dumps({"prompt": "a cat"}),
-    )
-    record.update(overrides)
-    return record
+    ) | overrides
 
 
-def store(conn, record, tags=(), loras=()):
-    resources = [ResourceRow(kind="checkpoint", name=record["model"], model_version_id=290640)]
-    resources += [
-        ResourceRow(kind="lora", name=n, weight=w, model_version_id=v) for n, w, v in loras
-    ]
-    store_listing(conn, record, {"id": record["image_id"]})
-    store_details(conn, record, resources=resources, tags=list(tags), raw={"generation": {}})
+def resources(record, loras=()):
+    """The record's checkpoint, then LoRAs given as (name, weight, version id)."""
+    rows = [ResourceRow(kind="checkpoint", name=record["model"], model_version_id=290640)]
+    rows += [ResourceRow(kind="lora", name=n, weight=w, model_version_id=v) for n, w, v in loras]
+    return rows
 
 
 def test_record_round_trips_through_the_database(tmp_path):
-    with open_archive(tmp_path) as archive, transaction(archive.conn) as conn:
-        upsert_target(conn, "collection:5", "collection", "5", "Favourites")
-        record = sample_record(101)
-        store(
-            conn,
-            record,
-            tags=[TagRow(1, "cat", 3.0), TagRow(2, "anime", 9.0)],
-            loras=[("detail tweaker", 0.8, 11), ("cjk 風", -0.5, 12)],
-        )
-        mark_listed(conn, "collection:5", [101])
-        store_file(
-            conn,
-            101,
-            FileRow("alice/101.png", 10, "ab" * 32, "image/png", "image", 9, "cd" * 32, True),
-        )
+    record = sample_record(101)
+    ArchiveBuilder(tmp_path).collection(5, "Favourites", cached=False).image(
+        record,
+        resources=resources(record, [("detail tweaker", 0.8, 11), ("cjk 風", -0.5, 12)]),
+        tags=[TagRow(1, "cat", 3.0), TagRow(2, "anime", 9.0)],
+        collections=[5],
+        file=FileRow("alice/101.png", 10, "ab" * 32, "image/png", "image", 9, "cd" * 32, True),
+    ).build()
     with open_archive(tmp_path, create=False) as archive:
         got = get_record(archive.conn, 101)
     assert list(got) == list(EXPORT_FIELDS)
@@ -92,15 +71,14 @@ def test_record_round_trips_through_the_database(tmp_path):
 
 
 def test_filters_and_removal(tmp_path):
-    with open_archive(tmp_path) as archive:
+    bob = sample_record(1, author="bob", base_model="SDXL 1.0")
+    dog = sample_record(2, prompt="a dog in the rain")
+    builder = ArchiveBuilder(tmp_path).collection(5, cached=False)
+    builder.image(bob, resources=resources(bob), tags=[TagRow(1, "cat")], collections=[5])
+    builder.image(dog, resources=resources(dog, [("rainy", 1.0, 3)]), collections=[5])
+    builder.build()
+    with open_archive(tmp_path, create=False) as archive:
         conn = archive.conn
-        with transaction(conn):
-            upsert_target(conn, "collection:5", "collection", "5", None)
-            store(
-                conn, sample_record(1, author="bob", base_model="SDXL 1.0"), tags=[TagRow(1, "cat")]
-            )
-            store(conn, sample_record(2, prompt="a dog in the rain"), loras=[("rainy", 1.0, 3)])
-            mark_listed(conn, "collection:5", [1, 2])
         assert count_images(conn, RecordFilter(author="BOB")) == 1
         assert count_images(conn, RecordFilter(tag="cat")) == 1
         assert count_images(conn, RecordFilter(lora="rainy")) == 1

@@ -7,6 +7,7 @@ images a collection, post or user holds, and which of them the site shows
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -364,6 +365,33 @@ def test_a_target_that_does_not_exist_is_an_error_naming_it(red_cli, tmp_path, t
     assert named in done.error_line
 
 
+@pytest.mark.parametrize(
+    ("target", "named"),
+    [
+        ("model:999999", "model 999999"),
+        ("https://civitai.com/models/999999/some-name", "model 999999"),
+        ("model-version:999999", "model version 999999"),
+        ("https://civitai.com/models/999999?modelVersionId=999999", "model version 999999"),
+    ],
+)
+def test_a_model_that_does_not_exist_is_one_line_and_1(
+    red_cli, red_emulator, tmp_path, target, named
+):
+    """Not "0 listed, complete": the model or version is looked up before its gallery."""
+    versions = red_emulator.dataset.model_versions
+    assert 999999 not in versions and 999999 not in {v.model_id for v in versions.values()}
+    archive = tmp_path / "archive"
+    done = red_cli("sync", "--archive", str(archive), "--rate", "0", target)
+    assert done.code == 1
+    assert named in done.error_line and "Traceback" not in done.stderr
+    if (archive / "vault.db").exists():
+        conn = sqlite3.connect(archive / "vault.db")
+        try:
+            assert conn.execute("SELECT count(*) FROM targets WHERE complete").fetchone() == (0,)
+        finally:
+            conn.close()
+
+
 def test_an_unknown_user_is_an_error_that_names_them(red_cli, tmp_path):
     """image.getInfinite answers a username it does not know with 404 "User not found"."""
     archive = tmp_path / "archive"
@@ -399,3 +427,15 @@ def test_a_template_that_can_give_two_images_one_name_is_refused_before_any_requ
     assert "include {image_id}" in done.error_line
     assert red_emulator.count() == before  # refused before anything was fetched
     assert not (tmp_path / "a" / "media").exists()
+
+
+def test_limit_flags_hold_when_a_civitai_red_url_picks_the_site(cli, red_emulator, tmp_path):
+    """The red site chosen by the URL keeps the run's limits: every listing answer holds more
+    than 5 values, so --max-answer-values 5 stops it instead of being dropped."""
+    user = cli.pointing_at(red_emulator, signed_in=True)
+    collection = red_emulator.dataset.named["demo_collection"]
+    done = user("sync", "--archive", str(tmp_path / "a"), "--json", "--rate", "0", "--no-media",
+                "--max-answer-values", "5", f"https://civitai.red/collections/{collection}",
+                env={"CIVITAI_SITE": ""})  # fmt: skip
+    assert done.code == 1, done.stderr
+    assert "--max-answer-values" in done.stdout + done.stderr

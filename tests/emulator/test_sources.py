@@ -15,6 +15,7 @@ from tests.emulator.conftest import read_answer
 
 from civitai_emulator import Faults
 from civitai_emulator.generations import RETENTION
+from civitai_emulator.posts import post_metrics
 
 NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
 
@@ -177,6 +178,34 @@ def test_a_models_gallery_by_model_and_by_version(big, api_for) -> None:
     assert set(using) < set(using_model)
     record = dataset.images[using[0]]
     assert version_id in {r.model_version_id for r in record.resources}
+
+
+def test_model_get_simple_finds_a_model_by_id_or_answers_not_found(emu, api) -> None:
+    # model.getSimple (civitai/civitai @ ebed6616, model.router.ts): getModel selects
+    # id, name, createdAt, locked, status and the user; no model is throwNotFoundError().
+    dataset = emu.dataset
+    model_id = dataset.named["gallery_model_id"]
+    version = dataset.model_versions[dataset.versions_of_model(model_id)[0]]
+    found = api.call("model.getSimple", {"id": model_id})
+    assert found.status == 200
+    assert set(found.data) == {"id", "name", "createdAt", "locked", "status", "user"}
+    assert (found.data["id"], found.data["name"], found.data["status"]) == (
+        model_id,
+        version.model_name,
+        "Published",
+    )
+    assert found.data["user"]["id"] == version.user_id
+    assert isinstance(found.data["createdAt"], datetime)
+    deleted = next(v for v in dataset.model_versions.values() if v.model_status == "Deleted")
+    gone = api.call("model.getSimple", {"id": deleted.model_id})
+    assert gone.status == 200 and gone.data["status"] == "Deleted"  # getSimple does not hide it
+    model_ids = {v.model_id for v in dataset.model_versions.values()}
+    assert 999999 not in model_ids
+    missing = api.call("model.getSimple", {"id": 999999})
+    assert missing.status == 404
+    assert missing.error["message"] == "Could not find entity"
+    assert missing.error["data"]["code"] == "NOT_FOUND"
+    assert api.call("model.getSimple", {"id": "1"}).status == 400  # z.number()
 
 
 # ----------------------------------------------------------- generations
@@ -416,3 +445,39 @@ def test_a_mixed_post_shows_its_safe_images_on_civitai_com(big, api_for) -> None
     safe = [i for i in mixed.image_ids if dataset.nsfw_level_of(i) & 3]
     assert shown["imageCount"] == len(safe) < len(mixed.image_ids)
     assert [image["id"] for image in shown["images"]] == safe[:8]
+
+
+def test_posts_by_id_are_one_more_filter_of_get_posts_infinite(big, api_for) -> None:
+    """`ids` is AND'ed to every other condition of getPostsInfinite (civitai/civitai @
+    ebed6616, post.service.ts): the sort's own filter, the browsing level, `limit + 1`
+    rows for the next cursor; an id it does not know is simply not there."""
+    dataset = big.dataset
+    posts = sorted(dataset.posts.values(), key=lambda p: p.id)
+    reacted = [p for p in posts if post_metrics(dataset, p)["reactionCount"] > 0][:6]
+    unreacted = [p for p in posts if post_metrics(dataset, p)["reactionCount"] == 0][:6]
+    unsafe = [p for p in posts if not p.nsfw_level & 1 and p not in reacted + unreacted][:3]
+    assert reacted and unreacted and unsafe
+    every = reacted + unreacted + unsafe
+    chosen = sorted(every, key=lambda p: (p.published_at, p.id), reverse=True)
+    asked = [p.id for p in chosen] + [10**9]
+    api = api_for(big)
+    query = {"ids": asked, "limit": len(asked), "sort": "Newest"}
+    newest = api.call("post.getInfinite", query, headers=RED)
+    assert [item["id"] for item in newest.data["items"]] == [p.id for p in chosen]
+    assert newest.data.get("nextCursor") is None
+    by_reactions = api.call("post.getInfinite", {"ids": asked, "limit": len(asked)}, headers=RED)
+    shown = {item["id"] for item in by_reactions.data["items"]}
+    # The default sort keeps reactionCount > 0.
+    assert shown == {p.id for p in every if post_metrics(dataset, p)["reactionCount"] > 0}
+    first = api.call("post.getInfinite", {**query, "limit": 3}, headers=RED)
+    assert [item["id"] for item in first.data["items"]] == asked[:3]
+    assert first.data["nextCursor"].endswith(f"|{asked[3]}")
+    rest, _ = walk(api, "post.getInfinite", {**query, "limit": 3}, RED)
+    assert [item["id"] for item in rest] == [p.id for p in chosen]
+    # Anonymous callers see PG: a post without a PG image is left out.
+    anonymous = api_for(big, auth=None)
+    safe = anonymous.call("post.getInfinite", query).data["items"]
+    assert {item["id"] for item in safe} == {p.id for p in chosen if p.nsfw_level & 1}
+    assert not {p.id for p in unsafe} & {item["id"] for item in safe}
+    empty = api.call("post.getInfinite", {"ids": [], "sort": "Newest"}, headers=RED)
+    assert empty.status == 500 and "join([])" in empty.error["message"]

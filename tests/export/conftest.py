@@ -1,4 +1,4 @@
-"""A small archive whose text is as hostile as Civitai's can be, built with the sync writer.
+"""A small archive whose text is as hostile as Civitai's can be (`tests.support.archive_builder`).
 
 Three images: one with every field filled and text that breaks naive exporters
 (quotes, commas, line breaks, emoji, CJK, `<script>`, a leading `=`, `|` and
@@ -18,20 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.archive_builder import ArchiveBuilder, FileRow, ResourceRow, TagRow, record
 
-from civitai_vault.archive import open_archive
-from civitai_vault.archive.writer import (
-    FileRow,
-    ResourceRow,
-    TagRow,
-    mark_listed,
-    store_details,
-    store_file,
-    store_listing,
-    transaction,
-    upsert_target,
-)
-from civitai_vault.records import EXPORT_FIELDS, empty_record
+from civitai_vault.records import EXPORT_FIELDS
 
 HOSTILE_PROMPT = (
     'a cat, "quoted, with comma", 猫耳 <script>alert(1)</script>\n'
@@ -41,13 +30,7 @@ HOSTILE_TAGS = ["anime", 'tag, with "comma"', "pipe|tag", "back\\slash", "猫 �
 HOSTILE_LORAS = [('detail, tweaker "x"', 0.8, 11, 111), ("cjk 風 🌸|pipe", -0.5, 12, 121)]
 
 
-def _record(image_id: int, **fields: Any) -> dict[str, Any]:
-    record = empty_record()
-    record.update(image_id=image_id, **fields)
-    return record
-
-
-RICH = _record(
+RICH = record(
     101,
     image_url="https://image.civitai.com/x/uuid-101/original=true/00014.png",
     uuid="uuid-101",
@@ -82,7 +65,7 @@ RICH = _record(
         ensure_ascii=False,
     ),
 )
-LISTED_ONLY = _record(
+LISTED_ONLY = record(
     102,
     uuid="uuid-102",
     type="image",
@@ -90,7 +73,7 @@ LISTED_ONLY = _record(
     author="bob",
     author_id=8,
 )
-VIDEO = _record(
+VIDEO = record(
     103,
     image_url="https://image.civitai.com/x/uuid-103/original=true/clip.mp4",
     uuid="uuid-103",
@@ -183,55 +166,44 @@ def expected_embeddings(image_id: int) -> list[dict[str, Any]]:
 
 
 def build_hostile_archive(root: Path) -> Path:
-    with open_archive(root) as archive, transaction(archive.conn) as conn:
-        for collection_id in (5, 9):
-            upsert_target(
-                conn, f"collection:{collection_id}", "collection", str(collection_id), None
-            )
-        tag_ids = {name: 1000 + index for index, name in enumerate(HOSTILE_TAGS)}
-        store_listing(conn, RICH, {"id": 101})
-        store_details(
-            conn,
-            RICH,
-            resources=[
-                ResourceRow(kind="checkpoint", name=RICH["model"], model_version_id=290640),
-                *(_lora(*lora) for lora in HOSTILE_LORAS),
-                ResourceRow(
-                    kind="embedding",
-                    name="easynegative",
-                    model_id=7808,
-                    model_version_id=9208,
-                    version_name="v1",
-                    base_model="SD 1.5",
-                ),
-            ],
-            # Scores fall with the list order, so "highest score first" is HOSTILE_TAGS.
-            tags=[
-                TagRow(tag_ids[name], name, score=100.0 - index)
-                for index, name in enumerate(HOSTILE_TAGS)
-            ],
-            raw={"generation": {}},
-        )
-        store_file(
-            conn,
-            101,
-            FileRow("media/alice/101.png", 10, "ab" * 32, "image/png", "image", 9, "cd" * 32, True),
-        )
-        store_listing(conn, LISTED_ONLY, {"id": 102})
-        store_listing(conn, VIDEO, {"id": 103})
-        store_details(
-            conn,
-            VIDEO,
-            resources=[
-                ResourceRow(kind="checkpoint", name="Juggernaut XL", model_version_id=471120),
-                ResourceRow(kind="lora", name="rainy", weight=1.0, model_id=3, model_version_id=33),
-            ],
-            tags=[TagRow(2000, "cat", score=5.0)],
-            raw={"generation": {}},
-        )
-        mark_listed(conn, "collection:5", [101, 102, 103])
-        mark_listed(conn, "collection:9", [101])
-    return root
+    builder = ArchiveBuilder(root)
+    builder.collection(5, cached=False).collection(9, cached=False)
+    tag_ids = {name: 1000 + index for index, name in enumerate(HOSTILE_TAGS)}
+    builder.image(
+        RICH,
+        resources=[
+            ResourceRow(kind="checkpoint", name=RICH["model"], model_version_id=290640),
+            *(_lora(*lora) for lora in HOSTILE_LORAS),
+            ResourceRow(
+                kind="embedding",
+                name="easynegative",
+                model_id=7808,
+                model_version_id=9208,
+                version_name="v1",
+                base_model="SD 1.5",
+            ),
+        ],
+        # Scores fall with the list order, so "highest score first" is HOSTILE_TAGS.
+        tags=[
+            TagRow(tag_ids[name], name, score=100.0 - index)
+            for index, name in enumerate(HOSTILE_TAGS)
+        ],
+        file=FileRow(
+            "media/alice/101.png", 10, "ab" * 32, "image/png", "image", 9, "cd" * 32, True
+        ),
+        collections=[5, 9],
+    )
+    builder.image(LISTED_ONLY, details=False, collections=[5])
+    builder.image(
+        VIDEO,
+        resources=[
+            ResourceRow(kind="checkpoint", name="Juggernaut XL", model_version_id=471120),
+            ResourceRow(kind="lora", name="rainy", weight=1.0, model_id=3, model_version_id=33),
+        ],
+        tags=[TagRow(2000, "cat", score=5.0)],
+        collections=[5],
+    )
+    return builder.build()
 
 
 def expected_record(image_id: int) -> dict[str, Any]:

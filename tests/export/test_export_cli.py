@@ -10,12 +10,11 @@ import subprocess
 
 import pyarrow.parquet as pq
 import pytest
+from tests.support.archive_builder import ArchiveBuilder
 
 from civitai_vault.archive import open_archive
-from civitai_vault.archive.writer import store_listing, transaction
 from civitai_vault.export import write_records
 from civitai_vault.export.output import atomic_file
-from civitai_vault.records import empty_record
 
 
 def exported_ids(cli, archive, *options: str) -> list[int]:
@@ -153,10 +152,10 @@ def test_export_while_a_sync_is_writing(cli, hostile_archive, tmp_path):
 def test_a_reader_that_stops_early_is_not_an_error(cli_command, tmp_path):
     # `civitai-vault export | head -1` must end quietly with exit 0.
     archive_path = tmp_path / "archive"
-    with open_archive(archive_path) as archive, transaction(archive.conn) as conn:
-        for image_id in range(1, 501):
-            record = empty_record() | {"image_id": image_id, "prompt": "long prompt " * 100}
-            store_listing(conn, record, {"id": image_id})
+    builder = ArchiveBuilder(archive_path)
+    for image_id in range(1, 501):
+        builder.image(image_id, details=False, prompt="long prompt " * 100)
+    builder.build()
     reader = subprocess.Popen(
         [*cli_command, "export", "--archive", str(archive_path)],
         stdout=subprocess.PIPE,

@@ -183,3 +183,12 @@ def test_vault_filters_are_checked(synced_archive: Any) -> None:
         list(vault.images(since="yesterday"))
     with pytest.raises(civitai_vault.UsageError, match="unknown filter"):
         list(vault.images(colour="red"))  # type: ignore[call-arg]
+
+
+def test_vault_takes_the_cli_site_flags_and_refuses_others(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "a", site="red", base_url="http://127.0.0.1:9", token="t")
+    settings = vault.settings
+    assert (settings.site, settings.base_url, settings.token) == ("red", "http://127.0.0.1:9", "t")
+    assert settings.sources["site"] == "flag"
+    with pytest.raises(TypeError, match="'sight'"):
+        Vault(tmp_path / "a", sight="red")  # type: ignore[call-arg]

@@ -163,7 +163,7 @@ def rewriting_proxy(
         body = upstream.content
         if (
             rewrite is not None
-            and upstream.status_code == 200
+            and upstream.status_code in (200, 207)  # 207: a batch of mixed results
             and request.path.startswith("/api/trpc/")
         ):
             document = json.loads(body)

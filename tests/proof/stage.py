@@ -9,14 +9,15 @@ finished, every other image has its file, the bad one failed with its reason.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from civitai_vault.api import CivitaiClient, ClientSettings
+from tests.support.emulator_sync import run_sync
+
+from civitai_vault.api import ClientSettings
 from civitai_vault.api.limits import Limits
 
 from .servers import HostileServer, Request, cdn_proxy, rewriting_proxy
@@ -85,17 +86,7 @@ class Stage:
 
 
 def sync(path: Path, settings: ClientSettings, target: str) -> dict[str, Any]:
-    from civitai_vault.api.targets import parse_target
-    from civitai_vault.archive import open_archive
-    from civitai_vault.sync.engine import SyncEngine
-
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                summary = await SyncEngine(client, archive).run([parse_target(target)])
-                return summary.as_dict()
-
-    return asyncio.run(run())
+    return run_sync(path, settings, [target])
 
 
 def archived(path: Path) -> dict[int, str | None]:

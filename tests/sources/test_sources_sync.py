@@ -4,19 +4,18 @@ must end as videos; failures that stay with the image or target they belong to."
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.emulator_sync import run_sync
 
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
-from civitai_vault.api import CivitaiClient, ClientSettings
-from civitai_vault.archive import open_archive
+from civitai_vault.api import ClientSettings
 from civitai_vault.errors import TargetError
 from civitai_vault.sources import parse_target
-from civitai_vault.sync.engine import SyncEngine, SyncOptions
+from civitai_vault.sync.engine import SyncOptions
 from civitai_vault.sync.files import FileOptions
 
 
@@ -56,13 +55,8 @@ def sync(
 
         parsed = [replace(t, filters=t.filters.merged(filters)) for t in parsed]
 
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                options = SyncOptions(media=media, files=files, download_workers=4)
-                return (await SyncEngine(client, archive, options).run(parsed)).as_dict()
-
-    return asyncio.run(run())
+    options = SyncOptions(media=media, files=files, download_workers=4)
+    return run_sync(path, settings, parsed, options)
 
 
 def rows(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -180,6 +174,67 @@ def test_a_models_gallery_and_one_versions(tmp_path, emu) -> None:
     assert whole["ok"] and part["ok"] and whole["complete"] and part["complete"]
     assert whole["key"] == f"model:{model}" and part["key"] == f"model_version:{version}"
     assert 0 < part["listed"] < whole["listed"]
+
+
+def test_a_model_that_is_not_there_is_an_error_naming_it_and_the_others_go_on(
+    tmp_path, emu
+) -> None:
+    """Not "0 listed, complete": the model is looked up first (model.getSimple, one call)."""
+    assert 999999 not in {v.model_id for v in emu.dataset.model_versions.values()}
+    before = {p: emu.count(procedure=p) for p in ("model.getSimple", "image.getInfinite")}
+    with pytest.raises(TargetError, match="model 999999"):
+        sync(tmp_path / "a", emu, ["model:999999"])
+    assert emu.count(procedure="model.getSimple") == before["model.getSimple"] + 1
+    assert emu.count(procedure="image.getInfinite") == before["image.getInfinite"]
+    post = emu.dataset.named["post_id"]
+    summary = sync(tmp_path / "b", emu, ["https://civitai.red/models/999999", f"post:{post}"])
+    failed, archived = summary["targets"]
+    assert "model 999999" in failed["error"] and not failed["ok"] and not failed["complete"]
+    assert archived["ok"] and archived["listed"] > 0
+    stored = dict(rows(tmp_path / "b", "SELECT key, complete FROM targets"))
+    assert not stored.get("model:999999")
+
+
+def _version(emu: Any, **status: str) -> Any:
+    return next(
+        v
+        for v in emu.dataset.model_versions.values()
+        if all(getattr(v, name) == value for name, value in status.items())
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        (lambda emu: "model-version:999999999", "no model version 999999999"),
+        (lambda emu: f"model:{_version(emu, model_status='Deleted').model_id}", "deleted"),
+        (lambda emu: f"model-version:{_version(emu, status='Unpublished').id}", "unpublished"),
+        (lambda emu: f"model-version:{_version(emu, status='Deleted').id}", "deleted"),
+        (
+            lambda emu: f"model-version:{_version(emu, model_status='Deleted').id}",
+            "deleted",
+        ),
+    ],
+    ids=[
+        "missing version",
+        "deleted model",
+        "unpublished version",
+        "deleted version",
+        "version of a deleted model",
+    ],
+)
+def test_a_gallery_civitai_does_not_show_is_an_error_never_complete(
+    tmp_path, emu, target, says
+) -> None:
+    """The model page shows only a published model's published versions (model.getById,
+    civitai/civitai @ ebed6616 model.controller.ts): anything else has no public gallery."""
+    name = target(emu)
+    post = emu.dataset.named["post_id"]
+    summary = sync(tmp_path, emu, [name, f"post:{post}"])
+    failed, archived = summary["targets"]
+    assert says in failed["error"].lower() and not failed["ok"] and not failed["complete"]
+    assert archived["ok"] and archived["complete"]
+    assert rows(tmp_path, "SELECT complete FROM targets WHERE key = ?", failed["key"]) != [(1,)]
 
 
 # ------------------------------------------------------------ on-site generations

@@ -1,4 +1,9 @@
-"""kill -9 at any moment, run again: the archive ends identical to an uninterrupted run."""
+"""kill -9 at any moment, run again: the archive ends identical to an uninterrupted run.
+
+A moment is a number of answers the emulator gave the run (its request log),
+never a time: the first run always has more to ask than the largest moment, so
+the kills land on a fast machine and on a loaded one alike.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ from pathlib import Path
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
 
 KILLS = int(os.environ.get("CIVITAI_VAULT_TEST_KILLS", "4"))
+# Far fewer answers than a first run of the 300-image collection needs (listing
+# pages, detail batches, one file each).
+LAST_MOMENT = 60
+POLLS = 150_000  # a bound on waiting for one moment: five minutes or more
 
 
 def cli_env(emu, config_dir: Path) -> dict[str, str]:
@@ -54,14 +63,9 @@ def test_kill_nine_then_resume_matches_a_clean_run(tmp_path, sync, archive_snaps
         crashed = tmp_path / "crashed"
         kills_landed = 0
         for _ in range(KILLS):
-            process = subprocess.Popen(
-                sync_command(crashed, collection), env=env, stderr=subprocess.PIPE
+            kills_landed += kill_after(
+                emu, sync_command(crashed, collection), env, rng.randint(1, LAST_MOMENT)
             )
-            time.sleep(rng.uniform(0.3, 2.5))
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills_landed += 1
-            process.wait()
             if (crashed / "vault.db").exists():
                 conn = sqlite3.connect(crashed / "vault.db")
                 assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -74,6 +78,25 @@ def test_kill_nine_then_resume_matches_a_clean_run(tmp_path, sync, archive_snaps
     assert kills_landed >= 1
     assert final.returncode == 0, final.stderr
     assert archive_snapshot(crashed) == archive_snapshot(tmp_path / "clean")
+
+
+def kill_after(emu, command: list[str], env: dict[str, str], answers: int) -> bool:
+    """Run `command` and SIGKILL it once the emulator has answered it `answers` times;
+    False when it finished first."""
+    since = len(emu.request_log)
+    process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(POLLS):
+            if len(emu.request_log) - since >= answers:
+                process.send_signal(signal.SIGKILL)
+                return True
+            if process.poll() is not None:
+                return False
+            time.sleep(0.002)  # polling the log; no outcome depends on how long this takes
+        raise AssertionError(f"the sync neither finished nor got {answers} answers")
+    finally:
+        process.kill()
+        process.wait()
 
 
 def _assert_no_partial_file_under_a_final_name(archive: Path) -> None:

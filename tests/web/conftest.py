@@ -11,8 +11,8 @@ gallery's answers with it, not with another reader.
 `synced_gallery` serves a private copy of the shared `synced_archive` (the
 gallery writes thumbnails into the archive it serves).
 
-`browser` is Debian's Chromium driven by Playwright; it fails, never skips,
-when either is missing. `open_page(base_url)` gives a page whose `Watch`
+`browser` is Debian's Chromium driven by Playwright, one per test module; it
+fails, never skips, when either is missing. `open_page(base_url)` gives a page whose `Watch`
 records what must never happen: a dialog, a script error, a CSP refusal, a
 request to another host.
 """
@@ -30,23 +30,16 @@ from typing import Any
 
 import pytest
 from PIL import Image
-
-from civitai_vault.archive import open_archive
-from civitai_vault.archive.writer import (
+from tests.support.archive_builder import (
+    ArchiveBuilder,
     FileRow,
+    Media,
     ModelVersionRow,
     ResourceRow,
     TagRow,
-    cache_collection,
-    cache_model_version,
-    mark_listed,
-    store_details,
-    store_file,
-    store_listing,
-    transaction,
-    upsert_target,
 )
-from civitai_vault.records import empty_record
+from tests.support.browser import chromium
+
 from civitai_vault.web.server import running_gallery
 
 HOSTILE_PROMPT = (
@@ -103,222 +96,181 @@ def mp4_bytes(frames: int = 48, size: int = 64) -> bytes:
     return out.getvalue()
 
 
-def _record(image_id: int, **fields: Any) -> dict[str, Any]:
-    record = empty_record()
-    record.update(image_id=image_id, **fields)
-    return record
+def _meta(prompt: str | None, negative: str | None) -> dict[str, Any]:
+    """The generation data Civitai sends, with keys the gallery shows beside the usual ones."""
+    return {
+        "prompt": prompt,
+        "negativePrompt": negative,
+        "Hires upscale": 2,
+        "ADetailer model": "face_yolov8n.pt",
+    }
 
 
-def _store_image(
-    conn: Any,
+def _image(
+    builder: ArchiveBuilder,
     archive: MiniArchive,
-    record: dict[str, Any],
+    image_id: int,
     *,
-    resources: list[ResourceRow],
-    tags: list[TagRow],
-    file: tuple[str, bytes, str, str] | None,
-    collections: list[int],
+    file: Media | FileRow | None = None,
+    **fields: Any,
 ) -> None:
-    store_listing(conn, record, {"id": record["image_id"]})
-    meta = {"prompt": record["prompt"], "negativePrompt": record["negative_prompt"]}
-    meta.update({"Hires upscale": 2, "ADetailer model": "face_yolov8n.pt"})
-    record["raw_meta_json"] = json.dumps(meta)
-    store_details(conn, record, resources=resources, tags=tags, raw={"generation": meta})
-    if file is not None:
-        relative, data, mime, kind = file
-        digest = hashlib.sha256(data).hexdigest()
-        row = FileRow(relative, len(data), digest, mime, kind, len(data), digest, False)
-        store_file(conn, record["image_id"], row)
-        target = archive.path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        archive.files[record["image_id"]] = data
-    for collection_id in collections:
-        mark_listed(conn, f"collection:{collection_id}", [record["image_id"]])
+    """An image with full details; the generation data is kept raw and as `raw_meta_json`."""
+    meta = _meta(fields.get("prompt"), fields.get("negative_prompt"))
+    if isinstance(file, Media):
+        archive.files[image_id] = file.data
+    builder.image(
+        image_id, file=file, raw={"generation": meta}, raw_meta_json=json.dumps(meta), **fields
+    )
+
+
+def _file_row(path: str, data: bytes) -> FileRow:
+    """A file row for `data` (the file at `path` is not written: it is missing or a trap)."""
+    digest = hashlib.sha256(data).hexdigest()
+    return FileRow(path, len(data), digest, "image/png", "image", len(data), digest, False)
 
 
 def build_mini_archive(path: Path) -> MiniArchive:
     secret = path.parent / "secret.txt"
     secret.write_text(SECRET_TEXT)
     archive = MiniArchive(path=path, secret=secret)
-    with open_archive(path) as opened, transaction(opened.conn) as conn:
-        for cid, name in ((7001, "Favourites <i>x</i>"), (7002, "Landscapes")):
-            cache_collection(
-                conn,
-                cid,
-                name=name,
-                description=None,
-                owner_id=1,
-                owner_username="alice",
-                read="Private",
-                type_="Image",
-                raw={"id": cid},
-            )
-            upsert_target(conn, f"collection:{cid}", "collection", str(cid), name)
-        cache_model_version(
-            conn,
-            ModelVersionRow(290640, "deleted", "V6", 257749, "Pony Diffusion V6 XL", "Checkpoint"),
-            {},
+    builder = ArchiveBuilder(path)
+    builder.collection(7001, "Favourites <i>x</i>").collection(7002, "Landscapes")
+    builder.model_version(
+        ModelVersionRow(290640, "deleted", "V6", 257749, "Pony Diffusion V6 XL", "Checkpoint"), {}
+    )
+    builder.model_version(ModelVersionRow(111, "available", "v1", 11, "detail"), {})
+    builder.model_version(ModelVersionRow(222, "not_found", None, 22, "Ghibli"), {})
+    archive.ids.update(cat=101, landscape=102, video=103, missing_file=104, symlink=105)
+    _image(
+        builder,
+        archive,
+        101,
+        uuid="u-101",
+        name="cat.png",
+        type="image",
+        mime_type="image/png",
+        width=96,
+        height=128,
+        nsfw_level=1,
+        created_at="2024-03-01T10:00:00+00:00",
+        post_id=5001,
+        author="alice",
+        author_id=7,
+        prompt=HOSTILE_PROMPT,
+        negative_prompt=HOSTILE_NEGATIVE,
+        sampler="DPM++ 2M Karras",
+        steps=30,
+        cfg_scale=7.0,
+        seed=1234,
+        clip_skip=2,
+        base_model="Pony",
+        model="Pony Diffusion V6 XL",
+        model_version="V6",
+        model_id=257749,
+        model_version_id=290640,
+        resources=[
+            ResourceRow("checkpoint", "Pony Diffusion V6 XL", None, 257749, 290640, "V6"),
+            ResourceRow("lora", "detail", 0.8, 11, 111, "v1"),
+        ],
+        tags=[TagRow(1, "cat", 0.9), TagRow(2, "anime", 0.5), TagRow(3, HOSTILE_TAG, 0.1)],
+        file=Media("media/alice/101.png", png_bytes((200, 40, 40)), "image/png"),
+        collections=[7001],
+    )
+    _image(
+        builder,
+        archive,
+        102,
+        uuid="u-102",
+        name="lake.jpg",
+        type="image",
+        mime_type="image/jpeg",
+        width=128,
+        height=96,
+        nsfw_level=4,
+        created_at="2024-05-20T08:30:00+00:00",
+        author="bob",
+        author_id=8,
+        prompt="a quiet lake at dawn, castle ruins",
+        negative_prompt="blurry",
+        sampler="Euler a",
+        steps=25,
+        cfg_scale=5.0,
+        seed=99,
+        base_model="SDXL 1.0",
+        model="Juggernaut XL",
+        model_version="v9",
+        model_id=133005,
+        model_version_id=348913,
+        resources=[ResourceRow("lora", "Ghibli Style", 0.6, 22, 222, "v2")],
+        tags=[TagRow(4, "landscape", 0.8), TagRow(2, "anime", 0.3)],
+        file=Media("media/bob/102.jpg", jpeg_bytes((40, 120, 200)), "image/jpeg"),
+        collections=[7001, 7002],
+    )
+    _image(
+        builder,
+        archive,
+        103,
+        uuid="u-103",
+        name="clip.mp4",
+        type="video",
+        mime_type="video/mp4",
+        width=64,
+        height=64,
+        nsfw_level=1,
+        created_at="2024-06-02T12:00:00+00:00",
+        author="alice",
+        author_id=7,
+        prompt="a cat video, looping waves",
+        base_model="Pony",
+        model="Pony Diffusion V6 XL",
+        model_id=257749,
+        model_version_id=290640,
+        tags=[TagRow(1, "cat", 0.7)],
+        file=Media("media/alice/103.mp4", mp4_bytes(), "video/mp4", kind="video"),
+        collections=[7002],
+    )
+    _image(
+        builder,
+        archive,
+        104,
+        type="image",
+        mime_type="image/png",
+        nsfw_level=8,
+        created_at="2024-02-10T00:00:00+00:00",
+        author="carol",
+        prompt="lost file",
+        base_model="SD 1.5",
+        file=_file_row("media/carol/104.png", b"x"),  # the file itself is missing
+    )
+    # A file row whose path is a symlink inside media/ that leads outside the archive.
+    _image(
+        builder,
+        archive,
+        105,
+        type="image",
+        mime_type="image/png",
+        nsfw_level=1,
+        created_at="2024-01-05T00:00:00+00:00",
+        author="mallory",
+        prompt="symlink trap",
+        file=_file_row("media/mallory/105.png", SECRET_TEXT.encode()),
+    )
+    for index in range(FILLERS):
+        image_id = 1000 + index
+        created = f"2023-{1 + index % 12:02d}-{1 + index % 28:02d}T00:00:00+00:00"
+        builder.image(
+            image_id,
+            details=False,
+            type="image",
+            nsfw_level=2,
+            created_at=created,
+            author="filler",
         )
-        cache_model_version(conn, ModelVersionRow(111, "available", "v1", 11, "detail"), {})
-        cache_model_version(conn, ModelVersionRow(222, "not_found", None, 22, "Ghibli"), {})
-
-        archive.ids["cat"] = 101
-        _store_image(
-            conn,
-            archive,
-            _record(
-                101,
-                uuid="u-101",
-                name="cat.png",
-                type="image",
-                mime_type="image/png",
-                width=96,
-                height=128,
-                nsfw_level=1,
-                created_at="2024-03-01T10:00:00+00:00",
-                post_id=5001,
-                author="alice",
-                author_id=7,
-                prompt=HOSTILE_PROMPT,
-                negative_prompt=HOSTILE_NEGATIVE,
-                sampler="DPM++ 2M Karras",
-                steps=30,
-                cfg_scale=7.0,
-                seed=1234,
-                clip_skip=2,
-                base_model="Pony",
-                model="Pony Diffusion V6 XL",
-                model_version="V6",
-                model_id=257749,
-                model_version_id=290640,
-            ),
-            resources=[
-                ResourceRow("checkpoint", "Pony Diffusion V6 XL", None, 257749, 290640, "V6"),
-                ResourceRow("lora", "detail", 0.8, 11, 111, "v1"),
-            ],
-            tags=[TagRow(1, "cat", 0.9), TagRow(2, "anime", 0.5), TagRow(3, HOSTILE_TAG, 0.1)],
-            file=("media/alice/101.png", png_bytes((200, 40, 40)), "image/png", "image"),
-            collections=[7001],
-        )
-        archive.ids["landscape"] = 102
-        _store_image(
-            conn,
-            archive,
-            _record(
-                102,
-                uuid="u-102",
-                name="lake.jpg",
-                type="image",
-                mime_type="image/jpeg",
-                width=128,
-                height=96,
-                nsfw_level=4,
-                created_at="2024-05-20T08:30:00+00:00",
-                author="bob",
-                author_id=8,
-                prompt="a quiet lake at dawn, castle ruins",
-                negative_prompt="blurry",
-                sampler="Euler a",
-                steps=25,
-                cfg_scale=5.0,
-                seed=99,
-                base_model="SDXL 1.0",
-                model="Juggernaut XL",
-                model_version="v9",
-                model_id=133005,
-                model_version_id=348913,
-            ),
-            resources=[ResourceRow("lora", "Ghibli Style", 0.6, 22, 222, "v2")],
-            tags=[TagRow(4, "landscape", 0.8), TagRow(2, "anime", 0.3)],
-            file=("media/bob/102.jpg", jpeg_bytes((40, 120, 200)), "image/jpeg", "image"),
-            collections=[7001, 7002],
-        )
-        archive.ids["video"] = 103
-        _store_image(
-            conn,
-            archive,
-            _record(
-                103,
-                uuid="u-103",
-                name="clip.mp4",
-                type="video",
-                mime_type="video/mp4",
-                width=64,
-                height=64,
-                nsfw_level=1,
-                created_at="2024-06-02T12:00:00+00:00",
-                author="alice",
-                author_id=7,
-                prompt="a cat video, looping waves",
-                base_model="Pony",
-                model="Pony Diffusion V6 XL",
-                model_id=257749,
-                model_version_id=290640,
-            ),
-            resources=[],
-            tags=[TagRow(1, "cat", 0.7)],
-            file=("media/alice/103.mp4", mp4_bytes(), "video/mp4", "video"),
-            collections=[7002],
-        )
-        archive.ids["missing_file"] = 104
-        _store_image(
-            conn,
-            archive,
-            _record(
-                104,
-                type="image",
-                mime_type="image/png",
-                nsfw_level=8,
-                created_at="2024-02-10T00:00:00+00:00",
-                author="carol",
-                prompt="lost file",
-                base_model="SD 1.5",
-            ),
-            resources=[],
-            tags=[],
-            file=None,
-            collections=[],
-        )
-        digest = hashlib.sha256(b"x").hexdigest()
-        store_file(
-            conn, 104, FileRow("media/carol/104.png", 1, digest, "image/png", "image", 1, digest, 0)
-        )
-        # A file row whose path is a symlink inside media/ that leads outside the archive.
-        archive.ids["symlink"] = 105
-        _store_image(
-            conn,
-            archive,
-            _record(
-                105,
-                type="image",
-                mime_type="image/png",
-                nsfw_level=1,
-                created_at="2024-01-05T00:00:00+00:00",
-                author="mallory",
-                prompt="symlink trap",
-            ),
-            resources=[],
-            tags=[],
-            file=None,
-            collections=[],
-        )
-        link = path / "media" / "mallory" / "105.png"
-        link.parent.mkdir(parents=True)
-        link.symlink_to(secret)
-        digest = hashlib.sha256(SECRET_TEXT.encode()).hexdigest()
-        store_file(
-            conn,
-            105,
-            FileRow("media/mallory/105.png", 26, digest, "image/png", "image", 26, digest, 0),
-        )
-        for index in range(FILLERS):
-            image_id = 1000 + index
-            created = f"2023-{1 + index % 12:02d}-{1 + index % 28:02d}T00:00:00+00:00"
-            record = _record(image_id, type="image", nsfw_level=2, created_at=created)
-            record["author"] = "filler"
-            store_listing(conn, record, {"id": image_id})
-            archive.filler_ids.append(image_id)
+        archive.filler_ids.append(image_id)
+    builder.build()
+    link = path / "media" / "mallory" / "105.png"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(secret)
     return archive
 
 
@@ -351,25 +303,12 @@ def synced_gallery(synced_copy: Path) -> Iterator[str]:
 
 # ---------------------------------------------------------------- browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    """One Chromium per test module: Playwright holds this thread's asyncio loop while it
+    runs, so it must stop before another module's tests (see `tests.support.browser`)."""
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass

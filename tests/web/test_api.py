@@ -198,3 +198,12 @@ def test_openapi_schema_documents_the_api(client):
     assert list(record) == list(EXPORT_FIELDS)
     # Pages of the HTML gallery are not part of the API.
     assert not any(path.startswith(("/media", "/thumbs", "/images/")) for path in schema["paths"])
+
+
+def test_every_answer_says_its_server_wall_and_cpu_time(client):
+    # What the gallery benchmark reads; values only, no duration is asserted.
+    for path in ("/api/images?q=cat", "/", "/api/nothing-here"):
+        timing = client.get(path).headers["server-timing"]
+        metrics = dict(part.strip().split(";dur=") for part in timing.split(","))
+        assert set(metrics) == {"app", "cpu"}, timing
+        assert all(float(value) >= 0 for value in metrics.values()), timing

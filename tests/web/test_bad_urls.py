@@ -73,17 +73,14 @@ def test_a_huge_number_as_a_model_name_simply_matches_nothing(client, name):
 
 
 def test_a_64_bit_seed_is_shown_and_answered_exactly(tmp_path):
-    from civitai_vault.archive import open_archive
-    from civitai_vault.archive.writer import store_details, store_listing, transaction
-    from civitai_vault.records import empty_record
+    from tests.support.archive_builder import ArchiveBuilder
+
     from civitai_vault.web.server import running_gallery
 
     seed = 2**64 - 1  # ComfyUI's largest
-    record = empty_record()
-    record.update(image_id=1, prompt="big seed", seed=seed, type="image")
-    with open_archive(tmp_path / "archive") as archive, transaction(archive.conn) as conn:
-        store_listing(conn, record, {"id": 1})
-        store_details(conn, record, resources=[], tags=[], raw={})
+    ArchiveBuilder(tmp_path / "archive").image(
+        1, prompt="big seed", seed=seed, type="image", raw={}
+    ).build()
     with running_gallery(tmp_path / "archive") as url:
         page = httpx.get(f"{url}/images/1")
         api = httpx.get(f"{url}/api/images/1")

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.archive_builder import ArchiveBuilder, TagRow
 
 from civitai_vault.archive import open_archive
-from civitai_vault.archive.writer import TagRow, store_details, store_listing, transaction
 from civitai_vault.export.exporter import export_archive
-from civitai_vault.records import empty_record
 from civitai_vault.web.params import SearchParams
 from civitai_vault.web.server import running_gallery
 
@@ -28,19 +27,19 @@ IMAGES = 1_500  # several chunks of the stream
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory: pytest.TempPathFactory):
     path: Path = tmp_path_factory.mktemp("download") / "archive"
-    with open_archive(path) as archive, transaction(archive.conn) as conn:
-        for image_id in range(1, IMAGES + 1):
-            record = empty_record()
-            record.update(
-                image_id=image_id,
-                type="image",
-                created_at=f"2024-01-01T00:{image_id // 60 % 60:02d}:{image_id % 60:02d}+00:00",
-                prompt=FORMULA_PROMPT if image_id == 7 else f"a castle, number {image_id}",
-                author="@mallory" if image_id == 7 else "alice",
-                nsfw_level=8 if image_id % 3 == 0 else 1,
-            )
-            store_listing(conn, record, {"id": image_id})
-            store_details(conn, record, resources=[], tags=[TagRow(1, "+cmd|x", 0.5)], raw={})
+    builder = ArchiveBuilder(path)
+    for image_id in range(1, IMAGES + 1):
+        builder.image(
+            image_id,
+            type="image",
+            created_at=f"2024-01-01T00:{image_id // 60 % 60:02d}:{image_id % 60:02d}+00:00",
+            prompt=FORMULA_PROMPT if image_id == 7 else f"a castle, number {image_id}",
+            author="@mallory" if image_id == 7 else "alice",
+            nsfw_level=8 if image_id % 3 == 0 else 1,
+            tags=[TagRow(1, "+cmd|x", 0.5)],
+            raw={},
+        )
+    builder.build()
     with running_gallery(path) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client, path
 

@@ -8,7 +8,6 @@ forked), in a subprocess of its own so that nothing else in the test run counts.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -22,10 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
+from tests.support.archive_builder import ArchiveBuilder, Media
 
-from civitai_vault.archive import open_archive
-from civitai_vault.archive.writer import FileRow, store_file, store_listing, transaction
-from civitai_vault.records import empty_record
 from civitai_vault.web.server import running_gallery
 
 from .conftest import png_bytes
@@ -60,20 +57,17 @@ def big_jpeg(side: int) -> bytes:
     return out.getvalue()
 
 
-def add_image(conn: sqlite3.Connection, root: Path, image_id: int, data: bytes, mime: str) -> None:
-    record = empty_record()
-    record.update(
-        image_id=image_id, type="image", created_at=f"2024-01-01T00:00:{image_id % 60:02d}"
-    )
-    store_listing(conn, record, {"id": image_id})
+def add_image(
+    builder: ArchiveBuilder, image_id: int, data: bytes, mime: str, sha256: str | None = None
+) -> None:
+    """An image known from a listing, with its file (whose recorded hash may be `sha256`)."""
     relative = f"media/u/{image_id}.{mime.split('/')[1]}"
-    (root / relative).parent.mkdir(parents=True, exist_ok=True)
-    (root / relative).write_bytes(data)
-    digest = hashlib.sha256(data).hexdigest()
-    store_file(
-        conn,
+    builder.image(
         image_id,
-        FileRow(relative, len(data), digest, mime, "image", len(data), digest, False),
+        details=False,
+        type="image",
+        created_at=f"2024-01-01T00:00:{image_id % 60:02d}",
+        file=Media(relative, data, mime, sha256=sha256),
     )
 
 
@@ -96,10 +90,11 @@ def test_eight_decompression_bombs_and_a_huge_jpeg_cost_little_memory(tmp_path):
     root = tmp_path / "archive"
     bomb = png_bomb(BOMB_SIDE)
     assert len(bomb) < 600_000
-    with open_archive(root) as archive, transaction(archive.conn) as conn:
-        for image_id in range(1, BOMBS + 1):
-            add_image(conn, root, image_id, bomb, "image/png")
-        add_image(conn, root, 100, big_jpeg(9_000), "image/jpeg")  # 81 Mpx, decodes at 1/8
+    builder = ArchiveBuilder(root)
+    for image_id in range(1, BOMBS + 1):
+        add_image(builder, image_id, bomb, "image/png")
+    add_image(builder, 100, big_jpeg(9_000), "image/jpeg")  # 81 Mpx, decodes at 1/8
+    builder.build()
     ids = [*range(1, BOMBS + 1), 100]
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, str(root), json.dumps(ids)],
@@ -130,16 +125,12 @@ def files_under(folder: Path) -> set[Path]:
 def hostile_rows_archive(tmp_path: Path) -> Path:
     root = tmp_path / "inside" / "archive"
     root.parent.mkdir()
-    with open_archive(root) as archive, transaction(archive.conn) as conn:
-        for image_id in (1, 2, 3):
-            add_image(conn, root, image_id, png_bytes((10, 200, 10)), "image/png")
-    # The hashes in the database now try to steer the thumbnail's name out of `.thumbs`.
-    conn = sqlite3.connect(root / "vault.db")
-    with conn:
-        conn.execute("UPDATE files SET sha256 = '/../../../../../../escaped' WHERE image_id = 1")
-        conn.execute("UPDATE files SET sha256 = '../../../../../../../../tmp' WHERE image_id = 2")
-    conn.close()
-    return root
+    builder = ArchiveBuilder(root)
+    # The hashes in the database try to steer the thumbnail's name out of `.thumbs`.
+    for image_id, sha256 in ((1, "/../../../../../../escaped"), (2, "../../../../../../../../tmp")):
+        add_image(builder, image_id, png_bytes((10, 200, 10)), "image/png", sha256)
+    add_image(builder, 3, png_bytes((10, 200, 10)), "image/png")
+    return builder.build()
 
 
 def test_hashes_from_the_database_never_place_a_thumbnail_outside_it(hostile_rows_archive):

@@ -23,9 +23,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from civitai_vault.api.settings import ClientSettings
+from civitai_vault.api.wire import http_date
 
 __all__ = ["SessionCookies", "cookie_names", "is_legacy_token"]
 
@@ -139,10 +139,5 @@ def _max_age_expired(text: str) -> bool:
 
 
 def _in_the_past(text: str) -> bool:
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when <= datetime.now(UTC)
+    when = http_date(text)
+    return when is not None and when <= datetime.now(UTC)

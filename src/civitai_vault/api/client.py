@@ -14,7 +14,9 @@ concurrency gate and two paces (adaptive token buckets): HTTP requests per
 second and procedure calls per second, a batch costing one request and as
 many calls as it holds. Requests are retried with back-off on 429, 5xx,
 timeouts, dropped connections and unreadable bodies; in a batch where only
-some calls failed, only those are asked again (see `settings.ClientSettings`).
+some calls failed, only those are asked again (see `settings.ClientSettings`);
+a batch whose answer as a whole is over a size limit is split, so only a call
+whose own answer is over it fails.
 Credentials go to the API host only: never to the CDN, never across a
 redirect to another host, never into an exception message or a log.
 """
@@ -55,6 +57,7 @@ from civitai_vault.api.models import (
     Creator,
     GenerationData,
     ImageInfo,
+    ModelSummary,
     ModelVersion,
     Post,
     Tag,
@@ -92,6 +95,17 @@ MAX_REDIRECTS = 5
 # src/server/utils/request-bulkhead.ts HEAVY_REQUEST_CONCURRENCY): one per batch.
 HEAVY_PROCEDURES = frozenset({"image.getInfinite", "image.getImagesAsPostsInfinite"})
 Call = tuple[str, dict[str, Any]]
+# Limits on the size of an answer: the whole batch's answer may break one that none of its
+# calls' answers would alone, so such a batch is split rather than failed (`_split`).
+ANSWER_LIMITS = frozenset({"answer_bytes", "answer_values", "json_depth"})
+
+
+class _AnswerTooLarge(Exception):
+    """A batch's answer went past a size limit (`ANSWER_LIMITS`)."""
+
+    def __init__(self, cause: LimitExceeded) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -212,6 +226,16 @@ class CivitaiClient:
     async def get_model_version(self, version_id: int) -> ModelVersion:
         """`modelVersion.getById`; NotFound on 404 (a deleted version is still found)."""
         return model_version(await self.call(*model_version_call(version_id)))
+
+    async def get_model(self, model_id: int) -> ModelSummary:
+        """`model.getSimple`: id, name, status and owner; NotFound when there is no such model.
+
+        The cheapest look-up of a model (one row; model.getById runs a dozen
+        queries). It answers whatever the status, Deleted included
+        (civitai/civitai @ ebed6616, model.service.ts getSimpleModelWithVersions).
+        """
+        data = await self.call("model.getSimple", {"id": int(model_id)})
+        return _model(ModelSummary, data, "model.getSimple")
 
     async def get_post(self, post_id: int) -> Post:
         """`post.get`; NotFound when missing, unpublished or hidden from us."""
@@ -391,6 +415,9 @@ class CivitaiClient:
         batch. A batch that fails as a whole (429, 5xx, a dropped connection) is
         sent again with back-off; in one where only some calls failed, the
         retryable ones are asked again on their own, the others are returned.
+        A batch whose whole answer is over a size limit (bytes, values, depth) is
+        split in halves, down to single calls: only a call whose own answer is
+        over the limit fails, with the limit's message.
         """
         results: list[Any | CivitaiError] = [None] * len(calls)
         groups = _batches(calls, self.settings.batch_size)
@@ -412,7 +439,15 @@ class CivitaiClient:
         pending = list(range(len(calls)))
         tries = [0] * len(calls)
         for attempt in range(1, self.settings.max_retries + 2):
-            outcome = await self._try_batch([calls[i] for i in pending], attempt, tries, pending)
+            try:
+                outcome = await self._try_batch(
+                    [calls[i] for i in pending], attempt, tries, pending
+                )
+            except _AnswerTooLarge as exc:
+                log.info("splitting a batch of %d calls: %s", len(pending), exc.cause)
+                for index, result in zip(pending, await self._split(calls, pending), strict=True):
+                    results[index] = result
+                return results
             again = []
             for index, result in zip(pending, outcome, strict=True):
                 retry = isinstance(result, CivitaiError) and is_retryable(result)
@@ -428,6 +463,18 @@ class CivitaiClient:
             pending = again
         return results  # pragma: no cover - the last attempt settles every call
 
+    async def _split(self, calls: list[Call], pending: list[int]) -> list[Any | CivitaiError]:
+        """A batch whose answer as a whole went past a limit: its halves go on their own, one
+        after the other (so at most one big answer is held at a time), halved again while
+        their answers still do, down to single calls, of which only the one whose own
+        answer breaks the limit fails. A batch of n calls costs at most 2n - 2 more requests.
+        """
+        middle = len(pending) // 2
+        results: list[Any | CivitaiError] = []
+        for half in (pending[:middle], pending[middle:]):
+            results += await self._call_group([calls[i] for i in half])
+        return results
+
     async def _try_batch(
         self, calls: list[Call], attempt: int, tries: list[int], pending: list[int]
     ) -> list[Any | CivitaiError]:
@@ -442,6 +489,11 @@ class CivitaiClient:
                 return [exc]
         try:
             outcome = await self._send_batch(calls)
+        except LimitExceeded as exc:
+            if exc.limit in ANSWER_LIMITS:
+                raise _AnswerTooLarge(exc) from None
+            exc.attempts = attempt
+            return [exc] * len(calls)
         except CivitaiError as exc:
             exc.attempts = attempt
             return [exc] * len(calls)
@@ -662,7 +714,7 @@ class CivitaiClient:
             request.headers["Cookie"] = cookie
 
     def _over_limit(self, procedure: str, what: str, limit: str) -> LimitExceeded:
-        return LimitExceeded(what, setting=FLAGS[limit], procedure=procedure)
+        return LimitExceeded(what, setting=FLAGS[limit], limit=limit, procedure=procedure)
 
     def _network_error(self, procedure: str, problem: str) -> NetworkError:
         return NetworkError(f"Civitai ({self.settings.api_host}) {problem}", procedure=procedure)
@@ -730,6 +782,35 @@ def post_call(post_id: int) -> Call:
     return "post.get", {"id": int(post_id)}
 
 
+# post.getInfinite's `limit` maximum (postsQuerySchema); `ids` itself has none.
+POSTS_PER_CALL = 200
+# Every browsing level (PG | PG-13 | R | X | XXX): the server caps it to what the site shows.
+ALL_BROWSING_LEVELS = 31
+
+
+def posts_call(post_ids: list[int]) -> Call:
+    """`post.getInfinite` for up to 200 posts by id, all in one page.
+
+    civitai/civitai @ ebed6616, src/server/services/post.service.ts getPostsInfinite:
+    the default sort "Most Reactions" adds `reactionCount > 0` and the period
+    default could cut by date, so Newest and AllTime; `limit` is the number of
+    ids, so one page holds them all; cosmetics are not wanted. Private and
+    unpublished posts, posts of unpublished model versions or unreadable
+    collections, posts none of whose images the browsing level shows, and
+    posts of users the viewer hides are left out: their callers ask `post.get`.
+    """
+    if not 1 <= len(post_ids) <= POSTS_PER_CALL:
+        raise ValueError(f"post.getInfinite takes 1 to {POSTS_PER_CALL} ids")
+    return "post.getInfinite", {
+        "ids": [int(i) for i in post_ids],
+        "limit": len(post_ids),
+        "sort": "Newest",
+        "period": "AllTime",
+        "browsingLevel": ALL_BROWSING_LEVELS,
+        "include": [],
+    }
+
+
 def model_version_call(version_id: int) -> Call:
     return "modelVersion.getById", {"id": int(version_id)}
 
@@ -744,6 +825,17 @@ def votable_tags(data: Any) -> list[VotableTag]:
 
 def post(data: Any) -> Post:
     return _model(Post, data, "post.get")
+
+
+def posts_by_id(data: Any, asked: list[int]) -> dict[int, Post]:
+    """The posts of a `posts_call` answer that were asked for, by id (others are ignored)."""
+    wanted = set(asked)
+    found: dict[int, Post] = {}
+    for item in _list(_page(data, "post.getInfinite").get("items")):
+        found_post = _model(Post, item, "post.getInfinite")
+        if found_post.id in wanted and found_post.id not in found:
+            found[found_post.id] = found_post
+    return found
 
 
 def model_version(data: Any) -> ModelVersion:

@@ -187,12 +187,15 @@ class LimitExceeded(CivitaiError):
     """An answer or file went past one of the client's limits (`limits.Limits`).
 
     Never retried: the same request brings the same answer. `setting` names
-    the flag that raises the limit.
+    the flag that raises the limit; `limit` is its `Limits` field, when known.
     """
 
-    def __init__(self, what: str, *, setting: str, **context: Any) -> None:
+    def __init__(
+        self, what: str, *, setting: str, limit: str | None = None, **context: Any
+    ) -> None:
         super().__init__(what, **context)
         self.setting = setting
+        self.limit = limit
 
     def _advice(self) -> str:
         return f"the rest goes on; if this is expected, raise the limit with {self.setting}"

@@ -42,7 +42,7 @@ from civitai_vault.api.models import (
     VotableTag,
 )
 from civitai_vault.api.settings import DEFAULT_IMAGE_BASE_URL, ClientSettings
-from civitai_vault.records import EXPORT_FIELDS, iso_utc
+from civitai_vault.records import EXPORT_FIELDS, ExportFields, ResourceEntry, iso_utc
 from civitai_vault.vocabulary import archive_model_url, model_url, resource_kind
 
 __all__ = [
@@ -149,16 +149,16 @@ class ResourceUse:
     version_name: str | None
     base_model: str | None
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> ResourceEntry:
         """One entry of the record's `loras` / `embeddings` lists."""
-        return {
-            "name": self.name,
-            "weight": self.weight,
-            "model_id": self.model_id,
-            "model_version_id": self.model_version_id,
-            "version_name": self.version_name,
-            "base_model": self.base_model,
-        }
+        return ResourceEntry(
+            name=self.name,
+            weight=self.weight,
+            model_id=self.model_id,
+            model_version_id=self.model_version_id,
+            version_name=self.version_name,
+            base_model=self.base_model,
+        )
 
 
 def resources_of(generation: GenerationData | None) -> list[ResourceUse]:
@@ -225,48 +225,18 @@ def _from_meta_entry(entry: dict[str, Any]) -> ResourceUse:
 
 
 @dataclass
-class CivitaiImage:
-    """One image with its generation data, tags, author and resources, flattened."""
+class CivitaiImage(ExportFields[datetime]):
+    """One image with its generation data, tags, author and resources, flattened.
 
-    image_id: int
-    uuid: str | None = None
-    name: str | None = None
-    type: str | None = None
-    mime_type: str | None = None
-    width: int | None = None
-    height: int | None = None
-    nsfw_level: int | None = None
-    created_at: datetime | None = None
-    published_at: datetime | None = None
-    post_id: int | None = None
-    author: str | None = None
-    author_id: int | None = None
+    The export record's fields (`records.ExportFields`, dates as datetimes), and
+    what only a live look-up knows: whether the author was deleted, every
+    resource used, its models' availability, and the generation meta itself.
+    """
+
     author_deleted: bool = False
-    image_url: str | None = None
-    prompt: str | None = None
-    negative_prompt: str | None = None
-    sampler: str | None = None
-    steps: int | None = None
-    cfg_scale: float | None = None
-    seed: int | None = None
-    clip_skip: int | None = None
-    base_model: str | None = None
-    process: str | None = None
-    engine: str | None = None
-    workflow: str | None = None
-    model: str | None = None
-    model_version: str | None = None
-    model_id: int | None = None
-    model_version_id: int | None = None
-    loras: list[dict[str, Any]] = field(default_factory=list)
-    embeddings: list[dict[str, Any]] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    collections: list[int] = field(default_factory=list)
     resources: list[ResourceUse] = field(default_factory=list)
     model_availability: dict[int, ModelAvailability] = field(default_factory=dict)
     raw_meta: dict[str, Any] | None = None
-    file_path: str | None = None
-    sha256: str | None = None
 
     # ------------------------------------------------------------ building
 
@@ -358,45 +328,19 @@ class CivitaiImage:
 
     def to_record(self) -> dict[str, Any]:
         """The export record: exactly `EXPORT_FIELDS`, in order, None for unknown."""
-        values: dict[str, Any] = {
-            "image_id": self.image_id,
-            "image_url": self.image_url,
-            "uuid": self.uuid,
-            "name": self.name,
-            "type": self.type,
-            "mime_type": self.mime_type,
-            "width": self.width,
-            "height": self.height,
-            "nsfw_level": self.nsfw_level,
+        converted: dict[str, Any] = {
             "created_at": iso_utc(self.created_at),
             "published_at": iso_utc(self.published_at),
-            "post_id": self.post_id,
-            "author": self.author,
-            "author_id": self.author_id,
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "sampler": self.sampler,
-            "steps": self.steps,
-            "cfg_scale": self.cfg_scale,
-            "seed": self.seed,
-            "clip_skip": self.clip_skip,
-            "base_model": self.base_model,
-            "process": self.process,
-            "engine": self.engine,
-            "workflow": self.workflow,
-            "model": self.model,
-            "model_version": self.model_version,
-            "model_id": self.model_id,
-            "model_version_id": self.model_version_id,
             "loras": [dict(lora) for lora in self.loras],
             "embeddings": [dict(embedding) for embedding in self.embeddings],
             "tags": list(self.tags),
             "collections": list(self.collections),
-            "file_path": self.file_path,
-            "sha256": self.sha256,
             "raw_meta_json": _meta_json(self.raw_meta),
         }
-        return {name: values[name] for name in EXPORT_FIELDS}
+        return {
+            name: converted[name] if name in converted else getattr(self, name)
+            for name in EXPORT_FIELDS
+        }
 
 
 def tag_names(tags: Iterable[VotableTag | dict[str, Any] | str]) -> list[str]:

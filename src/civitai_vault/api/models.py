@@ -305,7 +305,7 @@ class ModelVersion(CivitaiModel):
 
 
 class Post(CivitaiModel):
-    """`post.get`."""
+    """`post.get`, or an item of `post.getInfinite` (without `detail`, `tags`, `availability`)."""
 
     id: OptInt = None
     nsfw: OptBool = None

@@ -201,6 +201,7 @@ def _over_limit(response: RawResponse, exc: CodecLimit, limits: Limits) -> Limit
     return LimitExceeded(
         "Civitai's answer went past a limit",
         setting=f"{FLAGS[exc.limit]} (now {getattr(limits, exc.limit):,})",
+        limit=exc.limit,
         procedure=response.procedure,
         status=response.status,
         server_message=str(exc),
@@ -283,6 +284,16 @@ def _malformed(response: RawResponse, why: str) -> MalformedResponse:
     )
 
 
+def http_date(text: str) -> datetime | None:
+    """An HTTP date (`Retry-After`, a cookie's `expires`) as an aware datetime; a date
+    without a zone is UTC; None when it cannot be read."""
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Retry-After in seconds: a number, or an HTTP date; None when absent or unreadable."""
     if not value:
@@ -291,12 +302,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        when = http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
     if seconds != seconds:  # NaN
         return None

@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from civitai_vault.archive.queries import RecordFilter, iter_records, where_clause
+from civitai_vault.archive.search import split_query
 
 # Every condition of `where_clause` reads columns of this index (or the rowid).
 IMAGES = "images i INDEXED BY images_gallery"
+# The same columns keyed by id: a condition `i.id IN (a tag's images, a
+# collection's)` then reads just those images' entries, not every image's.
+IMAGES_BY_ID = "images i INDEXED BY images_gallery_by_id"
+# The images a full-text match finds, each read from the by-id index: the cost
+# follows the matches, not the archive (CROSS JOIN keeps the FTS index the
+# outer loop).
+FTS_IMAGES = """(SELECT rowid AS id FROM images_fts WHERE images_fts MATCH ?) s
+    CROSS JOIN images i INDEXED BY images_gallery_by_id ON i.id = s.id"""
 
 ORDERS: dict[str, str] = {
     "newest": "i.created_at DESC, i.id DESC",
@@ -57,18 +67,87 @@ def tag_filter(tag: str) -> tuple[str, list[Any]]:
     return TAG_CONDITION, [tag]
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The images a filter selects, as SQL: `FROM {source} WHERE {where}` (alias `i`)."""
+
+    source: str
+    where: str
+    params: list[Any]
+
+    @property
+    def everything(self) -> bool:
+        return self.source != FTS_IMAGES and self.where == "1"
+
+    def ids_sql(self) -> str:
+        return f"SELECT i.id FROM {self.source} WHERE {self.where}"
+
+
+def selection(f: RecordFilter) -> Selection:
+    """Where to find what `f` selects: from the full-text index when the search has words.
+
+    Checking every image against a full-text match (or a tag's images) probes
+    that id list once per image of the archive; starting from the list reads
+    only its own images. Counts and facets take this way; ordered pages do not,
+    since they stop after one page of images in the order of the sort. Without
+    such a list SQLite walks the by-id index, which costs what walking
+    `images_gallery` does.
+    """
+    match, rest = split_query(f.q) if f.q else (None, None)
+    if match is None:
+        where, params = where_clause(f)
+        return Selection(IMAGES_BY_ID, where, params)
+    others = replace(f, q=None, extra_where=[*([rest] if rest else []), *f.extra_where])
+    where, params = where_clause(others)
+    return Selection(FTS_IMAGES, where, [match, *params])
+
+
 def count_matches(conn: sqlite3.Connection, f: RecordFilter) -> int:
-    where, params = where_clause(f)
-    return conn.execute(f"SELECT count(*) FROM {IMAGES} WHERE {where}", params).fetchone()[0]
+    return _count(conn, selection(f))
+
+
+def _count(conn: sqlite3.Connection, chosen: Selection) -> int:
+    sql = f"SELECT count(*) FROM {chosen.source} WHERE {chosen.where}"
+    return conn.execute(sql, chosen.params).fetchone()[0]
+
+
+def _order(sort: str, seed: int) -> str:
+    order = ORDERS.get(sort, ORDERS["newest"])
+    # Named and positional parameters cannot mix: inline the (validated) integer.
+    return order.replace(":seed", str(int(seed))) if sort == "random" else order
 
 
 def _ordered_ids_sql(f: RecordFilter, sort: str, seed: int) -> tuple[str, list[Any]]:
+    """The ids in the sort's order, read in that order from an index (so LIMIT stops early)."""
     where, params = where_clause(f)
-    order = ORDERS.get(sort, ORDERS["newest"])
-    if sort == "random":
-        # Named and positional parameters cannot mix: inline the (validated) integer.
-        order = order.replace(":seed", str(int(seed)))
-    return f"SELECT i.id FROM {IMAGES} WHERE {where} ORDER BY {order}", params
+    # The by-id index is in id order; images_gallery in date order.
+    images = IMAGES_BY_ID if sort in ("id", "id_asc") else IMAGES
+    return f"SELECT i.id FROM {images} WHERE {where} ORDER BY {_order(sort, seed)}", params
+
+
+def result_page(
+    conn: sqlite3.Connection, f: RecordFilter, *, sort: str, seed: int, limit: int, offset: int
+) -> tuple[int, list[int]]:
+    """How many images `f` selects, and the ids of one page of them in the order of `sort`.
+
+    Walking an index in the sort's order finds a page after about
+    (offset + limit) * archive / matches entries: quick when matches are
+    common, most of the archive when they are rare. Reading the matches
+    (as counting does) and sorting them costs about `matches`. The cheaper
+    of the two is taken; both give the same ids.
+    """
+    chosen = selection(f)
+    total = _count(conn, chosen)
+    if total == 0 or offset >= total:
+        return total, []
+    archive = conn.execute("SELECT count(*) FROM images").fetchone()[0]
+    if sort == "random" or total * total < (offset + limit) * archive:
+        sql = f"{chosen.ids_sql()} ORDER BY {_order(sort, seed)}"
+        params = chosen.params
+    else:
+        sql, params = _ordered_ids_sql(f, sort, seed)
+    rows = conn.execute(sql + " LIMIT ? OFFSET ?", [*params, limit, offset])
+    return total, [row[0] for row in rows]
 
 
 def page_ids(
@@ -105,45 +184,45 @@ def count_facet_values(
     conn: sqlite3.Connection, name: str, f: RecordFilter, limit: int
 ) -> list[tuple[Any, int]]:
     """The `limit` most frequent values of facet `name` among the images `f` selects."""
-    where, args = where_clause(f)
+    chosen = selection(f)
     if name in COLUMN_FACETS:
         column = COLUMN_FACETS[name]
-        sql = f"""SELECT {column}, count(*) AS n FROM {IMAGES}
-                  WHERE {where} AND {column} IS NOT NULL
+        sql = f"""SELECT {column}, count(*) AS n FROM {chosen.source}
+                  WHERE {chosen.where} AND {column} IS NOT NULL
                   GROUP BY {column} ORDER BY n DESC, {column} LIMIT ?"""
     elif name == "tag":
-        sql = _tag_sql(conn, where, args)
+        sql = _tag_sql(conn, chosen)
     elif name == "lora":
         # Walking the (kind, name, image) index groups without sorting: the
         # cheapest way when many images match.
         sql = f"""SELECT min(r.name), count(DISTINCT r.image_id) AS n
                   FROM image_resources r INDEXED BY image_resources_kind_name_image
-                  WHERE r.kind = 'lora' AND r.name IS NOT NULL {_and_in("r.image_id", where)}
+                  WHERE r.kind = 'lora' AND r.name IS NOT NULL {_and_in("r.image_id", chosen)}
                   GROUP BY r.name COLLATE NOCASE ORDER BY n DESC, 1 LIMIT ?"""
     elif name == "collection":
         sql = f"""SELECT CAST(substr(ti.target_key, {len(COLLECTION_PREFIX) + 1}) AS INTEGER),
                          count(*) AS n
                   FROM target_items ti INDEXED BY target_items_live
                   WHERE ti.target_key LIKE '{COLLECTION_PREFIX}%' AND ti.removed_at IS NULL
-                        {_and_in("ti.image_id", where)}
+                        {_and_in("ti.image_id", chosen)}
                   GROUP BY ti.target_key ORDER BY n DESC, 1 LIMIT ?"""
     else:
         raise ValueError(f"unknown facet {name!r}")
-    return [(row[0], row[1]) for row in conn.execute(sql, [*args, limit])]
+    return [(row[0], row[1]) for row in conn.execute(sql, [*chosen.params, limit])]
 
 
-def _and_in(column: str, where: str) -> str:
+def _and_in(column: str, chosen: Selection) -> str:
     """`AND column IN (the matching images)`, or nothing when every image matches.
 
     The `+` keeps SQLite from using `column` to pick an index: with some table
     statistics it would otherwise probe the index once per image and value.
     """
-    if where == "1":
+    if chosen.everything:
         return ""
-    return f"AND +{column} IN (SELECT i.id FROM {IMAGES} WHERE {where})"
+    return f"AND +{column} IN ({chosen.ids_sql()})"
 
 
-def _tag_sql(conn: sqlite3.Connection, where: str, args: list[Any]) -> str:
+def _tag_sql(conn: sqlite3.Connection, chosen: Selection) -> str:
     """Tag counts: image by image for a small result set, tag by tag for a large one.
 
     Image by image reads each matching image's tags (then sorts them to group):
@@ -153,16 +232,15 @@ def _tag_sql(conn: sqlite3.Connection, where: str, args: list[Any]) -> str:
     choose another plan.
     """
     by_tag = "image_tags it INDEXED BY image_tags_tag_image"
-    if where == "1":
+    if chosen.everything:
         counted = by_tag
     else:
-        matches = conn.execute(f"SELECT count(*) FROM {IMAGES} WHERE {where}", args).fetchone()[0]
+        matches = _count(conn, chosen)
         everything = conn.execute("SELECT count(*) FROM images").fetchone()[0]
         if matches * 4 > everything:
-            counted = f"{by_tag} WHERE 1 {_and_in('it.image_id', where)}"
+            counted = f"{by_tag} WHERE 1 {_and_in('it.image_id', chosen)}"
         else:
-            matching = f"SELECT i.id FROM {IMAGES} WHERE {where}"
-            counted = f"({matching}) s CROSS JOIN image_tags it ON it.image_id = s.id"
+            counted = f"({chosen.ids_sql()}) m CROSS JOIN image_tags it ON it.image_id = m.id"
     return f"""SELECT t.name, c.n FROM (
                    SELECT it.tag_id, count(*) AS n FROM {counted}
                    GROUP BY it.tag_id ORDER BY n DESC LIMIT ?

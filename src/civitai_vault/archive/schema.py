@@ -260,6 +260,15 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE t.kind = 'collection' AND t.source_id IS NOT NULL
         GROUP BY t.source_id, ti.image_id;
     """,
+    # 7: the gallery's columns keyed by image id. A full-text search finds its
+    # images in the FTS index first; checking each of them against the other
+    # filters (and counting them) then reads one narrow entry per image, not a
+    # wide image row, and not every image of the archive.
+    """
+    CREATE INDEX images_gallery_by_id ON images(
+        id, created_at, nsfw_level, type, base_model, model, author, model_id, model_version_id
+    );
+    """,
 )
 
 

@@ -51,8 +51,11 @@ _FIELD_SQL: dict[str, str] = {
     "sampler": "i.id IN (SELECT id FROM images INDEXED BY images_sampler WHERE sampler IN ("
     + _values_containing("images INDEXED BY images_sampler", "sampler")
     + "))",
-    "lora": "i.id IN (SELECT image_id FROM image_resources INDEXED BY image_resources_kind_name "
-    "WHERE kind = 'lora' AND name IN ("
+    # `COLLATE NOCASE` lets the covering (kind, name, image) index answer; a name
+    # equal to a matching one but for case contains the (case-blind) LIKE pattern too.
+    "lora": "i.id IN (SELECT image_id FROM image_resources "
+    "INDEXED BY image_resources_kind_name_image "
+    "WHERE kind = 'lora' AND name COLLATE NOCASE IN ("
     + _values_containing(
         "image_resources INDEXED BY image_resources_kind_name", "name", "kind = 'lora'"
     )
@@ -158,22 +161,41 @@ def _group_condition(group: list[Term]) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def query_condition(text: str) -> tuple[str, list[Any]] | None:
-    """SQL condition on alias `i` (images) for what was typed, or None when it asks nothing."""
+def split_query(text: str) -> tuple[str | None, tuple[str, list[Any]] | None]:
+    """What was typed as (one FTS5 expression every result matches, the condition on the rest).
+
+    Groups of plain words and phrases (the usual search, and `cat OR fox`)
+    join into the FTS expression; negations and `field:` terms make the
+    condition on alias `i` (images). Either part may be None.
+    """
     groups = parse_query(text)
-    if not groups:
-        return None
+    # Groups of plain words and phrases only: `cat`, `cat OR fox`.
+    plain = [g for g in groups if all(t.field is None and not t.negated for t in g)]
+    matches = [
+        _fts_term(g[0]) if len(g) == 1 else "(" + " OR ".join(_fts_term(t) for t in g) + ")"
+        for g in plain
+    ]
+    match = " AND ".join(matches) if matches else None
     parts: list[str] = []
     params: list[Any] = []
-    # Groups of one plain word or phrase (the usual search) join into one FTS match.
-    simple = [g[0] for g in groups if len(g) == 1 and g[0].field is None and not g[0].negated]
-    if simple:
-        parts.append(FTS_MATCH)
-        params.append(" ".join(_fts_term(t) for t in simple))
     for group in groups:
-        if len(group) == 1 and group[0] in simple:
+        if group in plain:
             continue
         sql, values = _group_condition(group)
         parts.append(sql)
         params.extend(values)
-    return " AND ".join(parts), params
+    return match, ((" AND ".join(parts), params) if parts else None)
+
+
+def query_condition(text: str) -> tuple[str, list[Any]] | None:
+    """SQL condition on alias `i` (images) for what was typed, or None when it asks nothing."""
+    match, rest = split_query(text)
+    parts: list[str] = []
+    params: list[Any] = []
+    if match is not None:
+        parts.append(FTS_MATCH)
+        params.append(match)
+    if rest is not None:
+        parts.append(rest[0])
+        params.extend(rest[1])
+    return (" AND ".join(parts), params) if parts else None

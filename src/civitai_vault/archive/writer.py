@@ -25,7 +25,7 @@ from civitai_vault.archive.values import (
     storable,
     storable_values,
 )
-from civitai_vault.records import IMAGE_COLUMN_FIELDS
+from civitai_vault.records import IMAGE_COLUMN_FIELDS, RESOURCE_FIELDS
 from civitai_vault.untrusted import exact_json
 
 # Columns of `images` that come straight from the export record.
@@ -361,16 +361,8 @@ def store_details(
     clear_failure(conn, image_id, "details")
 
 
-RESOURCE_COLUMNS = (
-    "kind",
-    "name",
-    "weight",
-    "model_id",
-    "model_version_id",
-    "version_name",
-    "base_model",
-    "model_type",
-)
+# A record's resource entry (`records.RESOURCE_FIELDS`) between its kind and Civitai's type.
+RESOURCE_COLUMNS = ("kind", *RESOURCE_FIELDS, "model_type")
 TAG_COLUMNS = ("id", "name", "type", "nsfw_level", "score")
 
 

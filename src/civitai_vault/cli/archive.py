@@ -7,14 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from civitai_vault.cli.core import (
-    command,
-    console,
-    err_console,
-    fail,
-    print_json,
-    writer_waiting,
-)
+from civitai_vault.cli.core import command, console, err_console, fail, print_json, writer_waiting
 from civitai_vault.cli.options import (
     DEFAULT_ARCHIVE,
     ArchiveOption,

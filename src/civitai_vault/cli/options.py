@@ -20,18 +20,20 @@ import inspect
 import logging
 import sys
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import typer
 
+from civitai_vault.api.limits import LIMIT_SETTINGS, LimitSetting
+from civitai_vault.vault import Filters as VaultFilters
+
 if TYPE_CHECKING:
     from civitai_vault.api.targets import Target
     from civitai_vault.config import Settings
     from civitai_vault.sources import Filters as FeedFilterValues
-    from civitai_vault.vault import Filters as VaultFilters
     from civitai_vault.vault import Vault
 
 DEFAULT_ARCHIVE = Path("./civitai-archive")
@@ -128,6 +130,24 @@ class OptionGroup:
     is_option_group: ClassVar[bool] = True
 
 
+G = typing.TypeVar("G", bound=OptionGroup)
+
+
+def flags_from(flags: Iterable[tuple[str, Any]]) -> Callable[[type[G]], type[G]]:
+    """Declare a group's flags from the table that is their home: each (name, annotated
+    type) becomes a field that defaults to None, for `@dataclass` to take up."""
+
+    def declare(group: type[G]) -> type[G]:
+        annotations = dict(inspect.get_annotations(group))
+        for name, annotation in flags:
+            annotations[name] = annotation
+            setattr(group, name, None)
+        group.__annotations__ = annotations
+        return group
+
+    return declare
+
+
 @dataclass(frozen=True)
 class Output(OptionGroup):
     """--json: data on stdout instead of the rendered text."""
@@ -145,12 +165,9 @@ class SiteOptions(OptionGroup):
     video_base_url: VideoBaseUrlOption = None
 
 
-def _limit_option(key: str) -> Any:
+def _limit_option(limit: LimitSetting) -> Any:
     """The flag of one limit; its environment variable and settings-file key are read by
     config (`load_settings`), so typer gets no envvar here."""
-    from civitai_vault.api.limits import LIMIT_SETTINGS
-
-    (limit,) = [limit for limit in LIMIT_SETTINGS if limit.key == key]
     return typer.Option(
         limit.flag,
         min=0,
@@ -165,20 +182,13 @@ def _plain_number(value: float) -> str:
 
 
 @dataclass(frozen=True)
+@flags_from(
+    (limit.key, Annotated[limit.kind | None, _limit_option(limit)]) for limit in LIMIT_SETTINGS
+)
 class Limits(OptionGroup):
-    """What a server may make the client hold, write or wait for (README: Limits and safety)."""
+    """What a server may make the client hold, write or wait for (README: Limits and safety).
 
-    max_answer_mb: Annotated[int | None, _limit_option("max_answer_mb")] = None
-    max_file_mb: Annotated[int | None, _limit_option("max_file_mb")] = None
-    api_timeout: Annotated[float | None, _limit_option("api_timeout")] = None
-    download_timeout: Annotated[float | None, _limit_option("download_timeout")] = None
-    max_image_mpx: Annotated[float | None, _limit_option("max_image_mpx")] = None
-    max_json_depth: Annotated[int | None, _limit_option("max_json_depth")] = None
-    max_answer_values: Annotated[
-        int | None,
-        _limit_option("max_answer_values"),
-    ] = None
-    max_pages: Annotated[int | None, _limit_option("max_pages")] = None
+    One flag per limit of `api.limits.LIMIT_SETTINGS`, named by its key."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,7 @@ class Connection(SiteOptions, Limits):
         ),
     ] = False
 
-    def vault(self, archive: Path) -> Vault:
+    def vault(self, archive: Path | None) -> Vault:
         """The archive at `archive`, reached with these options."""
         from civitai_vault.vault import Vault
 
@@ -208,41 +218,23 @@ class Connection(SiteOptions, Limits):
         api_key, token = self.credentials()
         return Vault(
             archive,
+            limits=self.limit_flags(),
             site=self.site,
             base_url=self.base_url,
             image_base_url=self.image_base_url,
             video_base_url=self.video_base_url,
             api_key=api_key,
             token=token,
-            limits=self.limit_flags(),
         )
 
     def limit_flags(self) -> dict[str, Any]:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(Limits)}
 
     def settings(self, archive: Path | None = None, targets: Sequence[Target] = ()) -> Settings:
-        """Flags > environment > the config file `login` wrote > defaults.
-
-        A civitai.red URL among `targets` means civitai.red, unless --site (or
-        CIVITAI_SITE) says otherwise.
-        """
-        from civitai_vault.config import load_settings
-
-        log_requests(self.verbose)
-        site = self.site
-        if not site and any(target.site == "red" for target in targets):
-            site = "red"
-        api_key, token = self.credentials()
-        return load_settings(
-            archive=archive,
-            site=site,
-            base_url=self.base_url,
-            image_base_url=self.image_base_url,
-            video_base_url=self.video_base_url,
-            api_key=api_key,
-            token=token,
-            limits=self.limit_flags(),
-        )
+        """Flags > environment > the config file `login` wrote > defaults, as `Vault`
+        resolves them (a civitai.red URL among `targets` means civitai.red, unless --site,
+        CIVITAI_SITE or the settings file says otherwise)."""
+        return self.vault(archive).settings_for(targets)
 
     def credentials(self) -> tuple[str | None, str | None]:
         """The API key and token given: from their files, else from the flag or environment."""
@@ -277,43 +269,36 @@ def log_requests(on: bool = True) -> None:
     logger.setLevel(logging.DEBUG if on else logging.WARNING)
 
 
-@dataclass(frozen=True)
-class Filters(OptionGroup):
-    """Which archived images: the same filters for export and stats."""
+# The help of each filter flag; the flag is `--` and the field's name, dashed.
+_FILTER_HELP = {
+    "collection": "Only images in this collection id.",
+    "tag": "Only images with this tag.",
+    "model": "Checkpoint name, model id or version id.",
+    "lora": "LoRA name, model id or version id.",
+    "base_model": "Base model, e.g. 'SDXL 1.0', 'Pony'.",
+    "author": "Author's username.",
+    "since": "Created on or after (YYYY[-MM[-DD[THH:MM]]]).",
+    "until": "Created up to and including (2024-05: all May).",
+}
 
-    collection: Annotated[
-        int | None, typer.Option("--collection", help="Only images in this collection id.")
-    ] = None
-    tag: Annotated[str | None, typer.Option("--tag", help="Only images with this tag.")] = None
-    model: Annotated[
-        str | None, typer.Option("--model", help="Checkpoint name, model id or version id.")
-    ] = None
-    lora: Annotated[
-        str | None, typer.Option("--lora", help="LoRA name, model id or version id.")
-    ] = None
-    base_model: Annotated[
-        str | None, typer.Option("--base-model", help="Base model, e.g. 'SDXL 1.0', 'Pony'.")
-    ] = None
-    author: Annotated[str | None, typer.Option("--author", help="Author's username.")] = None
-    since: Annotated[
-        str | None, typer.Option("--since", help="Created on or after (YYYY[-MM[-DD[THH:MM]]]).")
-    ] = None
-    until: Annotated[
-        str | None, typer.Option("--until", help="Created up to and including (2024-05: all May).")
-    ] = None
+
+def _filter_option(name: str) -> Any:
+    return typer.Option("--" + name.replace("_", "-"), help=_FILTER_HELP[name])
+
+
+@dataclass(frozen=True)
+@flags_from(
+    (name, Annotated[kind, _filter_option(name)])
+    for name, kind in typing.get_type_hints(VaultFilters).items()
+)
+class Filters(OptionGroup):
+    """Which archived images: the same filters for export and stats, one flag for each
+    key of `vault.Filters`."""
 
     def as_kwargs(self) -> VaultFilters:
         """The filters as `Vault.images`, `stats` and `export` take them."""
-        return {
-            "collection": self.collection,
-            "tag": self.tag,
-            "model": self.model,
-            "lora": self.lora,
-            "base_model": self.base_model,
-            "author": self.author,
-            "since": self.since,
-            "until": self.until,
-        }
+        values = {item.name: getattr(self, item.name) for item in dataclasses.fields(self)}
+        return typing.cast("VaultFilters", values)
 
 
 def _feed_option(flag: str, help: str) -> Any:

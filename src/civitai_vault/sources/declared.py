@@ -66,6 +66,21 @@ async def _creator(client: CivitaiClient, username: str) -> tuple[int, str]:
     return int(creator.id), creator.username or username
 
 
+def _shown_on_civitai(what: str, status: str | None) -> None:
+    """TargetNotFound unless `status` is one whose gallery Civitai shows.
+
+    The model page (model.getById, civitai/civitai @ ebed6616 model.controller.ts)
+    answers NOT_FOUND for a model that is not Published and leaves out versions
+    that are not, for anyone but the owner; modelVersion.getById and
+    model.getSimple answer whatever the status. A missing status is not held
+    against the target: the listing still decides.
+    """
+    if status is None or str(status).lower() == "published":
+        return
+    shown = str(status)[:40].lower()  # error lines are made printable where they are shown
+    raise TargetNotFound(f"{what} is {shown} on Civitai, so it has no public gallery to archive")
+
+
 class TargetNotFound(TargetError):
     """The post, model version, ... a target names does not exist (or is hidden from us)."""
 
@@ -408,9 +423,13 @@ class ModelSource(Source):
     example = "https://civitai.com/models/4201/some-model?modelVersionId=130072"
     urls = (rf"/models/{ID}(?:/[^/]*)?/?",)
     prefixes = ("model", "models")
-    procedure = "image.getInfinite {modelId} (community images shown on the model page)"
-    cost = "images/200"
+    procedure = (
+        "model.getSimple, then image.getInfinite {modelId} (community images shown on "
+        "the model page)"
+    )
+    cost = "1 + images/200"
     complete = "the model's gallery was walked to a trusted end"
+    checks = ("model exists and is published",)
     filters = IMAGE_FILTERS
     query = MappingProxyType({**FEED_QUERY, "modelVersionId": "modelVersionId"})
 
@@ -430,7 +449,17 @@ class ModelSource(Source):
 
     @classmethod
     async def plan(cls, client: CivitaiClient, target: Target) -> list[SyncJob]:
+        from civitai_vault.api import NotFound
+
         model_id = int(target.id or 0)
+        try:
+            model = await client.get_model(model_id)
+        except NotFound:
+            # Without this look-up an unknown id lists nothing and reads "complete, 0".
+            raise TargetNotFound(
+                f"Civitai has no model {model_id} (deleted, or never existed): check the id"
+            ) from None
+        _shown_on_civitai(f"model {model_id}", model.status)
         return [
             SyncJob(
                 kind=cls.kind,
@@ -452,7 +481,7 @@ class ModelVersionSource(Source):
     procedure = "modelVersion.getById, then image.getInfinite {modelId, modelVersionId}"
     cost = "1 + images/200"
     complete = "the version's gallery was walked to a trusted end"
-    checks = ("version exists",)
+    checks = ("version and its model exist and are published",)
     filters = IMAGE_FILTERS
     query = FEED_QUERY
 
@@ -469,6 +498,11 @@ class ModelVersionSource(Source):
                 f"Civitai has no model version {version_id}: check the id"
             ) from None
         model = version.model
+        _shown_on_civitai(f"model version {version_id}", version.status)
+        if model is not None:
+            _shown_on_civitai(
+                f"model version {version_id} belongs to model {model.id}, which", model.status
+            )
         name = " ".join(x for x in (getattr(model, "name", None), version.name) if x)
         listing: dict[str, Any] = {"modelVersionId": version_id, **feed_input(target.filters)}
         if model is not None and model.id is not None:

@@ -3,17 +3,23 @@
 Per new image the API is asked one thing, `image.getGenerationData`; its tags
 come with the listing (`include: ["tags"]`, filtered as `tag.getVotableTags`
 filters them, see `api.tags`). Only an image that did not come from a listing
-(`image:N`) also asks `tag.getVotableTags`. Posts (known from the listing) and
-model versions (known from the generation data) are looked up once each.
+(`image:N`) also asks `tag.getVotableTags`. Posts (known from the listing) are
+looked up 200 at a time with one `post.getInfinite {ids}` call; a post that
+answer leaves out (private, hidden, filtered) is asked alone with `post.get`.
+Model versions (known from the generation data) are looked up one call each
+with `modelVersion.getById`: its bulk sibling `getVersionsByIds` takes at most
+50 ids and lacks the status, type and availability `check-models` reads.
 
 Calls travel in tRPC batches of `batch_size` (the client's setting), in two
 queues: images, and look-ups. While the listing runs, only full batches are
 sent; when it has ended, what is left goes out, images first, then the
 look-ups they brought. So N new images with P new posts and V new versions
-cost ceil(N / batch) + ceil((P + V) / batch) requests. An image's details are
-stored as soon as its generation data is in, without waiting for its
-look-ups; look-ups a stopped run left unanswered are found in the archive and
-asked by the next run (`archive.queries.missing_lookups`).
+cost N + ceil(P / 200) + V procedure calls (plus one `post.get` per post the
+bulk answer leaves out) in ceil(N / batch) + ceil((P / 200 + V) / batch)
+requests (one more per look-up batch that left posts out). An image's
+details are stored as soon as its generation data is in, without waiting for
+its look-ups; look-ups a stopped run left unanswered are found in the archive
+and asked by the next run (`archive.queries.missing_lookups`).
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ from typing import Any
 
 from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.api.client import (
+    POSTS_PER_CALL,
     generation_data,
     generation_data_call,
     model_version,
     model_version_call,
     post,
     post_call,
+    posts_by_id,
+    posts_call,
     votable_tags,
     votable_tags_call,
 )
@@ -87,7 +96,8 @@ class DetailsStage:
         self.max_in_flight = max(1, max_in_flight)
         self._images: deque[Any] = deque()
         self._image_calls = 0
-        self._lookups: deque[tuple[str, int]] = deque()
+        self._posts: deque[int] = deque()
+        self._versions: deque[int] = deque()
         self._tasks: dict[asyncio.Task[None], str] = {}
         self._listing_done = False
 
@@ -124,10 +134,11 @@ class DetailsStage:
 
     def _want(self, kind: str, ids: list[int]) -> None:
         known = self.known.posts if kind == "post" else self.known.versions
+        queue = self._posts if kind == "post" else self._versions
         for item_id in ids:
             if item_id not in known:
                 known.add(item_id)
-                self._lookups.append((kind, item_id))
+                queue.append(item_id)
 
     # ------------------------------------------------------------ scheduling
 
@@ -142,8 +153,8 @@ class DetailsStage:
         while len(self._tasks) < self.max_in_flight:
             if self._image_calls >= self.batch_size or (self._listing_done and self._images):
                 self._start(self._run_images(self._take_images()), "images")
-            elif len(self._lookups) >= self.batch_size or (
-                self._listing_done and self._lookups and not self._images_busy()
+            elif self._full_lookup_calls() >= self.batch_size or (
+                self._listing_done and (self._posts or self._versions) and not self._images_busy()
             ):
                 self._start(self._run_lookups(self._take_lookups()), "lookups")
             else:
@@ -174,9 +185,21 @@ class DetailsStage:
         self._image_calls -= calls
         return works
 
-    def _take_lookups(self) -> list[tuple[str, int]]:
-        count = min(self.batch_size, len(self._lookups))
-        return [self._lookups.popleft() for _ in range(count)]
+    def _full_lookup_calls(self) -> int:
+        """Look-up calls ready to go while the listing runs: only full `post.getInfinite`s."""
+        return len(self._posts) // POSTS_PER_CALL + len(self._versions)
+
+    def _take_lookups(self) -> tuple[list[list[int]], list[int]]:
+        """At most `batch_size` calls: groups of posts (full ones while the listing runs), then
+        model versions."""
+        groups: list[list[int]] = []
+        while len(groups) < self.batch_size and self._posts:
+            if len(self._posts) < POSTS_PER_CALL and not self._listing_done:
+                break
+            count = min(POSTS_PER_CALL, len(self._posts))
+            groups.append([self._posts.popleft() for _ in range(count)])
+        count = min(self.batch_size - len(groups), len(self._versions))
+        return groups, [self._versions.popleft() for _ in range(count)]
 
     # ------------------------------------------------------------ images
 
@@ -246,28 +269,56 @@ class DetailsStage:
 
     # ------------------------------------------------------------ look-ups
 
-    async def _run_lookups(self, items: list[tuple[str, int]]) -> None:
-        calls = [post_call(i) if kind == "post" else model_version_call(i) for kind, i in items]
+    async def _run_lookups(self, lookups: tuple[list[list[int]], list[int]]) -> None:
+        groups, versions = lookups
+        calls = [posts_call(group) for group in groups]
+        calls += [model_version_call(i) for i in versions]
         answers = await self.client.call_many(calls)
-        for (kind, item_id), answer in zip(items, answers, strict=True):
-            op = _post_row(item_id, answer) if kind == "post" else _version_row(item_id, answer)
-            what = f"post {item_id}" if kind == "post" else f"model version {item_id}"
+        left_out: list[int] = []
+        for group, answer in zip(groups, answers, strict=False):
+            found = _listed_posts(answer, group)
+            for post_id, row in found.items():
+                await self._cache_post(post_id, row)
+            left_out += [post_id for post_id in group if post_id not in found]
+        for version_id, answer in zip(versions, answers[len(groups) :], strict=True):
+            op = _version_row(version_id, answer)
             if op is not None:
-                await self.writer.submit(op, self.cache_failure(what))
+                await self.writer.submit(op, self.cache_failure(f"model version {version_id}"))
+        if left_out:
+            answers = await self.client.call_many([post_call(i) for i in left_out])
+            for post_id, answer in zip(left_out, answers, strict=True):
+                await self._cache_post(post_id, _post_row(answer))
+
+    async def _cache_post(self, post_id: int, row: dict[str, Any] | None) -> None:
+        if row is not None:
+            op = partial(w.cache_post, post_id=post_id, **row)
+            await self.writer.submit(op, self.cache_failure(f"post {post_id}"))
 
 
-def _post_row(post_id: int, answer: Any) -> Callable[[Any], None] | None:
-    """The post's cache row; an empty one when Civitai says it is gone or hidden, so it is
-    not asked again; nothing after any other failure, so the next run asks again."""
+def _listed_posts(answer: Any, asked: list[int]) -> dict[int, dict[str, Any]]:
+    """The cache rows of the posts a `post.getInfinite` answer holds; none when it failed
+    (each then asks `post.get`). The columns are what `post.get` gives (the same Post
+    columns); `raw` is the listing item, which has no `detail` or tags."""
+    if isinstance(answer, CivitaiError):
+        return {}
+    try:
+        found = posts_by_id(answer, asked)
+    except CivitaiError:
+        return {}
+    return {post_id: normalize.post_row(item) for post_id, item in found.items()}
+
+
+def _post_row(answer: Any) -> dict[str, Any] | None:
+    """A `post.get` answer's cache row; an empty one when Civitai says it is gone or hidden,
+    so it is not asked again; None after any other failure, so the next run asks again."""
     try:
         if isinstance(answer, CivitaiError):
             raise answer
-        row = normalize.post_row(post(answer))
+        return normalize.post_row(post(answer))
     except NotFound:
-        row = dict.fromkeys(("user_id", "title", "published_at", "nsfw_level", "raw"))
+        return dict.fromkeys(("user_id", "title", "published_at", "nsfw_level", "raw"))
     except CivitaiError:
         return None
-    return lambda c: w.cache_post(c, post_id, **row)
 
 
 def _version_row(version_id: int, answer: Any) -> Callable[[Any], None] | None:

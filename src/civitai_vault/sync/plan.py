@@ -10,14 +10,15 @@ reports it and goes on with the others.
 from __future__ import annotations
 
 from civitai_vault.api import CivitaiClient, CivitaiError
-from civitai_vault.errors import UsageError
-from civitai_vault.sources import SourceRefused, SyncJob, Target, UserNotFound
+from civitai_vault.errors import TargetError, UsageError
+from civitai_vault.sources import SyncJob, Target
 from civitai_vault.sources.declared import collection_job
 from civitai_vault.sources.filters import Filters
 
 __all__ = ["SyncJob", "collection_job", "plan_jobs"]
 
-PLANNING_ERRORS = (CivitaiError, UserNotFound, SourceRefused, UsageError)
+# TargetError covers every source's look-up: no such user, post, model or version, no login.
+PLANNING_ERRORS = (CivitaiError, TargetError, UsageError)
 
 
 async def plan_jobs(client: CivitaiClient, targets: list[Target]) -> list[SyncJob]:

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 
 from civitai_vault.archive.queries import iter_records
+from civitai_vault.archive.sql import read_snapshot
 from civitai_vault.export.exporter import write_records
 from civitai_vault.web.params import SearchParams
 from civitai_vault.web.reader import ArchiveReader
@@ -69,13 +70,9 @@ def stream_records(reader: ArchiveReader, params: SearchParams, fmt: str) -> Ite
 
     def produce() -> None:
         try:
-            with reader.connection() as conn:
-                conn.execute("BEGIN")
-                try:
-                    records = iter_records(conn, params.to_filter())
-                    write_records(records, fmt, _ChunkStream(chunks, stop))  # type: ignore[arg-type]
-                finally:
-                    conn.execute("COMMIT")
+            with reader.connection() as conn, read_snapshot(conn):
+                records = iter_records(conn, params.to_filter())
+                write_records(records, fmt, _ChunkStream(chunks, stop))  # type: ignore[arg-type]
             put(chunks, _DONE, stop)
         except _Stopped:
             pass

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from civitai_vault.archive.gallery import count_matches, page_ids, records_for_ids
+from civitai_vault.archive.gallery import count_matches, records_for_ids, result_page
 from civitai_vault.web.params import SearchParams
 
 __all__ = ["ResultPage", "count_matches", "records_for_ids", "search"]
@@ -27,14 +27,12 @@ class ResultPage:
 def search(
     conn: sqlite3.Connection, params: SearchParams, *, limit: int, offset: int
 ) -> ResultPage:
-    f = params.to_filter()
-    ids = page_ids(conn, f, sort=params.sort, seed=params.seed or 0, limit=limit, offset=offset)
-    if ids and len(ids) < limit:
-        # The last page: the total is known without counting (a second pass over
-        # the index, the costlier one when few images match).
-        total = offset + len(ids)
-    elif not ids and offset == 0:
-        total = 0
-    else:
-        total = count_matches(conn, f)
+    total, ids = result_page(
+        conn,
+        params.to_filter(),
+        sort=params.sort,
+        seed=params.seed or 0,
+        limit=limit,
+        offset=offset,
+    )
     return ResultPage(total=total, records=records_for_ids(conn, ids), limit=limit, offset=offset)

@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: building archives, syncing from the emulator, a browser."""
