@@ -44,6 +44,7 @@ from civitai_vault.api.errors import (
 from civitai_vault.api.hosts import CdnHosts
 from civitai_vault.api.limits import FLAGS
 from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.retry import say_retry_wait
 from civitai_vault.api.transport import (
     AiohttpTransport,
     BlockedAddress,
@@ -183,7 +184,7 @@ class CdnDownloader:
         self._settings = settings
         self._stats = stats
         self._wait = wait
-        self._pacer = AdaptivePacer(settings.cdn_rate)
+        self._pacer = AdaptivePacer(settings.cdn_rate, of="the CDN")
         self._gate = asyncio.Semaphore(settings.cdn_concurrency)
         self._http: httpx.AsyncClient | None = None
         self.hosts = CdnHosts(settings.cdn_base_urls)
@@ -218,13 +219,23 @@ class CdnDownloader:
             await self._http.aclose()
             self._http = None
 
-    def _note_retry(self, state: RetryCallState) -> None:
+    def _note_retry(self, state: RetryCallState, subject: str) -> None:
         self._stats.note_cdn_retry()
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         log.info("retrying a download after %s", type(exc).__name__)
+        say_retry_wait(
+            state.next_action.sleep if state.next_action is not None else 0.0,
+            exc,
+            server="the CDN",
+            subject=subject,
+            next_try=state.attempt_number + 1,
+            tries=self._settings.max_retries + 1,
+        )
 
-    async def download(self, url: str, dest: Path, *, in_memory: int = 0) -> Download:
+    async def download(
+        self, url: str, dest: Path, subject: str = "a file", *, in_memory: int = 0
+    ) -> Download:
         """Fetch `url` to `dest`; a body of at most `in_memory` bytes is returned in
         `Download.data` instead, and `dest` is left alone.
 
@@ -241,7 +252,7 @@ class CdnDownloader:
             wait=self._wait,
             retry=retry_if_exception(lambda exc: isinstance(exc, CivitaiError) and exc.retryable),
             reraise=True,
-            before_sleep=self._note_retry,
+            before_sleep=lambda state: self._note_retry(state, subject),
         )
         try:
             async for attempt in retrying:

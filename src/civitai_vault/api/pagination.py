@@ -32,6 +32,7 @@ from typing import Any
 from civitai_vault.api.errors import MalformedResponse
 from civitai_vault.api.limits import DEFAULT_LIMITS, FLAGS
 from civitai_vault.api.models import ImageListItem
+from civitai_vault.waits import announce_wait
 
 __all__ = ["DESCENDING_SORTS", "ImagePage", "ImagePages"]
 
@@ -182,7 +183,14 @@ class ImagePages(AsyncIterator[ImagePage]):
                 if self.on_empty_retry is not None:
                     self.on_empty_retry()
                 cap = min(self._retry_cap, self._retry_base * 2**attempt)
-                await asyncio.sleep(random.uniform(0, cap))
+                delay = random.uniform(0, cap)
+                announce_wait(
+                    delay,
+                    "Civitai answered an empty page in the middle of the listing (what its "
+                    f"20 s query limit looks like), try {attempt + 2} of "
+                    f"{self._max_empty_retries + 1}",
+                )
+                await asyncio.sleep(delay)
         return None, None, None
 
     def _next_request_cursor(self, next_cursor: Any) -> Any:

@@ -116,9 +116,15 @@ class CollectionSource(Source):
 
 
 async def collection_job(
-    client: CivitaiClient, collection_id: int, filters: Filters, skip_non_images: bool = False
+    client: CivitaiClient,
+    collection_id: int,
+    filters: Filters,
+    skip_non_images: bool = False,
+    expected_items: int | None = None,
 ) -> SyncJob:
-    """A collection's job from collection.getById: its name, its type, whether we may read it."""
+    """A collection's job from collection.getById: its name, its type, whether we may read it.
+
+    `expected_items`: its item count, when the caller's listing of collections said it."""
     found = await client.get_collection(collection_id)
     base: dict[str, Any] = {
         "kind": "collection",
@@ -161,6 +167,7 @@ async def collection_job(
         listing={"collectionId": collection_id, **feed_input(filters)},
         walk=walk,
         context=context,
+        expected_items=expected_items,
     )
 
 
@@ -600,7 +607,13 @@ class UserCollectionsSource(Source):
         user_id, _ = await _creator(client, name)
         collections = await client.get_public_collections(user_id)
         return [
-            await collection_job(client, int(c.id), target.filters, skip_non_images=True)
+            await collection_job(
+                client,
+                int(c.id),
+                target.filters,
+                skip_non_images=True,
+                expected_items=c.item_count,  # collection.getInfinite's `_count.items`
+            )
             for c in collections
             if c.id is not None
         ]

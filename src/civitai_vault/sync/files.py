@@ -90,7 +90,9 @@ async def fetch_file(
     try:
         if (record.get("type") or "").lower() == "video":
             return await _fetch_video(client, media_dir, record, options, part)
-        download = await client.download(record["image_url"], part, in_memory=IN_MEMORY_BYTES)
+        download = await client.download(
+            record["image_url"], part, _subject(record), in_memory=IN_MEMORY_BYTES
+        )
         # Decoding, hashing and fsync are slow and release the GIL: keep them off the
         # event loop so API calls stay in flight meanwhile.
         return await asyncio.to_thread(
@@ -128,7 +130,7 @@ async def _fetch_video(
     problems: list[str] = []
     for url in urls:
         try:
-            download = await client.download(url, part)
+            download = await client.download(url, part, _subject(record))
         except NotFound:
             problems.append("not found")
             continue
@@ -242,3 +244,8 @@ def _flush(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _subject(record: dict[str, Any]) -> str:
+    """How a long wait names the file: "image 123"."""
+    return f"image {record['image_id']}"
