@@ -423,11 +423,14 @@ class CivitaiClient:
             username = creator.username if creator else None
         return Whoami(True, user_id, username, site, site == "red")
 
-    async def download(self, url: str, dest: Path, subject: str = "a file") -> Download:
+    async def download(
+        self, url: str, dest: Path, subject: str = "a file", *, in_memory: int = 0
+    ) -> Download:
         """Stream a CDN file to `dest` (a temporary path the caller chose); no credentials.
 
-        `subject` names the file in what a long wait says ("image 123")."""
-        return await self._cdn.download(url, Path(dest), subject)
+        `subject` names the file in what a long wait says ("image 123"). A body of
+        at most `in_memory` bytes comes back in `Download.data` instead."""
+        return await self._cdn.download(url, Path(dest), subject, in_memory=in_memory)
 
     # ------------------------------------------------------------ transport
 
