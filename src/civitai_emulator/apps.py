@@ -273,6 +273,9 @@ class EmulatorState:
             ("content-type", "application/json"),
             ("cache-control", "max-age=0, private, no-cache"),
         ]
+        retry_after = self.config.faults.retry_after
+        if retry_after is not None and status in (429, 503):
+            headers.append(("retry-after", f"{retry_after:g}"))
         if request.query.get("batch") == "1":
             body = json_bytes([error_body(error_for(p), p, use_devalue) for p in paths])
         else:
@@ -348,7 +351,11 @@ collections; signed-in user <b>{owner}</b>; site mode {html.escape(self.config.s
             body = BAD_GATEWAY_HTML if status == 502 else f"error code: {status}".encode()
             self._log(listener, incoming, None, status, fault)
             content_type = "text/html" if status == 502 else "text/plain; charset=UTF-8"
-            await send_response(send, status, [("content-type", content_type)], body, head_only)
+            headers = [("content-type", content_type)]
+            retry_after = faults.cdn_retry_after
+            if retry_after is not None and status in (429, 503):
+                headers.append(("retry-after", f"{retry_after:g}"))
+            await send_response(send, status, headers, body, head_only)
             return
         try:
             data = await self._render(asset)

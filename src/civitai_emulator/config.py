@@ -53,6 +53,10 @@ class Faults:
     outage in gallery-dl gh#6716 ("Invalid `prisma.$queryRaw()` invocation: ... column
     \"undefined\" does not exist"), on every retry, batched or not.
 
+    `retry_after` / `cdn_retry_after`: when set, the injected 429 and 503 answers of the
+    API / the CDN carry `Retry-After: <seconds>` (as a proxy or Cloudflare in front of
+    Civitai may send); None (the default) sends none, as Civitai's own bulkhead does.
+
     `procedures` limits API faults to those procedure names (None = every procedure).
     `limit` stops injecting after that many faults in total, so a test can say "two
     failures, then it works". Randomness comes from `random.Random(seed)`.
@@ -77,6 +81,8 @@ class Faults:
     cdn_dropped: float = 0.0
     cdn_truncated: float = 0.0
     call_500: float = 0.0
+    retry_after: float | None = None
+    cdn_retry_after: float | None = None
     procedures: frozenset[str] | None = None
     limit: int | None = None
     seed: int = 0
@@ -94,6 +100,10 @@ class Faults:
                 raise ValueError(f"Faults.{f.name} must be a number >= 0, got {value!r}")
             if not f.name.endswith(("latency", "jitter")) and value > 1:
                 raise ValueError(f"Faults.{f.name} is a share and must be <= 1, got {value!r}")
+        for name in ("retry_after", "cdn_retry_after"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value < 0):
+                raise ValueError(f"Faults.{name} must be None or seconds >= 0, got {value!r}")
         if self.procedures is not None:
             self.procedures = frozenset(self.procedures)
         if sum(share for _, share in self.api_shares(True)) > 1.0 + 1e-9:
@@ -128,7 +138,15 @@ class Faults:
         ]
 
 
-NOT_SHARES = ("procedures", "limit", "seed", "persistent_500_images", "persistent_500_procedures")
+NOT_SHARES = (
+    "procedures",
+    "limit",
+    "seed",
+    "persistent_500_images",
+    "persistent_500_procedures",
+    "retry_after",
+    "cdn_retry_after",
+)
 
 
 @dataclass

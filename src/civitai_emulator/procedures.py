@@ -185,22 +185,37 @@ def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 
 def collection_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
-    """Public collections, newest first (non-moderators never see others', §3.9)."""
+    """Public collections, newest first, with their item counts.
+
+    collection.service.ts getAllCollections (civitai/civitai @ ebed6616): the emulator
+    has no moderators, so `privacy` is always forced to Public, for the owner too (their
+    Private and Unlisted collections are never here, even with `ids`); `modes` only
+    filters for moderators. `_count.items` is getCollectionItemCount with status
+    ACCEPTED (every emulated item is accepted), whatever the viewer may see of them:
+    images hidden by the site's browsing level still count.
+    """
     limit = int(params["limit"])
     user_id = params.get("userId")
+    ids = set(params.get("ids") or ())
+    types = set(params.get("types") or ())
+    query = (params.get("query") or "").lower()
     public = sorted(
         (
             c
             for c in ctx.dataset.collections.values()
-            if c.read == "Public" and (user_id is None or c.owner_id == user_id)
+            if c.read == "Public"
+            and (user_id is None or c.owner_id == user_id)
+            and (not ids or c.id in ids)
+            and (not types or c.type in types)
+            and (not query or query in c.name.lower())
         ),
         key=lambda c: (c.created_at, c.id),
         reverse=True,
     )
     cursor = params.get("cursor")
-    if cursor is not None:
-        ids = [c.id for c in public]
-        public = public[ids.index(cursor) :] if cursor in ids else []
+    if cursor:  # prisma: `cursor: cursor ? {id: cursor} : undefined`
+        ordered = [c.id for c in public]
+        public = public[ordered.index(cursor) :] if cursor in ordered else []
     page, rest = public[:limit], public[limit:]
     return {
         "nextCursor": rest[0].id if rest else UNDEFINED,

@@ -217,6 +217,45 @@ class Array(Schema):
 
 
 @dataclass
+class TrimmedString(Schema):
+    """`z.string().trim().max(n)`: trimmed first, then measured."""
+
+    maximum: int
+
+    def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        if not isinstance(value, str):
+            issues.append(_invalid_type("string", value, path))
+            return UNDEFINED
+        value = value.strip()
+        if len(value) > self.maximum:
+            issues.append(
+                {
+                    "origin": "string",
+                    "code": "too_big",
+                    "maximum": self.maximum,
+                    "inclusive": True,
+                    "path": path,
+                    "message": f"Too big: expected string to have <={self.maximum} characters",
+                }
+            )
+        return value
+
+
+class CommaDelimitedNumbers(Schema):
+    """zod-helpers.ts commaDelimitedNumberArray: `"1,2"` or `[1, "2"]`, each through
+    JavaScript's Number(), then `z.number().array()` (so `"x"` fails as NaN). A lone
+    number is refused here as not an array; the real preprocess throws on it (a 500)."""
+
+    def parse(self, value: Any, path: Path, issues: Issues) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if not isinstance(value, list):
+            issues.append(_invalid_type("array", value, path))
+            return UNDEFINED
+        return Array(Number()).parse([_js_number(v) for v in value], path, issues)
+
+
+@dataclass
 class Union(Schema):
     options: tuple[Schema, ...]
 
@@ -357,6 +396,8 @@ MODEL_VERSION_GET = Object({"id": Number(), "withFiles": Boolean().optional()})
 
 COLLECTION_PERMISSIONS = ("VIEW", "ADD", "ADD_REVIEW", "MANAGE")
 COLLECTION_TYPES = ("Model", "Article", "Post", "Image", "Model3D")
+COLLECTION_READ = ("Private", "Public", "Unlisted")
+COLLECTION_MODES = ("Contest", "Bookmark")
 ALL_USER_COLLECTIONS = Object(
     {
         "contributingOnly": Boolean().optional(True),
@@ -368,13 +409,25 @@ ALL_USER_COLLECTIONS = Object(
     }
 )
 
-# base.schema.ts infiniteQuerySchema: `z.coerce.number().min(1).max(200).default(20)`.
+# collection.schema.ts getAllCollectionsInfiniteSchema (civitai/civitai @ ebed6616):
+# infiniteQuerySchema (base.schema.ts: `limit: z.coerce.number().min(1).max(200).default(20)`,
+# `cursor: z.number().optional()`) extended, merged with userPreferencesSchema, `.partial()`.
 COLLECTIONS_INFINITE = Object(
     {
         "limit": Number(minimum=1, maximum=200, coerce=True).optional(20),
         "cursor": Number().optional(),
         "userId": Number().optional(),
+        "query": TrimmedString(maximum=100).optional(),
+        "types": Array(Enum(COLLECTION_TYPES)).optional(),
+        "privacy": Array(Enum(COLLECTION_READ)).optional(),
         "sort": Enum(("Most Followers", "Newest")).optional("Newest"),
+        "ids": CommaDelimitedNumbers().optional(),
+        "modes": Array(Enum(COLLECTION_MODES)).optional(),
+        "browsingLevel": Number().optional(),
+        "excludedModelIds": _numbers,
+        "excludedUserIds": _numbers,
+        "excludedTagIds": _numbers,
+        "excludedImageIds": _numbers,
     }
 )
 

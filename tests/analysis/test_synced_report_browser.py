@@ -1,8 +1,4 @@
-"""The report of an archive synced from the emulator, in Chromium (fails, never skips).
-
-The browser starts only after the synced archive exists: the sync runs its own
-asyncio loop, which Playwright's running loop would forbid.
-"""
+"""The report of an archive synced from the emulator, in Chromium (fails, never skips)."""
 
 from __future__ import annotations
 

@@ -157,4 +157,4 @@ def test_a_wait_for_the_pace_of_two_seconds_or_more_is_said(monkeypatch, caplog)
 
     asyncio.run(two())
     notices = [r.getMessage() for r in caplog.records if r.name == "civitai_vault.waits"]
-    assert notices == ["waiting 4 s for the pace (0.25 requests/s as set)"]
+    assert notices == ["waiting 4 s: the pace of Civitai allows 0.25 requests/s (as set)"]

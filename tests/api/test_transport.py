@@ -19,7 +19,7 @@ from civitai_vault.api.transport import AiohttpTransport
 def fetch(url: str, **kwargs: object) -> httpx.Response:
     async def go() -> httpx.Response:
         async with httpx.AsyncClient(
-            transport=AiohttpTransport(max_connections=4), timeout=2
+            transport=AiohttpTransport(max_connections=4), timeout=30
         ) as http:
             response = await http.get(url, **kwargs)  # type: ignore[arg-type]
             await response.aread()

@@ -146,6 +146,7 @@ def test_dry_run_lists_what_would_be_fetched_and_writes_nothing(red_cli, red_emu
     assert not archive.exists()
     assert red_emulator.count("image.getGenerationData") == 0
     assert red_emulator.count(listener="cdn") == 0
+    assert red_emulator.count("collection.getInfinite") == 0  # it lists the whole collection
 
     red_cli(
         "sync", "--archive", str(archive), "--no-media", "--rate", "0", f"collection:{collection}"

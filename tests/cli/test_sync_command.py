@@ -211,12 +211,15 @@ def test_plain_progress_says_so_far_until_the_listing_ends_then_speed(tmp_path):
     reporter.add_total("details", 43)
     reporter.advance("details", 43)
     assert "listing 200 so far, details 43 so far, downloads 0 so far" in out.getvalue()
+    assert " left" not in out.getvalue()  # nothing to count down to yet
     reporter.add_total("details", 550)
     reporter.listing_done()
     assert (
         out.getvalue().splitlines()[-1].startswith("  listing 200, details 43/593, downloads 0/0; ")
     )
-    assert out.getvalue().splitlines()[-1].endswith(" images/s")
+    # Every total is final now: a speed and a time remaining.
+    assert " images/s, about " in out.getvalue().splitlines()[-1]
+    assert out.getvalue().splitlines()[-1].endswith(" left")
     reporter.wait_notice("waiting 8 s before asking image.get again: Civitai asked to wait")
     assert out.getvalue().splitlines()[-1] == (
         "  waiting 8 s before asking image.get again: Civitai asked to wait"
@@ -427,6 +430,69 @@ def test_a_template_that_can_give_two_images_one_name_is_refused_before_any_requ
     assert "include {image_id}" in done.error_line
     assert red_emulator.count() == before  # refused before anything was fetched
     assert not (tmp_path / "a" / "media").exists()
+
+
+def test_plain_progress_counts_towards_a_collections_size_and_starts_each_target_afresh():
+    import io
+
+    from civitai_vault.sync.progress import PlainReporter
+    from civitai_vault.sync.summary import TargetSummary
+
+    out = io.StringIO()
+    reporter = PlainReporter(out, every_seconds=0)
+    reporter.start_target("Cats (collection 5)", expected=600)
+    assert out.getvalue().splitlines() == ["syncing Cats (collection 5): about 600 images"]
+    reporter.add_total("listing", 200)
+    reporter.advance("listing", 200)
+    line = out.getvalue().splitlines()[-1]
+    assert line.startswith("  listing 200 of about 600, details 0 so far, downloads 0 so far; ")
+    assert line.endswith(" left")  # the listing has a goal: the time to reach it
+    reporter.add_total("listing", 450)
+    reporter.advance("listing", 450)  # more than the count said: never "650 of about 600"
+    assert out.getvalue().splitlines()[-1].startswith("  listing 650 of about 650,")
+    reporter.listing_done()
+    assert out.getvalue().splitlines()[-1].startswith("  listing 650, details 0/0, downloads 0/0;")
+    reporter.finish_target(TargetSummary("collection:5", "Cats (collection 5)", listed=650))
+    reporter.start_target("post 9")
+    reporter.add_total("listing", 3)
+    assert out.getvalue().splitlines()[-1].startswith("  listing 0 so far, details 0 so far,")
+    reporter.close()
+
+
+def test_terminal_progress_shows_about_totals_and_a_status_line_for_the_wait():
+    import io
+
+    from rich.console import Console, Group
+
+    from civitai_vault.sync.progress import RichReporter
+    from civitai_vault.waits import announce_wait
+
+    def shown() -> str:
+        screen = Console(file=io.StringIO(), record=True, width=150, color_system=None)
+        screen.print(Group(*reporter.progress.get_renderables()))
+        return screen.export_text()
+
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=150)
+    reporter = RichReporter(terminal)
+    try:
+        reporter.start_target("Cats (collection 5)", expected=600)
+        reporter.add_total("listing", 200)
+        reporter.advance("listing", 200)
+        assert "200 of about 600" in shown() and "0 so far" in shown()
+        announce_wait(8, "the CDN answered 503 for image 123, try 2 of 7")
+        assert shown().splitlines()[-1] == (
+            "waiting 8 s: the CDN answered 503 for image 123, try 2 of 7"
+        )
+        announce_wait(None, "Civitai (example.org) has not answered for 2 s")
+        assert "has not answered" in shown()
+        reporter.advance("listing", 1)  # work goes on: a wait of no set length is over
+        assert "waiting" not in shown()
+        reporter.wait_notice("waiting 3 s: over already", 0)  # lasted no time: not shown
+        assert "waiting" not in shown()
+        reporter.listing_done()
+        assert "201/201" in shown() and "of about" not in shown()  # final: the real count
+    finally:
+        reporter.close()
 
 
 def test_limit_flags_hold_when_a_civitai_red_url_picks_the_site(cli, red_emulator, tmp_path):

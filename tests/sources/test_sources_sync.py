@@ -4,19 +4,18 @@ must end as videos; failures that stay with the image or target they belong to."
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.emulator_sync import run_sync
 
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
-from civitai_vault.api import CivitaiClient, ClientSettings
-from civitai_vault.archive import open_archive
+from civitai_vault.api import ClientSettings
 from civitai_vault.errors import TargetError
 from civitai_vault.sources import parse_target
-from civitai_vault.sync.engine import SyncEngine, SyncOptions
+from civitai_vault.sync.engine import SyncOptions
 from civitai_vault.sync.files import FileOptions
 
 
@@ -56,13 +55,8 @@ def sync(
 
         parsed = [replace(t, filters=t.filters.merged(filters)) for t in parsed]
 
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                options = SyncOptions(media=media, files=files, download_workers=4)
-                return (await SyncEngine(client, archive, options).run(parsed)).as_dict()
-
-    return asyncio.run(run())
+    options = SyncOptions(media=media, files=files, download_workers=4)
+    return run_sync(path, settings, parsed, options)
 
 
 def rows(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from civitai_vault.api import CivitaiClient, ClientSettings
-from civitai_vault.api.targets import parse_target
 from civitai_vault.archive import open_archive
+from civitai_vault.sources import Target, parse_target
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
 
 T = TypeVar("T")
@@ -59,16 +59,18 @@ def sync_from_emulator(
 def run_sync(
     path: Path,
     settings: ClientSettings,
-    targets: Sequence[str],
+    targets: Sequence[str | Target],
     options: SyncOptions | None = None,
 ) -> dict[str, Any]:
-    """Sync `targets` with `settings` into the archive at `path`; returns the summary dict."""
+    """Sync `targets` (as typed, or parsed) with `settings` into the archive at `path`;
+    returns the summary dict."""
+    parsed = [parse_target(t) if isinstance(t, str) else t for t in targets]
 
     async def run() -> dict[str, Any]:
         with open_archive(path) as archive:
             async with CivitaiClient(settings) as client:
                 engine = SyncEngine(client, archive, options or SyncOptions())
-                summary = await engine.run([parse_target(t) for t in targets])
+                summary = await engine.run(parsed)
                 return summary.as_dict()
 
     return run_in_own_loop(run())

@@ -4,18 +4,18 @@ report those images as taken out of it (issue: "removed 53" after a .com run).""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from tests.support.emulator_sync import run_sync
+
 from civitai_emulator import EmulatorConfig, running_emulator
-from civitai_vault.api import CivitaiClient, ClientSettings
-from civitai_vault.api.targets import parse_target
+from civitai_vault.api import ClientSettings
 from civitai_vault.archive import open_archive
 from civitai_vault.archive.status import archive_status
-from civitai_vault.sync.engine import SyncEngine, SyncOptions
+from civitai_vault.sync.engine import SyncOptions
 
 R_OR_X = 4 | 8 | 16
 
@@ -32,13 +32,7 @@ def sync_on(site: str, path: Path, emu: Any, target: str) -> dict[str, Any]:
         cdn_rate=0,
     )
 
-    async def run() -> dict[str, Any]:
-        with open_archive(path) as archive:
-            async with CivitaiClient(settings) as client:
-                engine = SyncEngine(client, archive, SyncOptions(media=False))
-                return (await engine.run([parse_target(target)])).as_dict()
-
-    return asyncio.run(run())
+    return run_sync(path, settings, [target], SyncOptions(media=False))
 
 
 def removed_ids(path: Path, key: str) -> set[int]:

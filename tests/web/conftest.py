@@ -1,11 +1,11 @@
 """Gallery fixtures: a small archive with traps, the synced demo archive, live servers, a browser.
 
-`mini_archive` is written with the sync writer's functions: images with
-real PNG/JPEG/MP4 files on disk, Civitai text that tries to run script,
-a deleted checkpoint and LoRA, an image known only from a listing, a file
-row whose file is missing, and a symlink inside media/ pointing at a secret
-outside the archive. `MINI` holds what was stored, so tests compare the
-gallery's answers with it, not with another reader.
+`mini_archive` is built by `tests.support.archive_builder` (the sync writer's
+functions): images with real PNG/JPEG/MP4 files on disk, Civitai text that
+tries to run script, a deleted checkpoint and LoRA, an image known only from a
+listing, a file row whose file is missing, and a symlink inside media/
+pointing at a secret outside the archive. `MiniArchive` holds what was stored,
+so tests compare the gallery's answers with it, not with another reader.
 
 `mini_gallery` serves it with uvicorn on a free loopback port;
 `synced_gallery` serves a private copy of the shared `synced_archive` (the

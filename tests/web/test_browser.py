@@ -28,8 +28,6 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def page(synced_gallery, open_page):
-    # The synced archive first: its sync runs an asyncio loop, which cannot start
-    # once Playwright's own loop runs in this thread.
     return open_page(synced_gallery)
 
 

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -44,6 +44,7 @@ from civitai_vault.api.errors import (
 from civitai_vault.api.hosts import CdnHosts
 from civitai_vault.api.limits import FLAGS
 from civitai_vault.api.pacing import AdaptivePacer
+from civitai_vault.api.retry import say_retry_wait
 from civitai_vault.api.transport import (
     AiohttpTransport,
     BlockedAddress,
@@ -135,11 +136,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Download:
-    """A finished download: bytes written, the type the CDN claimed, where it came from."""
+    """A finished download: bytes written, the type the CDN claimed, where it came from.
+
+    `data` holds the body when it was kept in memory (see `CdnDownloader.download`);
+    then nothing was written to the destination.
+    """
 
     size: int
     content_type: str | None
     final_url: str
+    data: bytes | None = None
 
 
 class NoCookies(http.cookiejar.CookiePolicy):
@@ -178,7 +184,7 @@ class CdnDownloader:
         self._settings = settings
         self._stats = stats
         self._wait = wait
-        self._pacer = AdaptivePacer(settings.cdn_rate)
+        self._pacer = AdaptivePacer(settings.cdn_rate, of="the CDN")
         self._gate = asyncio.Semaphore(settings.cdn_concurrency)
         self._http: httpx.AsyncClient | None = None
         self.hosts = CdnHosts(settings.cdn_base_urls)
@@ -213,13 +219,30 @@ class CdnDownloader:
             await self._http.aclose()
             self._http = None
 
-    def _note_retry(self, state: RetryCallState) -> None:
+    def _note_retry(self, state: RetryCallState, subject: str) -> None:
         self._stats.note_cdn_retry()
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         log.info("retrying a download after %s", type(exc).__name__)
+        say_retry_wait(
+            state.next_action.sleep if state.next_action is not None else 0.0,
+            exc,
+            server="the CDN",
+            subject=subject,
+            next_try=state.attempt_number + 1,
+            tries=self._settings.max_retries + 1,
+        )
 
-    async def download(self, url: str, dest: Path) -> Download:
+    async def download(
+        self, url: str, dest: Path, subject: str = "a file", *, in_memory: int = 0
+    ) -> Download:
+        """Fetch `url` to `dest`; a body of at most `in_memory` bytes is returned in
+        `Download.data` instead, and `dest` is left alone.
+
+        Kept in memory, a file costs the event loop no file system call: each one
+        gives up the interpreter lock, and getting it back from the threads that
+        check and place files can take a few milliseconds.
+        """
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"not a downloadable URL: {url[:120]!r}")
         self.hosts.check_url(url)
@@ -229,13 +252,13 @@ class CdnDownloader:
             wait=self._wait,
             retry=retry_if_exception(lambda exc: isinstance(exc, CivitaiError) and exc.retryable),
             reraise=True,
-            before_sleep=self._note_retry,
+            before_sleep=lambda state: self._note_retry(state, subject),
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    return await self._fetch(url, dest)
+                    return await self._fetch(url, dest, in_memory)
         except CivitaiError as exc:
             exc.attempts = attempts
             dest.unlink(missing_ok=True)
@@ -245,7 +268,7 @@ class CdnDownloader:
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _fetch(self, url: str, dest: Path) -> Download:
+    async def _fetch(self, url: str, dest: Path, in_memory: int = 0) -> Download:
         if self._http is None:
             raise RuntimeError("use the client as `async with CivitaiClient(...)`")
         async with self._gate:
@@ -254,7 +277,7 @@ class CdnDownloader:
             try:
                 async with self._http.stream("GET", url) as response:
                     self._check_status(response, sent_in_round)
-                    size = await self._save(response, dest)
+                    size, data = await self._save(response, dest, in_memory)
             except DeadlineExceeded:
                 raise LimitExceeded(
                     _host_said(url, f"took more than {self._limits.download_seconds:g} s"),
@@ -275,7 +298,7 @@ class CdnDownloader:
                 ) from None
         self._pacer.speed_up()
         self._stats.note_download(size)
-        return Download(size, response.headers.get("content-type"), str(response.url))
+        return Download(size, response.headers.get("content-type"), str(response.url), data)
 
     def _check_status(self, response: httpx.Response, sent_in_round: int) -> None:
         status = response.status_code
@@ -297,7 +320,10 @@ class CdnDownloader:
             kind, what = MalformedResponse, "Civitai's image server gave an unexpected answer"
         raise kind(what, procedure="download", status=status, retry_after=retry_after)
 
-    async def _save(self, response: httpx.Response, dest: Path) -> int:
+    async def _save(
+        self, response: httpx.Response, dest: Path, in_memory: int = 0
+    ) -> tuple[int, bytes | None]:
+        """Read the body within the limits: (its size, its bytes when it stayed in memory)."""
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         compressed = encoding not in ("", "identity")
         # A compressed body's Content-Length counts compressed bytes; h11 still
@@ -306,22 +332,34 @@ class CdnDownloader:
         limit = self._limits.file_bytes
         if expected is not None and expected > limit:
             raise _too_large(limit, f"the server announced {expected:,} bytes")
+        keep = in_memory > 0 and (expected is None or expected <= in_memory)
+        kept: list[bytes] = []
+        out: BinaryIO | None = None if keep else dest.open("wb")
         written = 0
         try:
-            with dest.open("wb") as out:
-                # Decoded bytes are what lands on disk, so they are what is counted.
-                async for chunk in decoded_chunks(response, CHUNK):
-                    written += len(chunk)
-                    if written > limit:
-                        raise _too_large(limit, f"stopped after {written:,} bytes")
-                    out.write(chunk)
+            # Decoded bytes are what lands on disk, so they are what is counted.
+            async for chunk in decoded_chunks(response, CHUNK):
+                written += len(chunk)
+                if written > limit:
+                    raise _too_large(limit, f"stopped after {written:,} bytes")
+                if out is None:
+                    if written <= in_memory:
+                        kept.append(chunk)
+                        continue
+                    out = dest.open("wb")  # larger than memory allows: on to the disk
+                    out.writelines(kept)
+                    kept = []
+                out.write(chunk)
         except DeadlineExceeded:
             raise
         except (httpx.TransportError, httpx.StreamError, httpx.DecodingError):
             raise _cut_short(written, expected) from None
+        finally:
+            if out is not None:
+                out.close()
         if expected is not None and written != expected:
             raise _cut_short(written, expected)
-        return written
+        return written, None if out is not None else b"".join(kept)
 
 
 def _content_length(response: httpx.Response) -> int | None:

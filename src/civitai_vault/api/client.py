@@ -64,9 +64,9 @@ from civitai_vault.api.models import (
     UserCollection,
     VotableTag,
 )
-from civitai_vault.api.pacing import WAIT_NOTICE_SECONDS, AdaptivePacer, wait_log
+from civitai_vault.api.pacing import AdaptivePacer
 from civitai_vault.api.pagination import ImagePages
-from civitai_vault.api.retry import backoff_delay, is_retryable, make_wait
+from civitai_vault.api.retry import backoff_delay, is_retryable, make_wait, say_retry_wait
 from civitai_vault.api.settings import ClientSettings
 from civitai_vault.api.stats import ClientStats
 from civitai_vault.api.transport import (
@@ -84,6 +84,7 @@ from civitai_vault.api.wire import (
     encode_input,
 )
 from civitai_vault.api.wire import parse_retry_after as _retry_after
+from civitai_vault.waits import WAIT_NOTICE_SECONDS, announce_wait
 
 __all__ = ["CivitaiClient", "Whoami"]
 
@@ -127,7 +128,7 @@ class CivitaiClient:
         self.stats = ClientStats()
         self._cookies = SessionCookies(self.settings)
         self._pacer = AdaptivePacer(self.settings.rate)
-        self._call_pacer = AdaptivePacer(self.settings.calls_per_second)
+        self._call_pacer = AdaptivePacer(self.settings.calls_per_second, unit="calls")
         self._gate = asyncio.Semaphore(self.settings.concurrency)
         self._wait = make_wait(
             self.settings.retry_base, self.settings.retry_cap, self.settings.retry_after_cap
@@ -135,6 +136,7 @@ class CivitaiClient:
         self._cdn = CdnDownloader(self.settings, self.stats, self._wait)
         self._http: httpx.AsyncClient | None = None
         self._answered = False  # has the API answered at all yet?
+        self._said_silent = False
 
     def __repr__(self) -> str:
         signed = "signed in" if self.signed_in else "anonymous"
@@ -256,7 +258,7 @@ class CivitaiClient:
         Raises LoginRequired when not signed in (it is a protected procedure).
         """
         data = await self.call("collection.getAllUser", {})
-        return [_model(UserCollection, item) for item in _list(data)]
+        return [_model(UserCollection, item) for item in _records(data, "collection.getAllUser")]
 
     async def get_public_collections(self, user_id: int) -> list[Collection]:
         """`collection.getInfinite` for one user: their Public collections, every page.
@@ -272,14 +274,36 @@ class CivitaiClient:
             if cursor is not None:
                 payload["cursor"] = cursor
             data = await self.call("collection.getInfinite", payload)
-            page = data if isinstance(data, dict) else {}
-            found += [_model(Collection, item) for item in _list(page.get("items"))]
+            page = _page(data, "collection.getInfinite")
+            items = _records(page.get("items"), "collection.getInfinite")
+            found += [_model(Collection, item) for item in items]
             next_cursor = page.get("nextCursor")
             if not isinstance(next_cursor, int) or next_cursor in asked:
                 return found
             asked.add(next_cursor)
             cursor = next_cursor
         return found
+
+    async def get_collection_item_counts(self, collection_ids: list[int]) -> dict[int, int]:
+        """`collection.getInfinite {ids}`: the item count of each collection that has one here.
+
+        Only Public collections are answered, to their owner too (getAllCollections
+        forces `read: Public` for everyone but moderators, collection.service.ts,
+        civitai/civitai @ ebed6616): a Private or Unlisted one is simply absent. The
+        count is of ACCEPTED items, before the viewer's browsing level hides any.
+        One request per 200 collections (the schema's `limit` maximum).
+        """
+        ids = sorted({int(i) for i in collection_ids})
+        counts: dict[int, int] = {}
+        for start in range(0, len(ids), 200):
+            chunk = ids[start : start + 200]
+            data = await self.call("collection.getInfinite", {"ids": chunk, "limit": 200})
+            page = data if isinstance(data, dict) else {}
+            for item in _list(page.get("items")):
+                found = _model(Collection, item)
+                if found.id in chunk and found.item_count is not None:
+                    counts[int(found.id)] = found.item_count
+        return counts
 
     async def get_creator(
         self, username: str | None = None, user_id: int | None = None
@@ -399,9 +423,14 @@ class CivitaiClient:
             username = creator.username if creator else None
         return Whoami(True, user_id, username, site, site == "red")
 
-    async def download(self, url: str, dest: Path) -> Download:
-        """Stream a CDN file to `dest` (a temporary path the caller chose); no credentials."""
-        return await self._cdn.download(url, Path(dest))
+    async def download(
+        self, url: str, dest: Path, subject: str = "a file", *, in_memory: int = 0
+    ) -> Download:
+        """Stream a CDN file to `dest` (a temporary path the caller chose); no credentials.
+
+        `subject` names the file in what a long wait says ("image 123"). A body of
+        at most `in_memory` bytes comes back in `Download.data` instead."""
+        return await self._cdn.download(url, Path(dest), subject, in_memory=in_memory)
 
     # ------------------------------------------------------------ transport
 
@@ -457,7 +486,18 @@ class CivitaiClient:
                     results[index] = result
             if not again:
                 return results
-            await asyncio.sleep(self._delay(attempt, outcome))
+            delay = self._delay(attempt, outcome)
+            failed = next(r for i, r in zip(pending, outcome, strict=True) if i in again)
+            subject = ",".join(dict.fromkeys(calls[i][0] for i in again))
+            say_retry_wait(
+                delay,
+                failed,
+                server="Civitai",
+                subject=f"{len(again)} batched calls ({subject})",
+                next_try=attempt + 1,
+                tries=self.settings.max_retries + 1,
+            )
+            await asyncio.sleep(delay)
             pending = again
         return results  # pragma: no cover - the last attempt settles every call
 
@@ -547,13 +587,14 @@ class CivitaiClient:
         exc = outcome.exception() if outcome is not None else None
         log.info("retrying %s after %s", procedure, type(exc).__name__)
         sleep = state.next_action.sleep if state.next_action is not None else 0.0
-        if sleep >= WAIT_NOTICE_SECONDS:
-            why = (
-                f"Civitai asked to wait (Retry-After {exc.retry_after:g} s)"
-                if isinstance(exc, CivitaiError) and exc.retry_after
-                else f"backing off after {exc}"
-            )
-            wait_log.info("waiting %.0f s before asking %s again: %s", sleep, procedure, why)
+        say_retry_wait(
+            sleep,
+            exc,
+            server="Civitai",
+            subject=procedure,
+            next_try=state.attempt_number + 1,
+            tries=self.settings.max_retries + 1,
+        )
 
     async def _send(self, procedure: str, text: str) -> Any:
         url = f"{self.base_url}/api/trpc/{procedure}"
@@ -601,6 +642,7 @@ class CivitaiClient:
             sent_in = (await self._pacer.wait(), await self._call_pacer.wait(len(procedures)))
             self.stats.note_request(procedures)
             started = time.monotonic()
+            silence = self._say_if_silent()
             try:
                 response, body = await self._request(http, url, text, post=post)
             except DeadlineExceeded:
@@ -615,8 +657,11 @@ class CivitaiClient:
                     f"Civitai's answer is larger than the {exc.limit // (1024 * 1024):,} MB limit",
                     "answer_bytes",
                 ) from None
-            except httpx.TimeoutException:
-                raise self._network_error(label, "did not answer in time") from None
+            except httpx.TimeoutException as exc:
+                error = self._network_error(label, "did not answer in time")
+                # A host that never took a connection: the wrong --base-url, or no network.
+                error.unreachable = isinstance(exc, httpx.ConnectTimeout) and not self._answered
+                raise error from None
             except httpx.TransportError as exc:
                 error = self._network_error(label, _transport_problem(exc))
                 # Refused or unresolvable before any answer: a wrong --base-url, or no network.
@@ -624,6 +669,8 @@ class CivitaiClient:
                 raise error from None
             finally:
                 self.stats.api_seconds += time.monotonic() - started
+                if silence is not None:
+                    silence.cancel()
         self._answered = True
         self._cookies.absorb(response.headers.get_list("set-cookie"))
         raw = RawResponse(
@@ -634,6 +681,25 @@ class CivitaiClient:
             retry_after=_retry_after(response.headers.get("retry-after")),
         )
         return raw, sent_in
+
+    def _say_if_silent(self) -> asyncio.TimerHandle | None:
+        """Until the API has answered once, a request still unanswered after two seconds
+        says so: a --base-url that swallows connections would otherwise look like a hang
+        for the whole timeout."""
+        if self._answered:
+            return None
+        reason = (
+            f"Civitai ({self.settings.api_host}) has not answered for {WAIT_NOTICE_SECONDS:g} s; "
+            f"giving up after {self.settings.limits.api_seconds:g} s at most "
+            "(check --base-url and your network)"
+        )
+        loop = asyncio.get_running_loop()
+        return loop.call_later(WAIT_NOTICE_SECONDS, self._say_silent, reason)
+
+    def _say_silent(self, reason: str) -> None:
+        if not self._answered and not self._said_silent:  # once, not once per request
+            self._said_silent = True
+            announce_wait(None, reason)
 
     def _feedback(self, exc: CivitaiError, sent_in: tuple[int, int]) -> None:
         """An error answer: redact it, and halve both paces when the server is overloaded."""
@@ -818,7 +884,17 @@ def generation_data(data: Any) -> GenerationData:
 
 
 def votable_tags(data: Any) -> list[VotableTag]:
-    return [_model(VotableTag, item) for item in _list(data)]
+    # The server always answers a list of named rows ([] for no tags): anything else
+    # is a broken answer, not an image without tags.
+    if not isinstance(data, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("name"), str) for item in data
+    ):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure="tag.getVotableTags",
+            server_message="expected a list of tags with names",
+        )
+    return [_model(VotableTag, item) for item in data]
 
 
 def post(data: Any) -> Post:
@@ -858,6 +934,28 @@ def _page(data: Any, procedure: str) -> dict[str, Any]:
             server_message=f"a listing page is {type(data).__name__}, not an object",
         )
     return data
+
+
+def _records(data: Any, procedure: str) -> list[dict[str, Any]]:
+    """A list of objects with an id, or MalformedResponse: a broken answer is not an empty one."""
+    if not isinstance(data, list):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure=procedure,
+            server_message=f"expected a list, got {type(data).__name__}",
+        )
+    for item in data:
+        if not isinstance(item, dict) or not _is_id(item.get("id")):
+            raise MalformedResponse(
+                "Civitai's answer could not be read",
+                procedure=procedure,
+                server_message="a listed item is not an object with an id",
+            )
+    return data
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _list(data: Any) -> list[Any]:

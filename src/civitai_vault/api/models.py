@@ -340,6 +340,16 @@ class Collection(CivitaiModel):
     user: OptUser = None
     tags: AnyList = Field(default_factory=list)
 
+    @property
+    def item_count(self) -> int | None:
+        """`_count.items` (collection.getInfinite only): its ACCEPTED items, counted before
+        anything is hidden from the viewer, so what a listing shows may be fewer."""
+        counts = self.raw.get("_count") if isinstance(self.raw, dict) else None
+        value = counts.get("items") if isinstance(counts, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        return None
+
 
 class CollectionPermissions(CivitaiModel):
     collection_id: OptInt = None

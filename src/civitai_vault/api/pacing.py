@@ -26,16 +26,14 @@ lifted again.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from collections.abc import Callable
 
-# Waits this long or longer are said (progress shows this logger's lines).
-WAIT_NOTICE_SECONDS = 2.0
-wait_log = logging.getLogger("civitai_vault.waits")
+from civitai_vault.waits import WAIT_NOTICE_SECONDS, announce_wait
 
 __all__ = ["AdaptivePacer"]
+
 
 # However often the server complains: at most this many halvings below the set pace...
 FLOOR_DIVISOR = 8
@@ -54,9 +52,13 @@ class AdaptivePacer:
         *,
         burst: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        unit: str = "requests",
+        of: str = "Civitai",
     ) -> None:
         if rate < 0:
             raise ValueError("rate must be >= 0 requests per second (0 = unlimited)")
+        # How a long wait names this pace: "the pace of the CDN allows 2 requests/s".
+        self._unit, self._of = unit, of
         self.target = float(rate)  # what the user asked for; 0 = unlimited
         self.current = float(rate)  # what we use now; 0 = unlimited
         self._ceiling = float(rate)  # where additive increase stops
@@ -91,8 +93,9 @@ class AdaptivePacer:
                 if delay >= WAIT_NOTICE_SECONDS:
                     # After 429s and 503s the pace can drop below one request in two seconds.
                     why = "after Civitai pushed back" if self.current < self.target else "as set"
-                    wait_log.info(
-                        "waiting %.0f s for the pace (%.2g requests/s %s)", delay, self.current, why
+                    announce_wait(
+                        delay,
+                        f"the pace of {self._of} allows {self.current:.2g} {self._unit}/s ({why})",
                     )
                 await asyncio.sleep(delay)
             self._sent.append((self._clock(), cost))

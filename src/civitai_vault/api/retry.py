@@ -16,8 +16,9 @@ from typing import Any
 from tenacity import RetryCallState
 
 from civitai_vault.api.errors import CivitaiError
+from civitai_vault.waits import announce_wait
 
-__all__ = ["backoff_delay", "full_jitter", "is_retryable", "make_wait"]
+__all__ = ["backoff_delay", "full_jitter", "is_retryable", "make_wait", "say_retry_wait"]
 
 
 def full_jitter(base: float, cap: float, attempt: int) -> float:
@@ -49,3 +50,27 @@ def make_wait(base: float, cap: float, retry_after_cap: float) -> Callable[[Any]
         return backoff_delay(state.attempt_number, exc, base, cap, retry_after_cap)
 
     return wait
+
+
+def say_retry_wait(
+    seconds: float,
+    exc: BaseException | None,
+    *,
+    server: str,
+    subject: str,
+    next_try: int,
+    tries: int,
+) -> None:
+    """Announce the back-off before a retry, when long enough to notice:
+    "waiting 8 s: the CDN answered 503 for image 123, try 2 of 5"."""
+    status = getattr(exc, "status", None)
+    if status:
+        what = f"{server} answered {status} for {subject}"
+    elif isinstance(exc, CivitaiError):
+        what = f"{exc.what} for {subject}"  # "Civitai (host) did not answer in time", ...
+    else:
+        what = f"{subject} failed"
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        what += f" and asked to wait {retry_after:g} s"
+    announce_wait(seconds, f"{what}, try {next_try} of {tries}")

@@ -103,6 +103,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._deadline = deadline
         self._address_allowed = address_allowed
         self._session: aiohttp.ClientSession | None = None
+        # Read once, as httpx reads them when a client is made: scanning the whole
+        # environment for every request cost more than the rest of sending it.
+        self._proxies = _ProxyChoice(urllib.request.getproxies_environment())
 
     def _open_session(self) -> aiohttp.ClientSession:
         # Made on first use: an aiohttp session belongs to the loop it was made on.
@@ -145,7 +148,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=body or None,
                 allow_redirects=False,  # httpx follows them, with its own rules
-                proxy=_proxy_for(request.url),
+                proxy=self._proxies.for_url(request.url),
                 timeout=aiohttp.ClientTimeout(
                     total=self._deadline,
                     connect=timeout.get("pool"),
@@ -196,14 +199,29 @@ def loggable_url(url: httpx.URL) -> str:
     return urllib.parse.unquote(text)
 
 
-def _proxy_for(url: httpx.URL) -> str | None:
-    # Read here rather than with aiohttp's trust_env, which would also send ~/.netrc
-    # passwords to whatever host a request goes to (the image CDN included).
-    # proxy_bypass_environment is what urllib itself uses for NO_PROXY; typeshed omits it.
-    if urllib.request.proxy_bypass_environment(url.host):  # type: ignore[attr-defined]
-        return None
-    proxies = urllib.request.getproxies_environment()
-    return proxies.get(url.scheme) or proxies.get("all")
+class _ProxyChoice:
+    """Which proxy, if any, a URL goes through: HTTP(S)_PROXY and NO_PROXY as read once.
+
+    Read here rather than with aiohttp's trust_env, which would also send ~/.netrc
+    passwords to whatever host a request goes to (the image CDN included).
+    """
+
+    def __init__(self, proxies: dict[str, str]) -> None:
+        self._proxies = proxies
+        self._by_host: dict[tuple[str, str], str | None] = {}
+
+    def for_url(self, url: httpx.URL) -> str | None:
+        key = (url.scheme, url.host)
+        if key not in self._by_host:
+            self._by_host[key] = self._choose(url.scheme, url.host)
+        return self._by_host[key]
+
+    def _choose(self, scheme: str, host: str) -> str | None:
+        # proxy_bypass_environment is what urllib itself uses for NO_PROXY; typeshed omits it.
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if bypass(host, self._proxies):
+            return None
+        return self._proxies.get(scheme) or self._proxies.get("all")
 
 
 class _ResponseBody(httpx.AsyncByteStream):

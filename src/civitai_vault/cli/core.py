@@ -72,12 +72,19 @@ def writer_waiting(wait: bool) -> dict[str, Any]:
     return {"wait": None, "on_wait": told}
 
 
+def _say_wait(message: str, seconds: float | None) -> None:
+    """A long wait outside a sync's progress (check-models, whoami, ...): one line on stderr."""
+    err_console.print(terminal_text(message, "yellow"), highlight=False, soft_wrap=True)
+
+
 def run_guarded(action: Callable[[], None]) -> None:
     """Run a command body, turning known errors into one line and an exit code."""
     from civitai_vault.errors import describe_error
+    from civitai_vault.waits import waits_said_by
 
     try:
-        action()
+        with waits_said_by(_say_wait):
+            action()
     except typer.Exit:
         raise
     except KeyboardInterrupt:

@@ -57,15 +57,20 @@ def embed_metadata(path: Path, record: dict[str, Any]) -> EmbedResult:
     """
     path = Path(path)
     data = path.read_bytes()
-    embedder = EMBEDDERS.get(detect_media(data[:HEAD_SIZE]))  # type: ignore[arg-type]
-    updated = data
-    if embedder is not None:
-        try:
-            updated = embedder(data, build_infotext(record), record)
-        except _FORMAT_ERRORS:
-            updated = data
+    updated = embedded_bytes(data, record)
     if updated != data:
         atomic_write_bytes(path, updated)
     return EmbedResult(
         changed=updated != data, sha256=hashlib.sha256(updated).hexdigest(), size=len(updated)
     )
+
+
+def embedded_bytes(data: bytes, record: dict[str, Any]) -> bytes:
+    """`data` with the record's text and tags written in (`data` itself when nothing changes)."""
+    embedder = EMBEDDERS.get(detect_media(data[:HEAD_SIZE]))  # type: ignore[arg-type]
+    if embedder is None:
+        return data
+    try:
+        return embedder(data, build_infotext(record), record)
+    except _FORMAT_ERRORS:
+        return data

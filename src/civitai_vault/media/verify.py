@@ -7,6 +7,9 @@ image that does not fully decode, and containers (MP4, AVIF, WebM) whose
 structure is broken or cut short. Videos additionally have their first frame
 decoded with PyAV.
 
+`verify_bytes` does the same for a download still in memory, so a file is
+read once on its way into the archive.
+
 Images larger than `max_pixels` are refused before any pixel is decoded: a
 few hundred KB of PNG can declare 144 megapixels, which would take more than
 half a GB to decode (and far more in every program that shows it). Pillow's
@@ -16,10 +19,11 @@ so the header's size is checked here, with the limit the user chose.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from PIL import Image, UnidentifiedImageError, features
 
@@ -28,6 +32,7 @@ from civitai_vault.media.containers import BrokenContainer, check_ebml, check_is
 from civitai_vault.media.detect import (
     AVIF,
     GIF,
+    JPEG,
     MKV,
     PNG,
     PNG_SIGNATURE,
@@ -56,26 +61,47 @@ def verify_file(
     path = Path(path)
     size = path.stat().st_size
     with path.open("rb") as handle:
-        head = handle.read(SNIFF_SIZE)
-        if size == 0:
-            raise InvalidMedia("the file is empty")
-        _reject_error_page(head)
-        if expected_size is not None and size != expected_size:
-            raise InvalidMedia(
-                f"the file has {size:,} bytes but {expected_size:,} were announced: "
-                "the download was cut short"
-            )
-        media = detect_media(head)
-        if media is None:
-            raise InvalidMedia(_describe_unknown(head))
-        try:
-            _check_structure(handle, size, media)
-        except BrokenContainer as exc:
-            raise InvalidMedia(f"broken {media.ext[1:].upper()} file: {exc}") from None
-    if media.kind == "image":
-        _check_image_decodes(path, media, max_pixels)
-    else:
+        media = _check_bytes(handle, size, expected_size)
+        if media.kind == "image":
+            handle.seek(0)
+            _check_image_decodes(handle, media, max_pixels)
+    if media.kind == "video":
         _check_video_decodes(path, media)
+    return media
+
+
+def verify_bytes(
+    data: bytes, expected_size: int | None, max_pixels: int = DEFAULT_LIMITS.image_pixels
+) -> MediaType:
+    """`verify_file` for a file's bytes in memory. Images only: a video is refused
+    here (its decoder reads from disk), so a caller checks it with `verify_file`."""
+    handle = io.BytesIO(data)
+    media = _check_bytes(handle, len(data), expected_size)
+    if media.kind != "image":
+        raise ValueError(f"verify_bytes checks images; a {media.ext[1:]} needs verify_file")
+    handle.seek(0)
+    _check_image_decodes(handle, media, max_pixels)
+    return media
+
+
+def _check_bytes(handle: BinaryIO, size: int, expected_size: int | None) -> MediaType:
+    """Length, error pages, type and container structure: what needs no decoder."""
+    head = handle.read(SNIFF_SIZE)
+    if size == 0:
+        raise InvalidMedia("the file is empty")
+    _reject_error_page(head)
+    if expected_size is not None and size != expected_size:
+        raise InvalidMedia(
+            f"the file has {size:,} bytes but {expected_size:,} were announced: "
+            "the download was cut short"
+        )
+    media = detect_media(head)
+    if media is None:
+        raise InvalidMedia(_describe_unknown(head))
+    try:
+        _check_structure(handle, size, media)
+    except BrokenContainer as exc:
+        raise InvalidMedia(f"broken {media.ext[1:].upper()} file: {exc}") from None
     return media
 
 
@@ -140,12 +166,14 @@ def _check_gif_trailer(handle: BinaryIO, size: int) -> None:
         raise BrokenContainer("no GIF trailer: the file is cut short")
 
 
-def _check_image_decodes(path: Path, media: MediaType, max_pixels: int) -> None:
+def _check_image_decodes(source: IO[bytes], media: MediaType, max_pixels: int) -> None:
     if media == AVIF and not features.check("avif"):
         return  # the box walk above is all we can do without a decoder
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             _check_pixels(image, max_pixels)
+            if media == JPEG:
+                _decode_at_an_eighth(image)
             image.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -153,6 +181,18 @@ def _check_image_decodes(path: Path, media: MediaType, max_pixels: int) -> None:
     except Image.DecompressionBombError:
         # Pillow's own guard, at twice its MAX_IMAGE_PIXELS, whatever our limit says.
         raise InvalidMedia("the image is too large to decode safely") from None
+
+
+def _decode_at_an_eighth(image: Image.Image) -> None:
+    """Have libjpeg decode a JPEG at 1/8 of its size.
+
+    Every marker and every entropy-coded byte is still read and decoded, so a
+    file cut short or with broken scan data fails as at full size; only the
+    inverse DCT and the colour conversion of full-size pixels (three quarters
+    of the time) are skipped.
+    """
+    width, height = image.size
+    image.draft(None, (max(1, width // 8), max(1, height // 8)))
 
 
 def _check_pixels(image: Image.Image, max_pixels: int) -> None:

@@ -79,6 +79,9 @@ class SyncJob:
     walk: Literal["images", "posts", "generated", "image"] = "images"
     error: str | None = None  # planning found it cannot be archived: report, walk nothing
     skipped: str | None = None  # not images (a Model collection in `me`): a note, not a failure
+    # How many items the server counts in it (a Public collection's `_count.items`), when
+    # it says: progress shows "of about N" (what the site hides may make it fewer).
+    expected_items: int | None = None
     # What planning learned and the archive keeps (the collection object, say).
     context: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 

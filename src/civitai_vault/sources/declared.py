@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from civitai_vault.errors import TargetError
 from civitai_vault.sources.base import Site, Source, SyncJob, Target, register
 from civitai_vault.sources.filters import Filters, check_supported, filters_from_query
+from civitai_vault.sources.listings import answer_is_not_for
 
 if TYPE_CHECKING:
     from civitai_vault.api import CivitaiClient
@@ -116,9 +117,15 @@ class CollectionSource(Source):
 
 
 async def collection_job(
-    client: CivitaiClient, collection_id: int, filters: Filters, skip_non_images: bool = False
+    client: CivitaiClient,
+    collection_id: int,
+    filters: Filters,
+    skip_non_images: bool = False,
+    expected_items: int | None = None,
 ) -> SyncJob:
-    """A collection's job from collection.getById: its name, its type, whether we may read it."""
+    """A collection's job from collection.getById: its name, its type, whether we may read it.
+
+    `expected_items`: its item count, when the caller's listing of collections said it."""
     found = await client.get_collection(collection_id)
     base: dict[str, Any] = {
         "kind": "collection",
@@ -161,6 +168,7 @@ async def collection_job(
         listing={"collectionId": collection_id, **feed_input(filters)},
         walk=walk,
         context=context,
+        expected_items=expected_items,
     )
 
 
@@ -246,7 +254,12 @@ class PostSource(Source):
                 f"post {post_id} was not found on Civitai (deleted, unpublished, or not "
                 "visible to you)"
             ) from None
+        if post.id != post_id:
+            raise answer_is_not_for("post.get", f"post {post_id}", post.id)
         owner = post.user
+        if getattr(owner, "id", None) is None:
+            # Without the author, "every image is the author's" cannot be checked.
+            raise answer_is_not_for("post.get", f"post {post_id}'s author", None)
         title = f"post {post_id}"
         return [
             SyncJob(
@@ -459,6 +472,8 @@ class ModelSource(Source):
             raise TargetNotFound(
                 f"Civitai has no model {model_id} (deleted, or never existed): check the id"
             ) from None
+        if model.id != model_id:
+            raise answer_is_not_for("model.getSimple", f"model {model_id}", model.id)
         _shown_on_civitai(f"model {model_id}", model.status)
         return [
             SyncJob(
@@ -497,6 +512,8 @@ class ModelVersionSource(Source):
             raise TargetNotFound(
                 f"Civitai has no model version {version_id}: check the id"
             ) from None
+        if version.id != version_id:
+            raise answer_is_not_for("modelVersion.getById", f"version {version_id}", version.id)
         model = version.model
         _shown_on_civitai(f"model version {version_id}", version.status)
         if model is not None:
@@ -600,7 +617,13 @@ class UserCollectionsSource(Source):
         user_id, _ = await _creator(client, name)
         collections = await client.get_public_collections(user_id)
         return [
-            await collection_job(client, int(c.id), target.filters, skip_non_images=True)
+            await collection_job(
+                client,
+                int(c.id),
+                target.filters,
+                skip_non_images=True,
+                expected_items=c.item_count,  # collection.getInfinite's `_count.items`
+            )
             for c in collections
             if c.id is not None
         ]

@@ -40,7 +40,7 @@ async def plan_sync(
     settings: Settings, targets: list[Target], pace: Pace, *, media: bool, limit: int | None
 ) -> list[PlannedTarget]:
     async with CivitaiClient(settings.client_settings(**pace.overrides())) as client:
-        jobs = await plan_jobs(client, targets)
+        jobs = await plan_jobs(client, targets, item_counts=False)  # it lists them whole
         planned = []
         for job in jobs:
             target = PlannedTarget(job.key, job.label)

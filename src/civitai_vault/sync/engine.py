@@ -38,7 +38,7 @@ from civitai_vault.sync import normalize
 from civitai_vault.sync.details import DetailsStage, Known
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import plan_jobs
-from civitai_vault.sync.progress import QuietReporter, Reporter
+from civitai_vault.sync.progress import Reporter
 from civitai_vault.sync.summary import RunSummary, TargetSummary
 from civitai_vault.sync.writer import BatchWriter, OnFailure
 
@@ -87,7 +87,7 @@ class SyncEngine:
         self.client = client
         self.archive = archive
         self.options = options or SyncOptions()
-        self.reporter = reporter or QuietReporter()
+        self.reporter = reporter or Reporter()  # says nothing, takes no wait notices
         self.conn = archive.conn
         self.known = Known(posts=set(), versions=set())
         self.unanswered: tuple[list[int], list[int]] = ([], [])
@@ -200,7 +200,10 @@ class SyncEngine:
 
     async def _sync_job(self, job: SyncJob) -> TargetSummary:
         result = TargetSummary(key=job.key, label=job.label)
-        self.reporter.start_target(job.label)
+        expected = job.expected_items
+        if expected is not None and self.options.limit is not None:
+            expected = min(expected, self.options.limit)
+        self.reporter.start_target(job.label, expected)
         self._record_target(job)
         self._cache_planned_collection(job)
         if job.error or job.skipped:

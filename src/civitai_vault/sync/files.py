@@ -1,9 +1,14 @@
 """Getting one image's file into the archive without ever exposing a half-written file.
 
-The bytes go to `media/.partial/<image id>.part`, are checked (length, type
-from magic bytes, a full decode), get the generation data written into them,
-and only then are renamed onto their final name. A run killed at any moment
-leaves at most a stray `.part` file, which the next run overwrites.
+The bytes are checked (length, type from magic bytes, a full decode), get the
+generation data written into them, go to `media/.partial/<image id>.part`,
+are flushed to the disk, and only then are renamed onto their final name. A
+run killed at any moment leaves at most a stray `.part` file, which the next
+run overwrites.
+
+An image up to `IN_MEMORY_BYTES` stays in memory from the download to that
+one write, so it is written once and read never; larger files and videos are
+streamed to the `.part` file and checked there.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ from civitai_vault.api import CivitaiClient, MalformedResponse, NotFound
 from civitai_vault.api.cdn import DEFAULT_VIDEO_BASE_URL, video_urls
 from civitai_vault.api.limits import DEFAULT_LIMITS
 from civitai_vault.archive.writer import FileRow
-from civitai_vault.media.embed import embed_metadata
+from civitai_vault.media.detect import HEAD_SIZE, detect_media
+from civitai_vault.media.embed import embedded_bytes
 from civitai_vault.media.naming import check_template, render_relpath, safe_join
 from civitai_vault.media.sidecars import write_sidecars
-from civitai_vault.media.verify import InvalidMedia, verify_file
+from civitai_vault.media.verify import InvalidMedia, verify_bytes, verify_file
 
 PARTIAL_DIR = ".partial"
+# Larger downloads go to disk as they arrive. Eight files in flight (twice the
+# CDN slots) keep at most this much each in memory.
+IN_MEMORY_BYTES = 16 * 1024 * 1024
 DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
 
 
@@ -81,7 +90,9 @@ async def fetch_file(
     try:
         if (record.get("type") or "").lower() == "video":
             return await _fetch_video(client, media_dir, record, options, part)
-        download = await client.download(record["image_url"], part)
+        download = await client.download(
+            record["image_url"], part, _subject(record), in_memory=IN_MEMORY_BYTES
+        )
         # Decoding, hashing and fsync are slow and release the GIL: keep them off the
         # event loop so API calls stay in flight meanwhile.
         return await asyncio.to_thread(
@@ -92,6 +103,7 @@ async def fetch_file(
             record,
             options,
             max_pixels=client.settings.limits.image_pixels,
+            data=download.data,
         )
     finally:
         part.unlink(missing_ok=True)
@@ -118,7 +130,7 @@ async def _fetch_video(
     problems: list[str] = []
     for url in urls:
         try:
-            download = await client.download(url, part)
+            download = await client.download(url, part, _subject(record))
         except NotFound:
             problems.append("not found")
             continue
@@ -151,22 +163,45 @@ def place_file(
     options: FileOptions,
     *,
     max_pixels: int = DEFAULT_LIMITS.image_pixels,
+    data: bytes | None = None,
 ) -> FileRow:
-    """Verify the downloaded `part`, write the generation data into it, move it into place."""
-    media_type = verify_file(part, size, max_pixels)
-    served_sha = sha256_of(part)
-    served_size = part.stat().st_size
+    """Verify the download, write the generation data into it, move it into place.
+
+    The download is `data` when it stayed in memory, else the file at `part`.
+    """
+    if data is not None and _is_video(data):
+        part.write_bytes(data)  # PyAV decodes from a file
+        data = None
+    if data is None:
+        media_type = verify_file(part, size, max_pixels)
+        on_disk = True
+        if media_type.kind == "image":
+            data = part.read_bytes()  # the embedders work on the whole file
+    else:
+        media_type = verify_bytes(data, size, max_pixels)
+        on_disk = False
     relpath = render_relpath(options.template, record, media_type.ext.lstrip("."))
     final = safe_join(media_dir, relpath)
     # Records name files relative to the archive folder, so `media/` leads.
     stored_path = f"{media_dir.name}/{relpath}"
     placed = {**record, "file_path": stored_path, "sha256": None}
-    embedded = False
-    if options.embed and media_type.kind == "image":
-        embedded = embed_metadata(part, placed).changed  # written atomically, fsynced
-    if not embedded:
+    if data is None:  # a video: kept exactly as served
+        served_sha = sha = sha256_of(part)
+        served_size = final_size = part.stat().st_size
+        embedded = False
         _flush(part)
-    sha = sha256_of(part) if embedded else served_sha
+    else:
+        served_sha, served_size = hashlib.sha256(data).hexdigest(), len(data)
+        body = data
+        if options.embed and media_type.kind == "image":
+            body = embedded_bytes(data, placed)
+        embedded = body != data
+        sha = hashlib.sha256(body).hexdigest() if embedded else served_sha
+        final_size = len(body)
+        if embedded or not on_disk:
+            _write_durably(part, body)
+        else:
+            _flush(part)
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, final)
     if options.sidecar_txt or options.sidecar_json:
@@ -175,7 +210,7 @@ def place_file(
         )
     return FileRow(
         path=stored_path,
-        size=final.stat().st_size,
+        size=final_size,
         sha256=sha,
         mime_type=media_type.mime,
         kind=media_type.kind,
@@ -185,6 +220,23 @@ def place_file(
     )
 
 
+def _is_video(data: bytes) -> bool:
+    media = detect_media(data[:HEAD_SIZE])
+    return media is not None and media.kind == "video"
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """`data` at `path`, on the disk before the rename makes it visible under its final name.
+
+    Written in place: a `.part` file is never shown to anyone, so a crash
+    half-way leaves only what the next run clears.
+    """
+    with path.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
 def _flush(path: Path) -> None:
     """Make the bytes durable before the rename makes them visible under their final name."""
     fd = os.open(path, os.O_RDONLY)
@@ -192,3 +244,8 @@ def _flush(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _subject(record: dict[str, Any]) -> str:
+    """How a long wait names the file: "image 123"."""
+    return f"image {record['image_id']}"

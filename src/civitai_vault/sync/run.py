@@ -85,6 +85,7 @@ async def run_sync(
             summary = await _run(archive, client_settings, targets, options, reporter)
             return summary
     finally:
+        reporter.close()  # whatever happened: its bars end, its hold on wait notices too
         failed = summary is None or not summary.ok
         if created and failed and (summary is None or not any(t.listed for t in summary.targets)):
             # Nothing was archived (a mistyped id, a wrong login, a network down): leave
@@ -110,7 +111,7 @@ async def _run(
                 engine.broken_files = verified.broken_ids if verified else set()
                 summary = await engine.run(targets)
         finally:
-            reporter.close()
+            reporter.close()  # before the client's own closing, which may take a moment
     if verified is not None:
         summary.notes.insert(0, f"before the repair, verify found: {verified.summary()}")
     return summary
