@@ -263,6 +263,14 @@ def test_any_value_in_place_of_an_answer_is_loud_or_harmless(
     check(seen, baselines[procedure], f"{procedure} answered {value!r}")
 
 
+def test_a_creator_answer_without_an_id_is_not_read_as_no_such_user(emu, tmp_path) -> None:
+    # "not found" would send the user to check a name that is right.
+    with HostileServer(hostile_api(emu, "user.getCreator", "every leaf null")) as proxy:
+        seen = run(emu, proxy.url, commands(emu)["user.getCreator"], tmp_path)
+    assert seen["code"] == 1
+    assert "could not be read" in seen["stderr"] and "not found" not in seen["stderr"]
+
+
 def test_text_that_cannot_be_encoded_is_a_failure_not_bad_input() -> None:
     # UnicodeError is a ValueError, which otherwise means "input that can never work"
     # (exit 2); text that cannot be encoded comes from Civitai or a file.
