@@ -44,6 +44,10 @@ def describe_error(exc: BaseException) -> tuple[str, int]:
 
     if isinstance(exc, CivitaiError | ArchiveError | Failure):
         return str(exc), 1
+    if isinstance(exc, UnicodeError):
+        # Text that cannot be encoded came from Civitai or a file, not from the command line.
+        reason = getattr(exc, "reason", None) or exc
+        return f"text that cannot be written as UTF-8 ({reason}); please report it", 1
     if isinstance(exc, UsageError | ValueError):
         return str(exc), 2
     if isinstance(exc, FileNotFoundError):

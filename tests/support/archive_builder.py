@@ -19,8 +19,9 @@
 
 Every call only queues its rows; they are written in order, one transaction per
 `batch_size` images (so a benchmark can stream a hundred thousand images), and
-`build()` writes the rest and closes the archive. The builder never writes SQL:
-the schema has one home, `civitai_vault.archive`.
+`build()` writes the rest and closes the archive. The builder writes no row
+itself, only the writer functions do: the schema has one home,
+`civitai_vault.archive`.
 """
 
 from __future__ import annotations
@@ -147,11 +148,11 @@ class ArchiveBuilder:
         return self._queue(step)
 
     def finished(self, collection_id: int, *, complete: bool = True) -> Self:
-        """Record a finished, complete run of the collection over every image listed in it."""
+        """Record a finished run of the collection over the images listed in it so far."""
         key = f"collection:{collection_id}"
+        listed = len(self._listed.get(key, ()))
 
         def step(conn: Any) -> None:
-            listed = len(self._listed.get(key, ()))
             finish_target(
                 conn,
                 key,

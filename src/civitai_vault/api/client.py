@@ -258,7 +258,7 @@ class CivitaiClient:
         Raises LoginRequired when not signed in (it is a protected procedure).
         """
         data = await self.call("collection.getAllUser", {})
-        return [_model(UserCollection, item) for item in _list(data)]
+        return [_model(UserCollection, item) for item in _records(data, "collection.getAllUser")]
 
     async def get_public_collections(self, user_id: int) -> list[Collection]:
         """`collection.getInfinite` for one user: their Public collections, every page.
@@ -274,8 +274,9 @@ class CivitaiClient:
             if cursor is not None:
                 payload["cursor"] = cursor
             data = await self.call("collection.getInfinite", payload)
-            page = data if isinstance(data, dict) else {}
-            found += [_model(Collection, item) for item in _list(page.get("items"))]
+            page = _page(data, "collection.getInfinite")
+            items = _records(page.get("items"), "collection.getInfinite")
+            found += [_model(Collection, item) for item in items]
             next_cursor = page.get("nextCursor")
             if not isinstance(next_cursor, int) or next_cursor in asked:
                 return found
@@ -883,7 +884,17 @@ def generation_data(data: Any) -> GenerationData:
 
 
 def votable_tags(data: Any) -> list[VotableTag]:
-    return [_model(VotableTag, item) for item in _list(data)]
+    # The server always answers a list of named rows ([] for no tags): anything else
+    # is a broken answer, not an image without tags.
+    if not isinstance(data, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("name"), str) for item in data
+    ):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure="tag.getVotableTags",
+            server_message="expected a list of tags with names",
+        )
+    return [_model(VotableTag, item) for item in data]
 
 
 def post(data: Any) -> Post:
@@ -923,6 +934,28 @@ def _page(data: Any, procedure: str) -> dict[str, Any]:
             server_message=f"a listing page is {type(data).__name__}, not an object",
         )
     return data
+
+
+def _records(data: Any, procedure: str) -> list[dict[str, Any]]:
+    """A list of objects with an id, or MalformedResponse: a broken answer is not an empty one."""
+    if not isinstance(data, list):
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure=procedure,
+            server_message=f"expected a list, got {type(data).__name__}",
+        )
+    for item in data:
+        if not isinstance(item, dict) or not _is_id(item.get("id")):
+            raise MalformedResponse(
+                "Civitai's answer could not be read",
+                procedure=procedure,
+                server_message="a listed item is not an object with an id",
+            )
+    return data
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _list(data: Any) -> list[Any]:

@@ -62,7 +62,9 @@ class ImagePages(AsyncIterator[ImagePage]):
     (a page without `nextCursor`) in a way that can be trusted, and False when
     the listing stopped at a suspicious empty page, a cursor that came round
     again, pages with nothing new, or the page limit; `stop_reason` then
-    says which. `empty_page_retries` counts the suspicious pages asked again.
+    says which. `empty_page_retries` counts the suspicious pages asked again,
+    `unreadable` the listed items that were not objects with an id (never handed
+    out: a caller that counts on every image must not call such a listing whole).
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         self.empty_page_retries = 0
         self.pages = 0
         self.seen: set[int] = set()
+        self.unreadable = 0
         self.on_empty_retry: Callable[[], None] | None = None
 
     def __aiter__(self) -> ImagePages:
@@ -133,6 +136,7 @@ class ImagePages(AsyncIterator[ImagePage]):
             if items is None:  # a suspicious empty page that stayed empty
                 self._stop("the server returned an empty page")
                 return
+            self.unreadable += _unreadable(raw) + sum(1 for item in items if item.id is None)
             fresh = [item for item in items if item.id is not None and item.id not in self.seen]
             self.seen.update(item.id for item in fresh if item.id is not None)
             self.pages += 1
@@ -213,7 +217,11 @@ def _read_page(raw: Any) -> tuple[list[ImageListItem], Any]:
         )
     items = raw.get("items")
     if not isinstance(items, list):
-        items = []
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure="image.getInfinite",
+            server_message="a listing page has no list of items",
+        )
     next_cursor = raw.get("nextCursor")
     if isinstance(next_cursor, float) and next_cursor.is_integer():
         next_cursor = int(next_cursor)
@@ -222,3 +230,8 @@ def _read_page(raw: Any) -> tuple[list[ImageListItem], Any]:
     return [ImageListItem.model_validate(item) for item in items if isinstance(item, dict)], (
         next_cursor
     )
+
+
+def _unreadable(raw: Any) -> int:
+    """Listed items that are not objects at all (`_read_page` has checked `raw`)."""
+    return sum(1 for item in raw["items"] if not isinstance(item, dict))

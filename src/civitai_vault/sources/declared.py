@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from civitai_vault.errors import TargetError
 from civitai_vault.sources.base import Site, Source, SyncJob, Target, register
 from civitai_vault.sources.filters import Filters, check_supported, filters_from_query
+from civitai_vault.sources.listings import answer_is_not_for
 
 if TYPE_CHECKING:
     from civitai_vault.api import CivitaiClient
@@ -253,7 +254,12 @@ class PostSource(Source):
                 f"post {post_id} was not found on Civitai (deleted, unpublished, or not "
                 "visible to you)"
             ) from None
+        if post.id != post_id:
+            raise answer_is_not_for("post.get", f"post {post_id}", post.id)
         owner = post.user
+        if getattr(owner, "id", None) is None:
+            # Without the author, "every image is the author's" cannot be checked.
+            raise answer_is_not_for("post.get", f"post {post_id}'s author", None)
         title = f"post {post_id}"
         return [
             SyncJob(
@@ -466,6 +472,8 @@ class ModelSource(Source):
             raise TargetNotFound(
                 f"Civitai has no model {model_id} (deleted, or never existed): check the id"
             ) from None
+        if model.id != model_id:
+            raise answer_is_not_for("model.getSimple", f"model {model_id}", model.id)
         _shown_on_civitai(f"model {model_id}", model.status)
         return [
             SyncJob(
@@ -504,6 +512,8 @@ class ModelVersionSource(Source):
             raise TargetNotFound(
                 f"Civitai has no model version {version_id}: check the id"
             ) from None
+        if version.id != version_id:
+            raise answer_is_not_for("modelVersion.getById", f"version {version_id}", version.id)
         model = version.model
         _shown_on_civitai(f"model version {version_id}", version.status)
         if model is not None:

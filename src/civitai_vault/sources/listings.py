@@ -4,9 +4,10 @@ Every walker is an async iterator of pages (lists of `ImageListItem`) and,
 once walked, says whether the listing was `complete`, how many items the
 server sent that did not belong to the target (`foreign`: another user's
 image in a user's feed, a stranger's post for a deleted user) and how many
-fell outside the target's filter (`outside`). Items that do not belong are
-never handed out, so they are never archived under the target; a listing
-that held any is not complete.
+fell outside the target's filter (`outside`), and how many could not be read
+at all (`unreadable`: not an object, no id). Items that do not belong or cannot
+be read are never handed out, so they are never archived under the target; a
+listing that held any foreign or unreadable item is not complete.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Listing:
         self.complete = False
         self.foreign = 0
         self.outside = 0
+        self.unreadable = 0
         self.notes: list[str] = []
         self.stop_reason: str | None = None  # why a walk ended early, when the pager knows
         # Generation data that came with the listing (on-site generations): no
@@ -72,8 +74,14 @@ class Listing:
         return kept
 
     def verdict(self, ended_normally: bool) -> None:
-        """Complete when the walk ended as the server said and nothing foreign came."""
-        self.complete = ended_normally and self.foreign == 0
+        """Complete when the walk ended as the server said and nothing foreign or unreadable
+        came (a broken answer must never read as an empty one)."""
+        self.complete = ended_normally and self.foreign == 0 and self.unreadable == 0
+        if self.unreadable:
+            self.notes.append(
+                f"the server sent {self.unreadable} listed items that could not be read (not "
+                "an object, or no id); the listing is not trusted complete"
+            )
         if self.foreign:
             who = self.job.owner_name or "the target's owner"
             self.notes.append(
@@ -111,6 +119,7 @@ class ImageFeed(Listing):
         pages = self.image_pages(dict(self.job.listing))
         async for page in pages:
             yield self.keep(page.items)
+        self.unreadable += pages.unreadable
         self.stop_reason = getattr(pages, "stop_reason", None)
         self.verdict(bool(pages.ended_normally))
 
@@ -135,9 +144,13 @@ class PostFeed(Listing):
             if cursor is not None:
                 payload["cursor"] = cursor
             page = await self.client.get_posts_page(payload)
-            for post in _dicts(page.get("items")):
-                post_id = post.get("id")
-                if not isinstance(post_id, int) or post_id in seen:
+            posts = _items(page, "post.getInfinite")
+            for post in posts:
+                post_id = post.get("id") if isinstance(post, dict) else None
+                if not isinstance(post_id, int) or isinstance(post_id, bool):
+                    self.unreadable += 1
+                    continue
+                if post_id in seen:
                     continue
                 seen.add(post_id)
                 owner = _post_owner(post)
@@ -147,6 +160,7 @@ class PostFeed(Listing):
                 images = self.image_pages({"postId": post_id, **_types(filters)})
                 async for image_page in images:
                     yield self.keep(image_page.items, owner_id=self.job.owner_id or owner)
+                self.unreadable += images.unreadable
                 ended = ended and bool(images.ended_normally)
             next_cursor = page.get("nextCursor")
             if next_cursor is None or next_cursor == "":
@@ -195,7 +209,10 @@ class GeneratedFeed(Listing):
                 payload["cursor"] = cursor
             page = await self.client.get_generated_page(payload)
             items: list[Any] = []
-            for workflow in _dicts(page.get("items")):
+            for workflow in _items(page, "orchestrator.queryGeneratedImages"):
+                if not isinstance(workflow, dict) or not isinstance(workflow.get("steps"), list):
+                    self.unreadable += 1
+                    continue
                 items.extend(self._images_of(workflow))
             yield self.keep(items)
             next_cursor = page.get("nextCursor")
@@ -226,10 +243,11 @@ class GeneratedFeed(Listing):
         self, workflow: dict[str, Any], step: dict[str, Any], blob: dict[str, Any], params: Any
     ) -> ImageListItem | None:
         blob_id, url = blob.get("id"), blob.get("url")
-        if not isinstance(blob_id, str) or not blob_id or not isinstance(url, str):
-            return None
         if blob.get("available") is False or blob.get("status") not in (None, "succeeded"):
             return None  # still running, failed or blocked: nothing to keep yet
+        if not isinstance(blob_id, str) or not blob_id or not isinstance(url, str):
+            self.unreadable += 1  # finished, yet no blob id or address to fetch it from
+            return None
         created = step.get("completedAt") or blob.get("completed") or workflow.get("createdAt")
         image_type = "video" if blob.get("type") == "video" else "image"
         item = ImageListItem.model_validate(
@@ -257,7 +275,10 @@ class SingleImage(Listing):
     """`image.get` for one image; NotFound propagates (the engine marks the image gone)."""
 
     async def _walk(self) -> AsyncIterator[list[Any]]:
-        info = await self.client.get_image(int(self.job.source_id or 0))
+        image_id = int(self.job.source_id or 0)
+        info = await self.client.get_image(image_id)
+        if info.id != image_id:  # an answer about no image, or another one
+            raise answer_is_not_for("image.get", f"image {image_id}", info.id)
         yield [info]
         self.complete = True
 
@@ -276,7 +297,8 @@ def open_listing(client: CivitaiClient, job: SyncJob, page_size: int) -> Listing
 
 def generated_image_id(blob_id: str) -> int:
     """A stable archive id for a generated image, from its blob id; never a real image id."""
-    digest = hashlib.sha256(blob_id.encode()).digest()
+    # surrogatepass: a blob id cut inside an emoji still gives its own stable id.
+    digest = hashlib.sha256(blob_id.encode("utf-8", "surrogatepass")).digest()
     return GENERATED_ID_BASE + int.from_bytes(digest[:8], "big") % GENERATED_ID_BASE
 
 
@@ -343,6 +365,32 @@ def _midnight(day: Any, next_day: bool = False) -> Any:
 
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start + timedelta(days=1) if next_day else start
+
+
+def answer_is_not_for(procedure: str, asked: str, got: Any) -> Exception:
+    """The error for an answer whose id is not the one asked for (missing, or another)."""
+    from civitai_vault.api.errors import MalformedResponse
+
+    named = "no id" if got is None else f"the id {str(got)[:24]}"
+    return MalformedResponse(
+        "Civitai's answer could not be read",
+        procedure=procedure,
+        server_message=f"the answer for {asked} has {named}",
+    )
+
+
+def _items(page: dict[str, Any], procedure: str) -> list[Any]:
+    """A page's `items`; a page without a list of them is a malformed answer."""
+    items = page.get("items")
+    if not isinstance(items, list):
+        from civitai_vault.api.errors import MalformedResponse
+
+        raise MalformedResponse(
+            "Civitai's answer could not be read",
+            procedure=procedure,
+            server_message="a listing page has no list of items",
+        )
+    return items
 
 
 def _dict(value: Any) -> dict[str, Any]:
