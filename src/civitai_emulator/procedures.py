@@ -185,7 +185,7 @@ def collection_get_all_user(ctx: CallContext, params: dict[str, Any]) -> Any:
 
 
 def collection_get_infinite(ctx: CallContext, params: dict[str, Any]) -> Any:
-    """Public collections, newest first, with their item counts (civitai-api.md §3.9).
+    """Public collections, newest first, with their item counts.
 
     collection.service.ts getAllCollections (civitai/civitai @ ebed6616): the emulator
     has no moderators, so `privacy` is always forced to Public, for the owner too (their

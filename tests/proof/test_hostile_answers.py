@@ -125,7 +125,9 @@ def test_the_sweep_covers_every_procedure_the_client_calls(emu) -> None:
     assert called == set(PROCEDURES) == set(commands(emu))
 
 
-def run(emu: Any, base_url: str, args: list[str], folder: Path) -> dict[str, Any]:
+def run(
+    emu: Any, base_url: str, args: list[str], folder: Path, *, media: bool = False
+) -> dict[str, Any]:
     """The command as a user runs it, against `base_url`; what they would see."""
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("CIVITAI")}
     env |= {
@@ -137,7 +139,8 @@ def run(emu: Any, base_url: str, args: list[str], folder: Path) -> dict[str, Any
     }
     archive = folder / "archive"
     if args[0] == "sync":
-        args = [*args, "--archive", str(archive), "--rate", "0", "--json", "--no-media"]
+        args = [*args, "--archive", str(archive), "--rate", "0", "--json"]
+        args += ["--cdn-rate", "0"] if media else ["--no-media"]
     done = CLI.invoke(app, args, env=env)
     escaped = done.exception if not isinstance(done.exception, SystemExit) else None
     assert escaped is None, f"{args}: {type(escaped).__name__} escaped: {escaped}"
@@ -216,6 +219,27 @@ def test_a_spoiled_answer_is_loud_and_leaves_the_archive_sound(
     check(seen, baselines[procedure], f"{procedure} answered with {kind}")
 
 
+@pytest.mark.parametrize("kind", ["truncated", "integers past 2^64", "lone surrogates"])
+@pytest.mark.parametrize("procedure", ["image.getInfinite", "image.getGenerationData"])
+def test_with_files_the_archive_still_verifies(emu, tmp_path, procedure, kind) -> None:
+    with HostileServer(hostile_api(emu, procedure, kind)) as proxy:
+        seen = run(emu, proxy.url, commands(emu)[procedure], tmp_path, media=True)
+    # A broken character in a file's address makes that file fail (404); in the
+    # generation data it is archived as U+FFFD, with every file in place.
+    whole = kind == "lone surrogates" and procedure == "image.getGenerationData"
+    assert seen["code"] == (0 if whole else 1), seen["stderr"]
+    assert seen["problems"] == [] and seen["verified"] in (None, 0), seen
+    if whole:
+        media = tmp_path / "archive" / "media"
+        files = [f for f in media.rglob("*.*") if f.is_file() and ".partial" not in f.parts]
+        assert len(files) == len(seen["archived"][f"collection:{_collection(emu)}"]) > 0
+        assert seen["verified"] == 0
+
+
+def _collection(emu: Any) -> int:
+    return int(commands(emu)["image.getInfinite"][1].split(":")[1])
+
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
@@ -237,6 +261,14 @@ def test_any_value_in_place_of_an_answer_is_loud_or_harmless(
     with HostileServer(replacing_api(emu, procedure, value)) as proxy:
         seen = run(emu, proxy.url, commands(emu)[procedure], tmp_path_factory.mktemp("any"))
     check(seen, baselines[procedure], f"{procedure} answered {value!r}")
+
+
+def test_a_creator_answer_without_an_id_is_not_read_as_no_such_user(emu, tmp_path) -> None:
+    # "not found" would send the user to check a name that is right.
+    with HostileServer(hostile_api(emu, "user.getCreator", "every leaf null")) as proxy:
+        seen = run(emu, proxy.url, commands(emu)["user.getCreator"], tmp_path)
+    assert seen["code"] == 1
+    assert "could not be read" in seen["stderr"] and "not found" not in seen["stderr"]
 
 
 def test_text_that_cannot_be_encoded_is_a_failure_not_bad_input() -> None:

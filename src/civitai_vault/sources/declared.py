@@ -59,6 +59,9 @@ async def _creator(client: CivitaiClient, username: str) -> tuple[int, str]:
     ignores it and lists strangers' posts (gallery-dl gh#8299): ask first.
     """
     creator = await client.get_creator(username=username)
+    if creator is not None and creator.id is None and creator.deleted_at is None:
+        # An answer about nobody is a broken answer, not a user who does not exist.
+        raise answer_is_not_for("user.getCreator", f"user {username!r}", None)
     if creator is None or creator.id is None or creator.deleted_at is not None:
         raise UserNotFound(
             f"user {username!r} was not found on Civitai (deleted, or never existed): "
