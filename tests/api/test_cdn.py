@@ -46,11 +46,14 @@ def test_name_part_never_comes_from_civitai_text(name: str, kind: str | None) ->
     assert ".." not in url.removeprefix("https://")
 
 
-def download_all(helpers: Any, urls: dict[int, str], folder: Path, **settings: Any) -> Any:
+def download_all(
+    helpers: Any, urls: dict[int, str], folder: Path, in_memory: int = 0, **settings: Any
+) -> Any:
     async def work(client: CivitaiClient) -> tuple[dict[int, Any], Any]:
         done = {}
         for image_id, url in urls.items():
-            done[image_id] = await client.download(url, folder / f"{image_id}.part")
+            dest = folder / f"{image_id}.part"
+            done[image_id] = await client.download(url, dest, in_memory=in_memory)
         return done, client.stats
 
     return helpers.call(work, **settings)
@@ -148,4 +151,41 @@ def test_missing_file_is_not_found(emu: Any, helpers: Any, tmp_path: Path) -> No
     url = image_url(emu.image_base_url, "00000000-0000-4000-8000-000000000000", None, "image", 1)
     with pytest.raises(NotFound):
         download_all(helpers, {1: url}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_small_body_stays_in_memory_and_a_large_one_goes_to_disk(
+    emu: Any, helpers: Any, tmp_path: Path
+) -> None:
+    urls = urls_for(emu, "comfy_png_image", "video_image")
+    png_id, video_id = emu.dataset.named["comfy_png_image"], emu.dataset.named["video_image"]
+    (tmp_path / "disk").mkdir()
+    on_disk, _ = download_all(helpers, urls, tmp_path / "disk")
+    png = (tmp_path / "disk" / f"{png_id}.part").read_bytes()
+    video = (tmp_path / "disk" / f"{video_id}.part").read_bytes()
+    assert on_disk[png_id].data is None
+
+    (tmp_path / "memory").mkdir()
+    limit = max(len(png), len(video)) - 1  # the larger of the two does not fit
+    done, stats = download_all(helpers, urls, tmp_path / "memory", in_memory=limit)
+    small, large = (png_id, video_id) if len(png) < len(video) else (video_id, png_id)
+    small_bytes = png if small == png_id else video
+    large_bytes = video if small == png_id else png
+    assert done[small].data == small_bytes and done[small].size == len(small_bytes)
+    assert not (tmp_path / "memory" / f"{small}.part").exists()
+    assert done[large].data is None
+    assert (tmp_path / "memory" / f"{large}.part").read_bytes() == large_bytes
+    assert stats.bytes_downloaded == len(png) + len(video)
+
+
+def test_a_body_cut_short_in_memory_is_still_an_error(
+    emu: Any, helpers: Any, tmp_path: Path
+) -> None:
+    from civitai_emulator import Faults
+
+    urls = urls_for(emu, "exif_jpeg_image")
+    emu.set_faults(Faults(cdn_truncated=1.0))
+    with pytest.raises(MalformedResponse) as caught:
+        download_all(helpers, urls, tmp_path, in_memory=1 << 24, max_retries=1)
+    assert "cut short" in str(caught.value)
     assert list(tmp_path.iterdir()) == []

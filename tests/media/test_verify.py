@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import random
 import struct
 
 import pytest
@@ -19,7 +21,7 @@ from civitai_vault.media.detect import (
     WEBP,
     detect_media,
 )
-from civitai_vault.media.verify import InvalidMedia, verify_file
+from civitai_vault.media.verify import InvalidMedia, verify_bytes, verify_file
 
 IMAGE_TYPES = {
     "png_rgb": PNG,
@@ -161,3 +163,57 @@ def test_a_webm_cut_short_is_refused(files):
 )
 def test_detect_media_by_magic_bytes(head, expected):
     assert detect_media(head) == expected
+
+
+def _decodes_in_full(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError):
+        return False
+    return True
+
+
+def test_a_jpeg_with_broken_scan_data_is_refused(files):
+    path = files.image("jpeg")
+    data = path.read_bytes()
+    middle = (data.index(b"\xff\xda") + len(data)) // 2
+    path.write_bytes(data[:middle] + b"\xff" * 64 + data[middle + 64 :])
+    assert_refused(path, says="does not decode")
+
+
+def test_jpegs_are_refused_exactly_when_a_full_size_decode_fails(files):
+    """JPEGs are decoded at 1/8 of their size (every byte still read and decoded)."""
+    chooser = random.Random(13)
+    baseline = files.image("jpeg", name="baseline").read_bytes()
+    progressive = files.image("jpeg", name="progressive", progressive=True).read_bytes()
+    originals = [baseline, progressive]
+    refused = 0
+    for data in originals:
+        variants = [data[:-cut] for cut in (1, 2, 40, len(data) // 3)]
+        for _ in range(60):
+            damaged = bytearray(data)
+            for _ in range(chooser.choice((1, 4, 16))):
+                damaged[chooser.randrange(len(damaged))] = chooser.randrange(256)
+            variants.append(bytes(damaged))
+        for variant in variants:
+            try:
+                verify_bytes(variant, None)
+                ok = True
+            except InvalidMedia:
+                ok = False
+                refused += 1
+            assert ok == _decodes_in_full(variant)
+    assert refused >= 10  # the damage did reach the decoder
+
+
+@pytest.mark.parametrize("kind", IMAGE_TYPES)
+def test_bytes_in_memory_are_judged_as_the_file_is(files, kind):
+    path = files.image(kind)
+    data = path.read_bytes()
+    assert verify_bytes(data, len(data)) == verify_file(path, len(data))
+    for cut in (1, len(data) // 2):
+        with pytest.raises(InvalidMedia):
+            verify_bytes(data[:-cut], None)
+    with pytest.raises(InvalidMedia, match="announced"):
+        verify_bytes(data, len(data) + 1)

@@ -16,6 +16,7 @@ from civitai_emulator import EmulatorConfig, Faults, running_emulator
 from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.api.tags import votable_tags_from_listing
 from civitai_vault.archive import open_archive
+from civitai_vault.sync.details import FIRST_BATCH
 from civitai_vault.sync.normalize import post_row
 
 IMAGES = 260  # a 260-image dataset: every kind of tag row occurs, three listing pages
@@ -67,9 +68,10 @@ def test_a_batch_with_one_failing_call_retries_that_call_alone(
         for i, entry in enumerate(log)
         if entry.status == 207 and "image.getGenerationData" in entry.procedure
     ]  # (a look-up batch is mixed too: some model versions are 404s)
-    assert len(mixed) == 1  # one call failed, its 49 batch mates did not
+    assert len(mixed) == 1  # one call failed, its batch mates did not
     failed_batch = log[mixed[0]].procedure.split(",")
-    assert len(failed_batch) == 50 and set(failed_batch) == {"image.getGenerationData"}
+    # The fault hits the first call, which goes in the target's small first batch.
+    assert len(failed_batch) == FIRST_BATCH and set(failed_batch) == {"image.getGenerationData"}
     retries = [
         entry
         for entry in log[mixed[0] + 1 :]

@@ -12,11 +12,13 @@ with `modelVersion.getById`: its bulk sibling `getVersionsByIds` takes at most
 
 Calls travel in tRPC batches of `batch_size` (the client's setting), in two
 queues: images, and look-ups. While the listing runs, only full batches are
-sent; when it has ended, what is left goes out, images first, then the
-look-ups they brought. So N new images with P new posts and V new versions
-cost N + ceil(P / 200) + V procedure calls (plus one `post.get` per post the
-bulk answer leaves out) in ceil(N / batch) + ceil((P / 200 + V) / batch)
-requests (one more per look-up batch that left posts out). An image's
+sent, except the first batch of images, which holds `FIRST_BATCH` so the
+downloads start early; when the listing has ended, what is left goes out,
+images first, then the look-ups they brought. So N new images with P new
+posts and V new versions cost N + ceil(P / 200) + V procedure calls (plus one
+`post.get` per post the bulk answer leaves out) in 1 + ceil((N - 8) / batch)
++ ceil((P / 200 + V) / batch) requests (one more per look-up batch that left
+posts out). An image's
 details are stored as soon as its generation data is in, without waiting for
 its look-ups; look-ups a stopped run left unanswered are found in the archive
 and asked by the next run (`archive.queries.missing_lookups`).
@@ -55,6 +57,9 @@ from civitai_vault.sync.writer import BatchWriter, OnFailure
 
 # Images queued beyond this many batches make the listing wait (memory stays flat).
 QUEUED_BATCHES = 4
+# A target's first batch of images is small: its answers start the downloads,
+# which would otherwise wait for a whole batch to be answered, read and stored.
+FIRST_BATCH = 8
 
 
 @dataclass
@@ -100,6 +105,7 @@ class DetailsStage:
         self._versions: deque[int] = deque()
         self._tasks: dict[asyncio.Task[None], str] = {}
         self._listing_done = False
+        self._sent_images = False
 
     # ------------------------------------------------------------ feeding
 
@@ -151,7 +157,7 @@ class DetailsStage:
 
     def _start_ready(self) -> None:
         while len(self._tasks) < self.max_in_flight:
-            if self._image_calls >= self.batch_size or (self._listing_done and self._images):
+            if self._image_calls >= self._image_batch() or (self._listing_done and self._images):
                 self._start(self._run_images(self._take_images()), "images")
             elif self._full_lookup_calls() >= self.batch_size or (
                 self._listing_done and (self._posts or self._versions) and not self._images_busy()
@@ -173,16 +179,21 @@ class DetailsStage:
         for task in done:
             task.result()  # a writer failure or a full disk ends the run
 
+    def _image_batch(self) -> int:
+        return self.batch_size if self._sent_images else min(FIRST_BATCH, self.batch_size)
+
     def _take_images(self) -> list[Any]:
         works: list[Any] = []
         calls = 0
+        limit = self._image_batch()
         while self._images:
-            if works and calls + _calls_for(self._images[0]) > self.batch_size:
+            if works and calls + _calls_for(self._images[0]) > limit:
                 break
             work = self._images.popleft()
             calls += _calls_for(work)
             works.append(work)
         self._image_calls -= calls
+        self._sent_images = True
         return works
 
     def _full_lookup_calls(self) -> int:
