@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -240,6 +240,9 @@ def _collection(emu: Any) -> int:
     return int(commands(emu)["image.getInfinite"][1].split(":")[1])
 
 
+# Procedures whose sound answer is a bare list.
+LIST_ANSWERS = ("collection.getAllUser", "tag.getVotableTags")
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
@@ -258,6 +261,9 @@ JSON_VALUES = st.recursive(
 def test_any_value_in_place_of_an_answer_is_loud_or_harmless(
     emu, baselines, tmp_path_factory, procedure, value
 ) -> None:
+    # An empty list is a sound answer from a procedure that answers a list ("you
+    # have no collections", "no tags"): the client cannot tell it from the truth.
+    assume(not (value == [] and procedure in LIST_ANSWERS))
     with HostileServer(replacing_api(emu, procedure, value)) as proxy:
         seen = run(emu, proxy.url, commands(emu)[procedure], tmp_path_factory.mktemp("any"))
     check(seen, baselines[procedure], f"{procedure} answered {value!r}")
