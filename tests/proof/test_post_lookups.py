@@ -12,7 +12,6 @@ failure (asked again by the next run).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import sqlite3
@@ -21,15 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.emulator_sync import POST_COLUMNS, post_get_columns
 
 from civitai_emulator import EmulatorConfig, running_emulator
-from civitai_vault.api import CivitaiClient, ClientSettings
-from civitai_vault.sync.normalize import post_row
 
 from .servers import Reply, Request
 from .stage import Stage, input_of, sync
 
-COLUMNS = ("user_id", "title", "published_at", "nsfw_level")
+COLUMNS = POST_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -74,28 +72,6 @@ def post_rows(path: Path) -> dict[int, tuple[Any, ...]]:
     with sqlite3.connect(path / "vault.db") as conn:
         rows = conn.execute(f"SELECT id, {', '.join(COLUMNS)}, raw_json FROM posts").fetchall()
     return {row[0]: row[1:] for row in rows}
-
-
-def post_get_columns(emu: Any, post_ids: set[int]) -> dict[int, tuple[Any, ...]]:
-    """Each post's columns as `post.get` gives them, asked of the emulator directly."""
-
-    async def run() -> dict[int, tuple[Any, ...]]:
-        settings = ClientSettings(
-            site="red",
-            base_url=emu.base_url,
-            image_base_url=emu.image_base_url,
-            api_key=emu.api_key,
-            rate=0,
-            calls_per_second=0,
-        )
-        found = {}
-        async with CivitaiClient(settings) as client:
-            for post_id in sorted(post_ids):
-                row = post_row(await client.get_post(post_id))
-                found[post_id] = tuple(row[k] for k in COLUMNS)
-        return found
-
-    return asyncio.run(run())
 
 
 def asked(requests: list[Request], procedure: str) -> list[Request]:

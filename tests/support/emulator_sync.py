@@ -19,8 +19,12 @@ from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.archive import open_archive
 from civitai_vault.sources import Target, parse_target
 from civitai_vault.sync.engine import SyncEngine, SyncOptions
+from civitai_vault.sync.normalize import post_row
 
 T = TypeVar("T")
+
+# The columns of the archive's posts table that come from Civitai.
+POST_COLUMNS = ("user_id", "title", "published_at", "nsfw_level")
 
 
 def emulator_settings(emu: Any, **overrides: Any) -> ClientSettings:
@@ -92,3 +96,17 @@ def run_in_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def post_get_columns(emu: Any, post_ids: set[int]) -> dict[int, tuple[Any, ...]]:
+    """Each post's `POST_COLUMNS` as `post.get` gives them, asked of `emu` directly, by id."""
+
+    async def ask() -> dict[int, tuple[Any, ...]]:
+        async with CivitaiClient(emulator_settings(emu)) as client:
+            found = {}
+            for post_id in sorted(post_ids):
+                row = post_row(await client.get_post(post_id))
+                found[post_id] = tuple(row[k] for k in POST_COLUMNS)
+            return found
+
+    return run_in_own_loop(ask())

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.emulator_sync import post_get_columns
 
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
 from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.api.tags import votable_tags_from_listing
 from civitai_vault.archive import open_archive
 from civitai_vault.sync.details import FIRST_BATCH
-from civitai_vault.sync.normalize import post_row
 
 IMAGES = 260  # a 260-image dataset: every kind of tag row occurs, three listing pages
 
@@ -236,26 +236,8 @@ def test_post_rows_are_what_post_get_gives(tmp_path: Path, sync: Any) -> None:
                 "SELECT id, user_id, title, published_at, nsfw_level FROM posts ORDER BY id"
             ).fetchall()
 
-        async def post_get_rows() -> list[tuple[Any, ...]]:
-            settings = ClientSettings(
-                site="red",
-                base_url=emu.base_url,
-                image_base_url=emu.image_base_url,
-                api_key=emu.api_key,
-                rate=0,
-                calls_per_second=0,
-            )
-            async with CivitaiClient(settings) as client:
-                found = [await client.get_post(row[0]) for row in rows]
-            return [
-                (
-                    p.id,
-                    *(post_row(p)[k] for k in ("user_id", "title", "published_at", "nsfw_level")),
-                )
-                for p in found
-            ]
-
-        expected = asyncio.run(post_get_rows())
+        by_post_get = post_get_columns(emu, {row[0] for row in rows})
+    expected = [(post_id, *columns) for post_id, columns in by_post_get.items()]
     assert len(rows) > 100 and any(row[2] for row in rows)  # titled and untitled posts
     assert [tuple(row) for row in rows] == expected
 
