@@ -7,10 +7,10 @@ where behaviour is subtle the class says why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from civitai_vault.errors import TargetError
 from civitai_vault.sources.base import Site, Source, SyncJob, Target, register
@@ -19,6 +19,14 @@ from civitai_vault.sources.listings import answer_is_not_for
 
 if TYPE_CHECKING:
     from civitai_vault.api import CivitaiClient
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+
+_Answer = TypeVar("_Answer", bound=_HasId)
 
 ID = r"(?P<id>[0-9]{1,16})"
 NAME = r"(?P<name>[^/]+)"
@@ -91,6 +99,25 @@ class TargetNotFound(TargetError):
 
 class UserNotFound(TargetNotFound):
     """A target names a user Civitai does not have: the run reports it and goes on."""
+
+
+async def _looked_up(
+    answer: Awaitable[_Answer], asked_id: int, *, missing: str, procedure: str, what: str
+) -> _Answer:
+    """The answer about the thing a target names, once it is known to be that thing.
+
+    Civitai's NOT_FOUND is `TargetNotFound(missing)`: without this look-up an unknown
+    id would list nothing and read "complete, 0". An answer about another id (or none)
+    is malformed, never taken for the thing asked."""
+    from civitai_vault.api import NotFound
+
+    try:
+        found = await answer
+    except NotFound:
+        raise TargetNotFound(missing) from None
+    if found.id != asked_id:
+        raise answer_is_not_for(procedure, what, found.id)
+    return found
 
 
 class SourceRefused(TargetError):
@@ -246,19 +273,16 @@ class PostSource(Source):
 
     @classmethod
     async def plan(cls, client: CivitaiClient, target: Target) -> list[SyncJob]:
-        from civitai_vault.api import NotFound
-
         post_id = int(target.id or 0)
         base: dict[str, Any] = {"kind": "post", "ref": str(post_id), "source_id": post_id}
-        try:
-            post = await client.get_post(post_id)
-        except NotFound:
-            raise TargetNotFound(
-                f"post {post_id} was not found on Civitai (deleted, unpublished, or not "
-                "visible to you)"
-            ) from None
-        if post.id != post_id:
-            raise answer_is_not_for("post.get", f"post {post_id}", post.id)
+        post = await _looked_up(
+            client.get_post(post_id),
+            post_id,
+            missing=f"post {post_id} was not found on Civitai (deleted, unpublished, or not "
+            "visible to you)",
+            procedure="post.get",
+            what=f"post {post_id}",
+        )
         owner = post.user
         if getattr(owner, "id", None) is None:
             # Without the author, "every image is the author's" cannot be checked.
@@ -465,18 +489,14 @@ class ModelSource(Source):
 
     @classmethod
     async def plan(cls, client: CivitaiClient, target: Target) -> list[SyncJob]:
-        from civitai_vault.api import NotFound
-
         model_id = int(target.id or 0)
-        try:
-            model = await client.get_model(model_id)
-        except NotFound:
-            # Without this look-up an unknown id lists nothing and reads "complete, 0".
-            raise TargetNotFound(
-                f"Civitai has no model {model_id} (deleted, or never existed): check the id"
-            ) from None
-        if model.id != model_id:
-            raise answer_is_not_for("model.getSimple", f"model {model_id}", model.id)
+        model = await _looked_up(
+            client.get_model(model_id),
+            model_id,
+            missing=f"Civitai has no model {model_id} (deleted, or never existed): check the id",
+            procedure="model.getSimple",
+            what=f"model {model_id}",
+        )
         _shown_on_civitai(f"model {model_id}", model.status)
         return [
             SyncJob(
@@ -505,18 +525,15 @@ class ModelVersionSource(Source):
 
     @classmethod
     async def plan(cls, client: CivitaiClient, target: Target) -> list[SyncJob]:
-        from civitai_vault.api import NotFound
-
         version_id = int(target.id or 0)
         base: dict[str, Any] = {"kind": cls.kind, "ref": str(version_id), "source_id": version_id}
-        try:
-            version = await client.get_model_version(version_id)
-        except NotFound:
-            raise TargetNotFound(
-                f"Civitai has no model version {version_id}: check the id"
-            ) from None
-        if version.id != version_id:
-            raise answer_is_not_for("modelVersion.getById", f"version {version_id}", version.id)
+        version = await _looked_up(
+            client.get_model_version(version_id),
+            version_id,
+            missing=f"Civitai has no model version {version_id}: check the id",
+            procedure="modelVersion.getById",
+            what=f"version {version_id}",
+        )
         model = version.model
         _shown_on_civitai(f"model version {version_id}", version.status)
         if model is not None:
