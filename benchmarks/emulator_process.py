@@ -17,6 +17,9 @@ from typing import Any
 CHILD = r"""
 import json, sys, time
 from civitai_emulator import EmulatorConfig, Faults, running_emulator
+# The CDN answers on a thread of its own; let it take the interpreter lock back
+# within 1 ms (not Python's 5) while the API thread builds a large answer.
+sys.setswitchinterval(0.001)
 spec = json.loads(sys.argv[1])
 faults = Faults(**spec.pop("faults", {}))
 with running_emulator(EmulatorConfig(faults=faults, **spec)) as emu:

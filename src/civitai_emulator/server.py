@@ -195,11 +195,14 @@ def running_emulator(
     logging.getLogger("uvicorn.error").addFilter(quiet)
     failure: list[BaseException] = []
 
-    def run() -> None:
+    # The CDN and the video origin are services of their own, as Civitai's are
+    # (Cloudflare and a B2 bucket, not the API's pods): they get a loop and a
+    # thread of their own, so a slow API answer never holds a file back.
+    groups = [[0, 3], [1, 2]]
+
+    def run(indexes: list[int]) -> None:
         async def main() -> None:
-            await asyncio.gather(
-                *(server.serve([sock]) for server, sock in zip(servers, sockets, strict=True))
-            )
+            await asyncio.gather(*(servers[i].serve([sockets[i]]) for i in indexes))
 
         try:
             with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
@@ -207,11 +210,15 @@ def running_emulator(
         except BaseException as error:  # surfaced to the starting thread below
             failure.append(error)
 
-    thread = threading.Thread(target=run, name="civitai-emulator", daemon=True)
-    thread.start()
+    threads = [
+        threading.Thread(target=run, args=(group,), name=f"civitai-emulator-{n}", daemon=True)
+        for n, group in enumerate(groups)
+    ]
+    for thread in threads:
+        thread.start()
     deadline = time.monotonic() + START_TIMEOUT
     while not all(server.started for server in servers):
-        if failure or not thread.is_alive():
+        if failure or not all(thread.is_alive() for thread in threads):
             raise RuntimeError(
                 f"the emulator failed to start: {failure[0] if failure else 'unknown'}"
             )
@@ -232,7 +239,8 @@ def running_emulator(
     finally:
         for server in servers:
             server.should_exit = True
-        thread.join(timeout=10)
+        for thread in threads:
+            thread.join(timeout=10)
         state.executor.shutdown(wait=False, cancel_futures=True)
         logging.getLogger("uvicorn.error").removeFilter(quiet)
         for sock in sockets:

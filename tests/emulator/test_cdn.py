@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import io
 import json
 import struct
+import threading
 import zlib
 from typing import Any
 
@@ -263,3 +265,38 @@ def test_prompt_readers_find_the_generation_data(emu, role, generator) -> None:
     assert info is not None and info.generator.name == generator
     assert info.prompts[0].value.startswith(image.meta["prompt"][:40])
     assert str(image.meta["seed"]) in str(info.samplers[0].parameters["seed"])
+
+
+def test_the_cdn_answers_while_the_api_is_busy(own_emu) -> None:
+    """Civitai's CDN is not its API: a file is served while an API answer is still
+    being built (the CDN and video origin have a loop of their own)."""
+    emu = own_emu()
+    building, release = threading.Event(), threading.Event()
+    endpoint = emu.state.endpoint
+    real_handle = endpoint.handle
+
+    def slow_handle(request: Any, environment: Any) -> Any:
+        building.set()
+        release.wait(timeout=60)  # blocks the API's loop until the file has come
+        return real_handle(request, environment)
+
+    endpoint.handle = slow_handle
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            api_answer = pool.submit(
+                httpx.get, f"{emu.base_url}/api/trpc/image.getInfinite", timeout=90
+            )
+            assert building.wait(timeout=60)
+            image = record(emu, "a1111_png_image")
+            served = fetch(emu, image.uuid)
+            video = emu.dataset.images[emu.dataset.named["video_image"]]
+            clip = httpx.get(f"{emu.video_base_url}/{video.uuid}/original", timeout=30)
+            still_building = not api_answer.done()
+            release.set()
+            api_answer.result()  # and the held answer still comes
+    finally:
+        endpoint.handle = real_handle
+        release.set()
+    assert served.status_code == 200 and decode(served.content).format == "PNG"
+    assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+    assert still_building  # both files came while the API answer was held back
