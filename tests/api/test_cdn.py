@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +191,50 @@ def test_a_body_cut_short_in_memory_is_still_an_error(
         download_all(helpers, urls, tmp_path, in_memory=1 << 24, max_retries=1)
     assert "cut short" in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_client_downloads_again_after_it_is_closed_and_opened_on_a_new_loop(
+    emu: Any, helpers: Any, tmp_path: Path
+) -> None:
+    """Downloads run on a loop of the client's own; closing ends it, opening makes another."""
+    url = next(iter(urls_for(emu, "a1111_png_image").values()))
+    client = CivitaiClient(helpers.settings("key"))
+
+    async def once(n: int) -> int:
+        async with client:
+            download = await client.download(url, tmp_path / f"{n}.part", in_memory=1 << 24)
+        assert download.data is not None and download.data.startswith(b"\x89PNG")
+        return download.size
+
+    sizes = [asyncio.run(once(n)) for n in range(2)]
+    assert sizes[0] == sizes[1] > 0
+    assert not [t for t in threading.enumerate() if t.name == "civitai-vault-cdn"]
+    with pytest.raises(RuntimeError, match="async with"):
+        asyncio.run(client.download(url, tmp_path / "closed.part"))
+
+
+def test_a_cancelled_download_stops_and_leaves_no_file(
+    emu: Any, helpers: Any, tmp_path: Path
+) -> None:
+    """Ctrl+C during a slow download: the request is dropped, no partial file stays."""
+    from civitai_emulator import Faults
+
+    emu.set_faults(Faults(cdn_latency=120.0))
+    url = next(iter(urls_for(emu, "comfy_png_image").values()))
+    dest = tmp_path / "slow.part"
+
+    async def main() -> None:
+        async with CivitaiClient(helpers.settings("key")) as client:
+            task = asyncio.create_task(client.download(url, dest))
+            for _ in range(2000):  # until the request is on its way (bounded)
+                if client.stats.cdn_requests:
+                    break
+                await asyncio.sleep(0.01)
+            assert client.stats.cdn_requests == 1
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    assert not dest.exists()
+    assert not [t for t in threading.enumerate() if t.name == "civitai-vault-cdn"]

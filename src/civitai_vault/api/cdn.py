@@ -45,6 +45,7 @@ from civitai_vault.api.hosts import CdnHosts
 from civitai_vault.api.limits import FLAGS
 from civitai_vault.api.pacing import AdaptivePacer
 from civitai_vault.api.retry import say_retry_wait
+from civitai_vault.api.side_loop import SideLoop
 from civitai_vault.api.transport import (
     AiohttpTransport,
     BlockedAddress,
@@ -184,13 +185,20 @@ class CdnDownloader:
         self._settings = settings
         self._stats = stats
         self._wait = wait
-        self._pacer = AdaptivePacer(settings.cdn_rate, of="the CDN")
-        self._gate = asyncio.Semaphore(settings.cdn_concurrency)
         self._http: httpx.AsyncClient | None = None
         self.hosts = CdnHosts(settings.cdn_base_urls)
         self._limits = settings.limits
+        # Downloads run on a loop of their own (`side_loop`); the client, its
+        # slots and its pace are made there, and only used there.
+        self._side = SideLoop("civitai-vault-cdn")
 
     async def open(self) -> None:
+        self._side.start()
+        await self._side.run(self._open())
+
+    async def _open(self) -> None:
+        self._pacer = AdaptivePacer(self._settings.cdn_rate, of="the CDN")
+        self._gate = asyncio.Semaphore(self._settings.cdn_concurrency)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(self._settings.timeout),
             follow_redirects=True,
@@ -215,6 +223,14 @@ class CdnDownloader:
         self.hosts.check_url(str(request.url), redirect=True)
 
     async def close(self) -> None:
+        if not self._side.running:
+            return
+        try:
+            await self._side.run(self._close())
+        finally:
+            self._side.stop()
+
+    async def _close(self) -> None:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -246,6 +262,11 @@ class CdnDownloader:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"not a downloadable URL: {url[:120]!r}")
         self.hosts.check_url(url)
+        if self._http is None:
+            raise RuntimeError("use the client as `async with CivitaiClient(...)`")
+        return await self._side.run(self._download(url, dest, subject, in_memory))
+
+    async def _download(self, url: str, dest: Path, subject: str, in_memory: int) -> Download:
         attempts = 0
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1),
