@@ -35,7 +35,7 @@ from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sources import SyncJob, Target
 from civitai_vault.sources.listings import Listing, open_listing
 from civitai_vault.sync import normalize
-from civitai_vault.sync.details import DetailsStage, Known
+from civitai_vault.sync.details import FIRST_BATCH, DetailsStage, Known
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
 from civitai_vault.sync.plan import plan_jobs
 from civitai_vault.sync.progress import Reporter
@@ -301,7 +301,12 @@ class SyncEngine:
                 items = _first_sightings(page_items, listed_ids)
                 if self.options.limit is not None:
                     items = items[: max(0, self.options.limit - len(seen))]
-                works = await self._store_page(job, items, writer, result, listing)
+                works: list[_Work] = []
+                for part in _page_parts(items, first_page=not seen):
+                    stored = await self._store_page(job, part, writer, result, listing)
+                    for work in stored:
+                        await self._route(work, result, details, files_q)
+                    works += stored
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -309,8 +314,6 @@ class SyncEngine:
                 stop_early = job.may_stop_early and all(
                     not (x.needs_details or x.needs_file) for x in works
                 )
-                for work in works:
-                    await self._route(work, result, details, files_q)
                 if self.options.limit is not None and len(seen) >= self.options.limit:
                     result.limited = True
                     result.notes.append(f"stopped after --limit {self.options.limit} images")
@@ -553,6 +556,15 @@ class SyncEngine:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _page_parts(items: list[Any], *, first_page: bool) -> list[list[Any]]:
+    """A target's first page is stored and routed in two parts: its first few images
+    (a details batch's worth) go out while the rest of the page is still being
+    stored, so downloads start a third of a second sooner."""
+    if not first_page or len(items) <= FIRST_BATCH:
+        return [items]
+    return [items[:FIRST_BATCH], items[FIRST_BATCH:]]
 
 
 async def _stop_workers(queue: asyncio.Queue[Any], tasks: list[asyncio.Task[None]]) -> None:

@@ -6,7 +6,7 @@ are flushed to the disk, and only then are renamed onto their final name. A
 run killed at any moment leaves at most a stray `.part` file, which the next
 run overwrites.
 
-An image up to `IN_MEMORY_BYTES` stays in memory from the download to that
+An image up to `IN_MEMORY_BYTES` (8 MB) stays in memory from the download to that
 one write, so it is written once and read never; larger files and videos are
 streamed to the `.part` file and checked there.
 """
@@ -32,9 +32,9 @@ from civitai_vault.media.sidecars import write_sidecars
 from civitai_vault.media.verify import InvalidMedia, verify_bytes, verify_file
 
 PARTIAL_DIR = ".partial"
-# Larger downloads go to disk as they arrive. Eight files in flight (twice the
-# CDN slots) keep at most this much each in memory.
-IN_MEMORY_BYTES = 16 * 1024 * 1024
+# Larger downloads go to disk as they arrive. A sync keeps 24 files in flight
+# (six per CDN slot, `run.FILES_PER_CDN_SLOT`), each at most this much in memory.
+IN_MEMORY_BYTES = 8 * 1024 * 1024
 DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
 
 

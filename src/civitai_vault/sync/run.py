@@ -21,6 +21,8 @@ from civitai_vault.sync.engine import SyncEngine, SyncOptions
 from civitai_vault.sync.progress import Reporter
 from civitai_vault.sync.summary import RunSummary
 
+FILES_PER_CDN_SLOT = 6
+
 
 @dataclass(frozen=True)
 class Pace:
@@ -69,11 +71,13 @@ async def run_sync(
     saving = {"on_session_cookie": store.session_saver(settings.origin)} if store else {}
     client_settings = settings.client_settings(**pace.overrides(), **saving)
     # Batches of details in flight: a few more than the client's slots, so a slot
-    # never waits for the engine to form the next batch.
+    # never waits for the engine to form the next batch. Files in flight: six per
+    # CDN slot, so while some are checked and placed (on threads that wait their
+    # turn for the interpreter lock) a slot always has the next file to fetch.
     options = dataclasses.replace(
         options,
         detail_workers=2 * client_settings.concurrency,
-        download_workers=2 * client_settings.cdn_concurrency,
+        download_workers=FILES_PER_CDN_SLOT * client_settings.cdn_concurrency,
     )
     created = not (Path(settings.archive).expanduser() / DB_NAME).exists()
     summary: RunSummary | None = None
