@@ -51,7 +51,7 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             str(t.gone),
             complete,
         )
-    console.print(table)
+    _print_full_width(console, table)
     for t in summary.targets:
         if t.error:
             console.print(terminal_text(f"{t.label}: {t.error}", style="bold red"))
@@ -68,6 +68,18 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             style="dim",
         )
     )
+
+
+def _print_full_width(console: Console, table: Table) -> None:
+    """A log file or a pipe has no width to keep to: drawn at Rich's default of 80
+    columns a wide table would cut its headers short ("targ…"), so there it gets
+    the room it needs. A terminal keeps its own width."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    needed = console.measure(table, options=console.options.update_width(1000)).maximum
+    wide = Console(file=console.file, width=max(console.width, needed), color_system=None)
+    wide.print(table)
 
 
 def format_bytes(size: float) -> str:

@@ -135,6 +135,11 @@ def test_a_sync_with_files_and_its_status(red_cli, red_emulator, tmp_path):
     done = red_cli.process("sync", "--archive", str(archive), "--rate", "0", f"post:{post.id}")
     assert done.code == 0, done.stderr
     assert "sync summary" in done.stdout
+    # Piped, the summary table is drawn as wide as it needs: no header is cut short.
+    header = next(line for line in done.stdout.splitlines() if "target" in line)
+    for column in ("listed", "updated", "downloaded", "failed", "removed", "complete"):
+        assert column in header, header
+    assert "…" not in done.stdout
 
     media = [p for p in (archive / "media").rglob("*") if p.is_file()]
     assert len(media) == len(post.image_ids)
