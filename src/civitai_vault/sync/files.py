@@ -14,12 +14,15 @@ streamed to the `.part` file and checked there.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from civitai_vault.api import CivitaiClient, MalformedResponse, NotFound
 from civitai_vault.api.cdn import DEFAULT_VIDEO_BASE_URL, video_urls
@@ -36,6 +39,7 @@ PARTIAL_DIR = ".partial"
 # (six per CDN slot, `run.FILES_PER_CDN_SLOT`), each at most this much in memory.
 IN_MEMORY_BYTES = 8 * 1024 * 1024
 DEFAULT_TEMPLATE = "{username}/{image_id}.{ext}"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ async def fetch_file(
         )
         # Decoding, hashing and fsync are slow and release the GIL: keep them off the
         # event loop so API calls stay in flight meanwhile.
-        return await asyncio.to_thread(
+        return await _checked(
             place_file,
             part,
             download.size,
@@ -134,15 +138,28 @@ async def _fetch_video(
         except NotFound:
             problems.append("not found")
             continue
-        kind = await asyncio.to_thread(_kind_of, part, download.size)
+        kind = await _checked(_kind_of, part, download.size)
         if kind == "video":
-            return await asyncio.to_thread(
-                place_file, part, download.size, media_dir, record, options
-            )
+            return await _checked(place_file, part, download.size, media_dir, record, options)
         problems.append(kind)
     raise InvalidMedia(
         f"video {record['image_id']}: no address served the video "
         f"({len(urls)} tried: {', '.join(problems)})"
+    )
+
+
+# Checking a file is CPU work: about one thread per core does it. More threads
+# would only take turns at the interpreter lock with the loops that keep the
+# downloads and API calls moving.
+_CHECKERS = ThreadPoolExecutor(
+    max_workers=max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="civitai-vault-files"
+)
+
+
+async def _checked(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`fn(*args, **kwargs)` on a file-checking thread."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _CHECKERS, functools.partial(fn, *args, **kwargs)
     )
 
 
