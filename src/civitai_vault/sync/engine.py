@@ -307,6 +307,7 @@ class SyncEngine:
                     for work in stored:
                         await self._route(work, result, details, files_q)
                     works += stored
+                await _let_batches_leave()
                 seen.extend(work.image_id for work in works)
                 result.listed += len(works)
                 self.reporter.add_total("listing", len(works))
@@ -556,6 +557,21 @@ class SyncEngine:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+# Turns of the event loop a details batch takes from its task's start to its
+# request's bytes on the socket (the API gate, the paces, aiohttp's connection
+# pool); 8 was enough in every run measured, and fewer cost nothing.
+SEND_TURNS = 8
+
+
+async def _let_batches_leave() -> None:
+    """Let the details batches a page started send their requests before the next
+    page is asked. A server answers in the order it is asked, and the downloads
+    wait for those answers, not for the next page (which takes the server longest
+    to build). Only the order of requests depends on this, never what is archived."""
+    for _ in range(SEND_TURNS):
+        await asyncio.sleep(0)
 
 
 def _page_parts(items: list[Any], *, first_page: bool) -> list[list[Any]]:
