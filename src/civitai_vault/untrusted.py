@@ -38,6 +38,8 @@ _JSON_UNPRINTABLE = re.compile(f"[{_INVISIBLE}]")
 
 def sound_text(text: str) -> str:
     """`text` with every lone surrogate replaced by U+FFFD: encodable as UTF-8."""
+    if text.isascii():  # most text is, and a surrogate is not ASCII: no scan needed
+        return text
     return _SURROGATE.sub(REPLACEMENT, text)
 
 
@@ -60,6 +62,8 @@ def exact_json(value: Any) -> str:
     each one is still the same JSON.
     """
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    if text.isascii():
+        return text
     return _SURROGATE.sub(_json_escape, text)
 
 

@@ -258,11 +258,14 @@ def settle(value: Any, budget: Budget | None = None) -> Any:
         raise CodecLimit("cyclic, or nested too deeply to decode", "json_depth") from None
 
 
+_CONTAINERS = (dict, list)  # a tuple: isinstance checks one faster than a `dict | list` union
+
+
 def _settle(value: Any, budget: Budget, depth: int) -> Any:
     if isinstance(value, dict):
         budget.take(len(value) + 1, depth)
         return {
-            k: _settle(v, budget, depth + 1) if isinstance(v, dict | list) else v
+            k: _settle(v, budget, depth + 1) if isinstance(v, _CONTAINERS) else v
             for k, v in value.items()
             if v is not UNDEFINED
         }
@@ -270,7 +273,7 @@ def _settle(value: Any, budget: Budget, depth: int) -> Any:
         budget.take(len(value) + 1, depth)
         return [
             _settle(v, budget, depth + 1)
-            if isinstance(v, dict | list)
+            if isinstance(v, _CONTAINERS)
             else (None if v is UNDEFINED else v)
             for v in value
         ]

@@ -102,14 +102,19 @@ class CivitaiModel(BaseModel):
     @classmethod
     def _keep_raw(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         model = handler(data)
-        if isinstance(model, CivitaiModel) and model._raw is None:
-            model._raw = data
+        # Straight to pydantic's private-attribute dict: `model._raw` goes through
+        # BaseModel.__getattr__/__setattr__, and this runs for every object of
+        # every answer (a sixth of the time a sync spends reading answers).
+        private = model.__pydantic_private__ if isinstance(model, CivitaiModel) else None
+        if private is not None and private.get("_raw") is None:
+            private["_raw"] = data
         return model
 
     @property
     def raw(self) -> Any:
         """The decoded JSON this object was read from (dates already datetimes)."""
-        return self._raw
+        private = self.__pydantic_private__
+        return private.get("_raw") if private is not None else None
 
 
 class User(CivitaiModel):

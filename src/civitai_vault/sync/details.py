@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.api.client import (
     POSTS_PER_CALL,
@@ -353,6 +355,9 @@ def _version_row(version_id: int, answer: Any) -> Callable[[Any], None] | None:
     return lambda c: w.cache_model_version(c, row, raw)
 
 
+_TAG_LIST = TypeAdapter(list[VotableTag])  # one validation per image, not one per tag
+
+
 def _listing_tags(listing: Any) -> list[VotableTag] | None:
     """The image's tags from its listing item, or None when the item carries none.
 
@@ -365,7 +370,7 @@ def _listing_tags(listing: Any) -> list[VotableTag] | None:
     rows = raw.get("tags") if isinstance(raw, dict) else None
     if not isinstance(rows, list):
         return None
-    return [VotableTag.model_validate(tag) for tag in votable_tags_from_listing(rows)]
+    return _TAG_LIST.validate_python(votable_tags_from_listing(rows))
 
 
 def _calls_for(work: Any) -> int:
