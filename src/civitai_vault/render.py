@@ -51,7 +51,7 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
             str(t.gone),
             complete,
         )
-    _print_full_width(console, table)
+    print_table(console, table)
     for t in summary.targets:
         if t.error:
             console.print(terminal_text(f"{t.label}: {t.error}", style="bold red"))
@@ -70,7 +70,7 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     )
 
 
-def _print_full_width(console: Console, table: Table) -> None:
+def print_table(console: Console, table: Table) -> None:
     """A log file or a pipe has no width to keep to: drawn at Rich's default of 80
     columns a wide table would cut its headers short ("targ…"), so there it gets
     the room it needs. A terminal keeps its own width."""
@@ -129,7 +129,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
             {True: "[green]yes[/]", False: "[red]no[/]", None: ""}[t["complete"]],
             (t["last_run_at"] or "never")[:16].replace("T", " "),
         )
-    console.print(table)
+    print_table(console, table)
     for t in status["targets"]:
         # A label that only restates the target ("post 12") says nothing new.
         name = t["label"] if t["label"] != t["target"].replace(":", " ") else None

@@ -155,6 +155,8 @@ def test_a_sync_with_files_and_its_status(red_cli, red_emulator, tmp_path):
     # images, removed, hidden (by the site), new, failed, complete
     n = str(len(post.image_ids))
     assert row.split()[1:7] == [n, "0", "0", n, "0", "yes"]
+    header = next(line for line in text.stdout.splitlines() if line.split()[:1] == ["target"])
+    assert header.split()[1:7] == ["images", "removed", "hidden", "new", "failed", "complete"]
 
 
 def test_a_second_sync_finds_nothing_new(red_cli, red_emulator, tmp_path):

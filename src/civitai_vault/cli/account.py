@@ -31,6 +31,7 @@ def collections_command(*, output: Output, connection: Connection) -> None:
     from rich.table import Table
 
     from civitai_vault.account import list_collections
+    from civitai_vault.render import print_table
 
     rows = asyncio.run(list_collections(connection.settings()))
     if output.json:
@@ -47,7 +48,7 @@ def collections_command(*, output: Output, connection: Connection) -> None:
             terminal_text(row["read"], one_line=True),
             f"collection:{row['id']}",
         )
-    console.print(table)
+    print_table(console, table)
 
 
 @command("login")

@@ -196,6 +196,7 @@ def _print_dry_run(
     from rich.table import Table
     from rich.text import Text
 
+    from civitai_vault.render import print_table
     from civitai_vault.sync.dry_run import plan_sync
 
     planned = asyncio.run(plan_sync(settings, targets, pace, media=media, limit=limit))
@@ -207,7 +208,7 @@ def _print_dry_run(
             table.add_column(column, justify="left" if column == "target" else "right")
         for p in planned:
             table.add_row(Text(p.label), str(p.listed), str(p.new), str(p.details), str(p.files))
-        console.print(table)
+        print_table(console, table)
         for p in planned:
             if p.error:
                 console.print(Text(f"{p.label}: {p.error}", style="bold red"), soft_wrap=True)
