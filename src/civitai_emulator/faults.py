@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,33 +31,39 @@ class FaultPlan:
         self._faults = faults
         self._rng = random.Random(faults.seed)
         self.injected = 0
+        # The API and the CDN answer on threads of their own and draw from one plan:
+        # a `limit` of one fault must stay one fault.
+        self._lock = threading.Lock()
 
     def current(self, faults: Faults) -> Faults:
-        if faults is not self._faults:
-            self._faults = faults
-            self._rng = random.Random(faults.seed)
-            self.injected = 0
+        with self._lock:
+            if faults is not self._faults:
+                self._faults = faults
+                self._rng = random.Random(faults.seed)
+                self.injected = 0
         return faults
 
     def delay(self, fixed: float, jitter: float) -> float:
         if fixed <= 0 and jitter <= 0:
             return 0.0
-        return max(fixed, 0.0) + (self._rng.random() * jitter if jitter > 0 else 0.0)
+        with self._lock:
+            return max(fixed, 0.0) + (self._rng.random() * jitter if jitter > 0 else 0.0)
 
     def draw(self, shares: list[tuple[str, float]]) -> str | None:
-        faults = self._faults
-        if faults.limit is not None and self.injected >= faults.limit:
+        with self._lock:
+            faults = self._faults
+            if faults.limit is not None and self.injected >= faults.limit:
+                return None
+            if not any(share > 0 for _, share in shares):
+                return None
+            roll = self._rng.random()
+            total = 0.0
+            for kind, share in shares:
+                total += share
+                if roll < total:
+                    self.injected += 1
+                    return kind
             return None
-        if not any(share > 0 for _, share in shares):
-            return None
-        roll = self._rng.random()
-        total = 0.0
-        for kind, share in shares:
-            total += share
-            if roll < total:
-                self.injected += 1
-                return kind
-        return None
 
     def api_fault(self, faults: Faults, procedures: list[str]) -> str | None:
         if faults.procedures is not None and not faults.procedures.intersection(procedures):
