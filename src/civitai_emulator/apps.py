@@ -170,7 +170,7 @@ class EmulatorState:
         if heavy:
             self.heavy_in_flight += 1
         try:
-            await sleep_for(self.fault_plan.delay(faults.latency, faults.jitter))
+            await sleep_for(self.fault_plan.delay("api", faults.latency, faults.jitter))
             fault = self.fault_plan.api_fault(faults, paths)
             bulkhead_full = heavy and self.heavy_in_flight > HEAVY_REQUEST_CONCURRENCY
             await self._answer(
@@ -327,7 +327,7 @@ collections; signed-in user <b>{owner}</b>; site mode {html.escape(self.config.s
             return
         incoming = await _read(scope, receive)
         faults = self.fault_plan.current(self.config.faults)
-        await sleep_for(self.fault_plan.delay(faults.cdn_latency, faults.cdn_jitter))
+        await sleep_for(self.fault_plan.delay("cdn", faults.cdn_latency, faults.cdn_jitter))
         head_only = incoming.method == "HEAD"
         if incoming.method not in ("GET", "HEAD"):
             await self._cdn_plain(incoming, send, 405, b"Method Not Allowed", listener)

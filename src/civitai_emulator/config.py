@@ -59,7 +59,8 @@ class Faults:
 
     `procedures` limits API faults to those procedure names (None = every procedure).
     `limit` stops injecting after that many faults in total, so a test can say "two
-    failures, then it works". Randomness comes from `random.Random(seed)`.
+    failures, then it works". Randomness comes from `seed`: the API and the CDN
+    each have a stream of their own (`faults.FaultPlan`).
     """
 
     latency: float = 0.0

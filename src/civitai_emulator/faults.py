@@ -1,7 +1,10 @@
 """Deciding, per request, which injected failure (if any) it gets, and sending broken responses.
 
-The decision uses one `random.Random(faults.seed)`, reseeded whenever a new `Faults`
-object is installed, so a sequential test run is repeatable.
+The API and the CDN each draw from a `random.Random` of their own, seeded from
+`faults.seed` and reseeded whenever a new `Faults` object is installed. The two
+hosts answer on threads of their own, so one shared stream would hand out its
+draws in whatever order the threads happen to run; with a stream per host, the
+n-th API request gets the same draw on every run.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from civitai_emulator.config import Faults
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
+Stream = str  # "api" or "cdn"
+STREAMS = ("api", "cdn")
 
 BAD_GATEWAY_HTML = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -29,7 +34,7 @@ class FaultPlan:
 
     def __init__(self, faults: Faults) -> None:
         self._faults = faults
-        self._rng = random.Random(faults.seed)
+        self._rngs = _streams(faults.seed)
         self.injected = 0
         # The API and the CDN answer on threads of their own and draw from one plan:
         # a `limit` of one fault must stay one fault.
@@ -39,24 +44,24 @@ class FaultPlan:
         with self._lock:
             if faults is not self._faults:
                 self._faults = faults
-                self._rng = random.Random(faults.seed)
+                self._rngs = _streams(faults.seed)
                 self.injected = 0
         return faults
 
-    def delay(self, fixed: float, jitter: float) -> float:
+    def delay(self, stream: Stream, fixed: float, jitter: float) -> float:
         if fixed <= 0 and jitter <= 0:
             return 0.0
         with self._lock:
-            return max(fixed, 0.0) + (self._rng.random() * jitter if jitter > 0 else 0.0)
+            return max(fixed, 0.0) + (self._rngs[stream].random() * jitter if jitter > 0 else 0.0)
 
-    def draw(self, shares: list[tuple[str, float]]) -> str | None:
+    def draw(self, stream: Stream, shares: list[tuple[str, float]]) -> str | None:
         with self._lock:
             faults = self._faults
             if faults.limit is not None and self.injected >= faults.limit:
                 return None
             if not any(share > 0 for _, share in shares):
                 return None
-            roll = self._rng.random()
+            roll = self._rngs[stream].random()
             total = 0.0
             for kind, share in shares:
                 total += share
@@ -68,7 +73,7 @@ class FaultPlan:
     def api_fault(self, faults: Faults, procedures: list[str]) -> str | None:
         if faults.procedures is not None and not faults.procedures.intersection(procedures):
             return None
-        return self.draw(faults.api_shares(listing="image.getInfinite" in procedures))
+        return self.draw("api", faults.api_shares(listing="image.getInfinite" in procedures))
 
     def call_fault(self, faults: Faults, procedure: str) -> bool:
         """Does this one call of a request fail on its own (`call_500`)?"""
@@ -76,10 +81,14 @@ class FaultPlan:
             return False
         if faults.procedures is not None and procedure not in faults.procedures:
             return False
-        return self.draw([("call_500", faults.call_500)]) is not None
+        return self.draw("api", [("call_500", faults.call_500)]) is not None
 
     def cdn_fault(self, faults: Faults) -> str | None:
-        return self.draw(faults.cdn_shares())
+        return self.draw("cdn", faults.cdn_shares())
+
+
+def _streams(seed: int) -> dict[Stream, random.Random]:
+    return {stream: random.Random(f"{seed}:{stream}") for stream in STREAMS}
 
 
 async def sleep_for(seconds: float) -> None:
