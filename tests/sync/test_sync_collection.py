@@ -133,6 +133,70 @@ def test_removed_and_gone_images_stay_flagged(tmp_path, sync):
     assert conn.execute("SELECT count(*) FROM files WHERE image_id = ?", (dropped,)).fetchone()[0]
 
 
+FIRST_PAGE_EMPTY = {"empty_pages": 1.0, "procedures": frozenset({"image.getInfinite"})}
+
+
+def test_an_empty_first_page_on_a_later_run_removes_nothing(tmp_path, sync):
+    # Civitai's statement timeout answers an empty page with no cursor, which looks
+    # like a collection emptied by its owner; believed, it would flag every image.
+    with running_emulator(EmulatorConfig(seed=4, images=300, site_mode="red")) as emu:
+        collection_id = emu.dataset.named["public_collection"]
+        first = sync(tmp_path, emu, [f"collection:{collection_id}"])
+        emu.set_faults(Faults(**FIRST_PAGE_EMPTY, limit=1))
+        again = sync(tmp_path, emu, [f"collection:{collection_id}"])
+        emu.set_faults(Faults(**FIRST_PAGE_EMPTY))
+        stuck = sync(tmp_path, emu, [f"collection:{collection_id}"])
+    listed = first["targets"][0]["listed"]
+    assert listed > 0
+    assert again["ok"] and again["targets"][0]["complete"]
+    assert again["targets"][0]["listed"] == listed and again["targets"][0]["removed"] == 0
+    # Empty every time: not complete, said so, and still nothing flagged.
+    target = stuck["targets"][0]
+    assert not stuck["ok"] and not target["complete"] and target["removed"] == 0
+    assert "empty first page" in " ".join(target["notes"])
+    removed = (
+        db(tmp_path)
+        .execute("SELECT count(*) FROM target_items WHERE removed_at IS NOT NULL")
+        .fetchone()[0]
+    )
+    assert removed == 0
+
+
+def test_an_empty_first_page_of_a_counted_collection_is_asked_again(tmp_path, sync):
+    with running_emulator(EmulatorConfig(seed=4, images=300, site_mode="red")) as emu:
+        collection_id = emu.dataset.named["public_collection"]
+        emu.set_faults(Faults(**FIRST_PAGE_EMPTY, limit=1))
+        summary = sync(tmp_path, emu, [f"collection:{collection_id}"])
+        expected = set(emu.dataset.collections[collection_id].image_ids)
+    target = summary["targets"][0]
+    assert summary["ok"] and target["complete"] and target["listed"] > 0
+    members = {
+        row[0]
+        for row in db(tmp_path).execute(
+            "SELECT image_id FROM target_items WHERE target_key = ?", (target["key"],)
+        )
+    }
+    assert len(members) == target["listed"] and members <= expected
+
+
+def test_an_empty_first_page_of_a_new_uncounted_target_is_asked_once_more(tmp_path, sync):
+    # Nothing vouches for images here (the collection is not counted, the archive is
+    # new): one more ask tells Civitai's query time limit from a really empty listing.
+    with running_emulator(EmulatorConfig(seed=4, images=300, site_mode="red")) as emu:
+        collection_id = emu.dataset.named["demo_collection"]
+        emu.set_faults(Faults(**FIRST_PAGE_EMPTY, limit=1))
+        summary = sync(tmp_path / "a", emu, [f"collection:{collection_id}"])
+        emu.set_faults(Faults(**FIRST_PAGE_EMPTY))
+        before = len(emu.request_log)
+        empty = sync(tmp_path / "b", emu, [f"collection:{collection_id}"])
+        asked = [e for e in emu.request_log[before:] if "image.getInfinite" in e.path]
+    assert summary["ok"] and summary["targets"][0]["listed"] > 0
+    # Empty twice: believed, and said as an empty listing is.
+    assert len(asked) == 2
+    assert empty["targets"][0]["listed"] == 0
+    assert "listed no images" in " ".join(empty["targets"][0]["notes"])
+
+
 def test_someone_elses_private_collection_is_an_error_not_empty(tmp_path, sync):
     with running_emulator(EmulatorConfig(seed=2, images=200, site_mode="red")) as emu:
         collection = emu.dataset.named["others_private_collection"]

@@ -338,12 +338,16 @@ class CivitaiClient:
         browsing_level: int = 31,
         period: str = "AllTime",
         extra: Mapping[str, Any] | None = None,
+        expect_items: bool = False,
     ) -> ImagePages:
         """`image.getInfinite`, page by page, each image once (see `pagination.ImagePages`).
 
         `extra` adds other inputs of the procedure (`modelId`, `reactions`,
         `types`, `baseModels`, ...). After the loop, `.ended_normally` tells
-        whether the listing really ended.
+        whether the listing really ended. `expect_items`: the caller knows the
+        listing holds images, so an empty first page is asked again (it is what
+        Civitai's query time limit looks like) and, if it stays empty, the
+        listing did not end normally.
         """
         filters = {
             "collectionId": collection_id,
@@ -371,6 +375,7 @@ class CivitaiClient:
             retry_base=self.settings.retry_base,
             retry_cap=self.settings.retry_cap,
             max_pages=self.settings.limits.listing_pages,
+            expect_items=expect_items,
         )
         pages.on_empty_retry = self._note_empty_retry
         return pages

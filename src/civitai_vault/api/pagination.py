@@ -12,7 +12,11 @@ Two server habits need care:
   with no cursor, which looks exactly like the end. Right after a page that
   had a cursor an empty page cannot be the end (the cursor's own image is
   still due), so it is asked again a few times, with back-off, before it is
-  believed; `ended_normally` then says False.
+  believed; `ended_normally` then says False. An empty *first* page is
+  asked again the same way when the caller expects images there
+  (`expect_items`: Civitai counted some, or an earlier run listed some):
+  believed, it would mark every archived image of the target as gone from
+  it. Any other empty first page is asked once more before it is believed.
 
 A hostile or broken server can also keep a listing going for ever (the same
 `nextCursor` every time, or pages of images already seen); the walk stops,
@@ -81,6 +85,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         retry_base: float = 1.0,
         retry_cap: float = 30.0,
         max_pages: int = DEFAULT_LIMITS.listing_pages,
+        expect_items: bool = False,
     ) -> None:
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
@@ -109,6 +114,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         self._retry_base = retry_base
         self._retry_cap = retry_cap
         self._max_pages = max_pages
+        self._expect_items = expect_items
         self._iterator = self._walk()
         self.ended_normally: bool | None = None
         self.stop_reason: str | None = None
@@ -132,9 +138,15 @@ class ImagePages(AsyncIterator[ImagePage]):
         cursors_named: set[str] = set()
         pages_without_news = 0
         while True:
-            items, next_cursor, raw = await self._page(cursor, after_cursor=cursor is not None)
+            first = cursor is None
+            items, next_cursor, raw = await self._page(cursor, expected=self._expect_items)
             if items is None:  # a suspicious empty page that stayed empty
-                self._stop("the server returned an empty page")
+                self._stop(
+                    f"an empty first page {self._max_empty_retries + 1} times where images "
+                    "were expected: Civitai's query time limit, or images hidden from you"
+                    if first
+                    else "the server returned an empty page"
+                )
                 return
             self.unreadable += _unreadable(raw) + sum(1 for item in items if item.id is None)
             fresh = [item for item in items if item.id is not None and item.id not in self.seen]
@@ -172,17 +184,28 @@ class ImagePages(AsyncIterator[ImagePage]):
         self.stop_reason = reason
 
     async def _page(
-        self, cursor: Any, *, after_cursor: bool
+        self, cursor: Any, *, expected: bool
     ) -> tuple[list[ImageListItem] | None, Any, Any]:
+        """One page; an empty one with no cursor is asked again before it is believed.
+
+        After a cursor, or where images are expected, it is asked up to
+        `empty_page_retries` more times and then not believed (None). A first page
+        nothing vouches for (a target Civitai does not count, new to the archive) is
+        asked once more: two empty answers in a row read as a listing that really is
+        empty, which a mistyped name or a new account also gives.
+        """
         payload = dict(self._base)
         if cursor is not None:
             payload["cursor"] = cursor  # never on the first page: absent = undefined
-        for attempt in range(self._max_empty_retries + 1):
+        believed = cursor is None and not expected
+        retries = min(1, self._max_empty_retries) if believed else self._max_empty_retries
+        where = "in the middle of the listing" if cursor is not None else "as the first page"
+        for attempt in range(retries + 1):
             raw = await self._fetch(payload)
             items, next_cursor = _read_page(raw)
-            if items or next_cursor is not None or not after_cursor:
+            if items or next_cursor is not None:
                 return items, next_cursor, raw
-            if attempt < self._max_empty_retries:
+            if attempt < retries:
                 self.empty_page_retries += 1
                 if self.on_empty_retry is not None:
                     self.on_empty_retry()
@@ -190,12 +213,11 @@ class ImagePages(AsyncIterator[ImagePage]):
                 delay = random.uniform(0, cap)
                 announce_wait(
                     delay,
-                    "Civitai answered an empty page in the middle of the listing (what its "
-                    f"20 s query limit looks like), try {attempt + 2} of "
-                    f"{self._max_empty_retries + 1}",
+                    f"Civitai answered an empty page {where} (what its 20 s query limit "
+                    f"looks like), try {attempt + 2} of {retries + 1}",
                 )
                 await asyncio.sleep(delay)
-        return None, None, None
+        return (items, next_cursor, raw) if believed else (None, None, None)
 
     def _next_request_cursor(self, next_cursor: Any) -> Any:
         if (

@@ -265,6 +265,15 @@ def collection_target_ids(conn: sqlite3.Connection) -> list[int]:
     ]
 
 
+def has_members(conn: sqlite3.Connection, target_key: str) -> bool:
+    """Whether an earlier listing of `target_key` showed images that are still in it."""
+    row = conn.execute(
+        "SELECT EXISTS(SELECT 1 FROM target_items WHERE target_key = ? AND removed_at IS NULL)",
+        (target_key,),
+    ).fetchone()
+    return bool(row[0])
+
+
 def missing_lookups(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
     """Posts and model versions archived images refer to that the archive holds no row for.
 

@@ -45,6 +45,9 @@ class Listing:
         self.unreadable = 0
         self.notes: list[str] = []
         self.stop_reason: str | None = None  # why a walk ended early, when the pager knows
+        # Set by the caller when the target is known to hold images (Civitai counted
+        # some, or an earlier run listed some): an empty first page is then not believed.
+        self.expect_items = False
         # Generation data that came with the listing (on-site generations): no
         # image.getGenerationData for these.
         self.generation: dict[int, GenerationData] = {}
@@ -91,7 +94,7 @@ class Listing:
         if self.outside:
             self.notes.append(f"{self.outside} listed items fell outside the filter")
 
-    def image_pages(self, extra: dict[str, Any]) -> Any:
+    def image_pages(self, extra: dict[str, Any], *, expect_items: bool = False) -> Any:
         filters = self.job.filters
         return self.client.iter_image_pages(
             extra=extra,
@@ -99,6 +102,7 @@ class Listing:
             period=filters.period or "AllTime",
             browsing_level=filters.nsfw or 31,
             limit=self.page_size,
+            expect_items=expect_items,
         )
 
 
@@ -116,7 +120,7 @@ class ImageFeed(Listing):
     """`image.getInfinite` with the job's input (collection, post, user, model, reactions)."""
 
     async def _walk(self) -> AsyncIterator[list[Any]]:
-        pages = self.image_pages(dict(self.job.listing))
+        pages = self.image_pages(dict(self.job.listing), expect_items=self.expect_items)
         async for page in pages:
             yield self.keep(page.items)
         self.unreadable += pages.unreadable

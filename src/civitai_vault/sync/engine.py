@@ -23,7 +23,7 @@ from civitai_vault.api import CivitaiClient, CivitaiError, NotFound
 from civitai_vault.api.levels import listing_levels
 from civitai_vault.archive import Archive
 from civitai_vault.archive import writer as w
-from civitai_vault.archive.queries import get_record, missing_lookups
+from civitai_vault.archive.queries import get_record, has_members, missing_lookups
 from civitai_vault.archive.status import (
     cached_post_ids,
     cached_version_ids,
@@ -292,6 +292,11 @@ class SyncEngine:
     ) -> list[int] | None:
         """Walk the job's listing (any source); returns the ids seen when walked to its end."""
         listing = open_listing(self.client, job, self.options.page_size)
+        # Believed at once, an empty first page would mark every archived image of a
+        # target Civitai knows to hold images as gone from it.
+        listing.expect_items = bool(job.expected_items) or await writer.call(
+            lambda c: has_members(c, job.key)
+        )
         pages = aiter(listing)
         seen: list[int] = []
         listed_ids: set[int] = set()
