@@ -127,6 +127,23 @@ def test_a_users_posts_hold_only_their_images(tmp_path, emu) -> None:
     assert emu.count(procedure="post.getInfinite") >= 1
 
 
+def test_a_posts_empty_image_listing_is_believed_at_once(tmp_path, emu) -> None:
+    # A post may hold only images hidden from the viewer: its empty listing is not
+    # asked again (with hundreds of posts, that would double a run's requests).
+    name = emu.dataset.named["owner_username"]
+    owner = emu.dataset.owner.id
+    posts = [p for p in emu.dataset.posts.values() if p.user_id == owner]
+    before = emu.count(procedure="image.getInfinite")
+    emu.set_faults(Faults(empty_pages=1.0, procedures=frozenset({"image.getInfinite"})))
+    try:
+        target = only(sync(tmp_path, emu, [f"https://civitai.red/user/{name}/posts"]))
+    finally:
+        emu.clear_faults()
+    asked = emu.count(procedure="image.getInfinite") - before
+    assert target["listed"] == 0
+    assert 0 < asked <= len(posts)
+
+
 def test_a_post_longer_than_a_page_comes_back_whole(tmp_path, emu) -> None:
     post = emu.dataset.named["long_post_id"]
     target = only(sync(tmp_path, emu, [f"https://civitai.red/posts/{post}"]))

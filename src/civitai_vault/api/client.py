@@ -338,16 +338,17 @@ class CivitaiClient:
         browsing_level: int = 31,
         period: str = "AllTime",
         extra: Mapping[str, Any] | None = None,
-        expect_items: bool = False,
+        expect_items: bool | None = None,
     ) -> ImagePages:
         """`image.getInfinite`, page by page, each image once (see `pagination.ImagePages`).
 
         `extra` adds other inputs of the procedure (`modelId`, `reactions`,
         `types`, `baseModels`, ...). After the loop, `.ended_normally` tells
-        whether the listing really ended. `expect_items`: the caller knows the
-        listing holds images, so an empty first page is asked again (it is what
-        Civitai's query time limit looks like) and, if it stays empty, the
-        listing did not end normally.
+        whether the listing really ended. An empty first page (what Civitai's
+        query time limit looks like) is asked again: with `expect_items` True
+        (the caller knows the listing holds images) up to `empty_page_retries`
+        times, and if it stays empty the listing did not end normally; with None
+        once more; with False (an empty answer is likely) not at all.
         """
         filters = {
             "collectionId": collection_id,

@@ -16,7 +16,9 @@ Two server habits need care:
   asked again the same way when the caller expects images there
   (`expect_items`: Civitai counted some, or an earlier run listed some):
   believed, it would mark every archived image of the target as gone from
-  it. Any other empty first page is asked once more before it is believed.
+  it. Any other empty first page is asked once more before it is believed,
+  unless the caller says an empty one is to be expected (`expect_items=False`:
+  a post's images, all of which may be hidden from the viewer).
 
 A hostile or broken server can also keep a listing going for ever (the same
 `nextCursor` every time, or pages of images already seen); the walk stops,
@@ -85,7 +87,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         retry_base: float = 1.0,
         retry_cap: float = 30.0,
         max_pages: int = DEFAULT_LIMITS.listing_pages,
-        expect_items: bool = False,
+        expect_items: bool | None = None,
     ) -> None:
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
@@ -184,7 +186,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         self.stop_reason = reason
 
     async def _page(
-        self, cursor: Any, *, expected: bool
+        self, cursor: Any, *, expected: bool | None
     ) -> tuple[list[ImageListItem] | None, Any, Any]:
         """One page; an empty one with no cursor is asked again before it is believed.
 
@@ -192,13 +194,17 @@ class ImagePages(AsyncIterator[ImagePage]):
         `empty_page_retries` more times and then not believed (None). A first page
         nothing vouches for (a target Civitai does not count, new to the archive) is
         asked once more: two empty answers in a row read as a listing that really is
-        empty, which a mistyped name or a new account also gives.
+        empty, which a mistyped name or a new account also gives. One the caller
+        says may well be empty (`expected` False) is believed at once.
         """
         payload = dict(self._base)
         if cursor is not None:
             payload["cursor"] = cursor  # never on the first page: absent = undefined
         believed = cursor is None and not expected
-        retries = min(1, self._max_empty_retries) if believed else self._max_empty_retries
+        if not believed:
+            retries = self._max_empty_retries
+        else:
+            retries = 0 if expected is False else min(1, self._max_empty_retries)
         where = "in the middle of the listing" if cursor is not None else "as the first page"
         for attempt in range(retries + 1):
             raw = await self._fetch(payload)

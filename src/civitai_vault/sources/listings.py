@@ -94,7 +94,7 @@ class Listing:
         if self.outside:
             self.notes.append(f"{self.outside} listed items fell outside the filter")
 
-    def image_pages(self, extra: dict[str, Any], *, expect_items: bool = False) -> Any:
+    def image_pages(self, extra: dict[str, Any], *, expect_items: bool | None = None) -> Any:
         filters = self.job.filters
         return self.client.iter_image_pages(
             extra=extra,
@@ -120,7 +120,7 @@ class ImageFeed(Listing):
     """`image.getInfinite` with the job's input (collection, post, user, model, reactions)."""
 
     async def _walk(self) -> AsyncIterator[list[Any]]:
-        pages = self.image_pages(dict(self.job.listing), expect_items=self.expect_items)
+        pages = self.image_pages(dict(self.job.listing), expect_items=self.expect_items or None)
         async for page in pages:
             yield self.keep(page.items)
         self.unreadable += pages.unreadable
@@ -161,7 +161,11 @@ class PostFeed(Listing):
                 if self.job.owner_id is not None and owner != self.job.owner_id:
                     foreign_posts += 1
                     continue
-                images = self.image_pages({"postId": post_id, **_types(filters)})
+                # A listed post may hold only images hidden from the viewer: its empty
+                # listing is believed, not asked again.
+                images = self.image_pages(
+                    {"postId": post_id, **_types(filters)}, expect_items=False
+                )
                 async for image_page in images:
                     yield self.keep(image_page.items, owner_id=self.job.owner_id or owner)
                 self.unreadable += images.unreadable
