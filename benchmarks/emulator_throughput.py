@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from civitai_emulator import EmulatorConfig, running_emulator
+from civitai_vault.api.codec import decode_devalue
 
 
 def row(*cells: Any) -> str:
@@ -93,14 +94,23 @@ def full_listing(emu: Any) -> tuple[int, int, float]:
             data: dict[str, Any] = {"collectionId": collection, "limit": 200, "sort": "Newest"}
             if cursor is not None:
                 data["cursor"] = cursor + 1
-            body = client.get(
+            answer = client.get(
                 "/api/trpc/image.getInfinite", params={"input": json.dumps({"json": data})}
-            ).json()["result"]["data"]["json"]
+            ).json()["result"]["data"]
+            body = page_of(answer)
             pages += 1
             items += len(body["items"])
             cursor = body.get("nextCursor")
             if cursor is None:
                 return pages, items, time.perf_counter() - started
+
+
+def page_of(data: Any) -> dict[str, Any]:
+    """A listing page from a call's `result.data`: superjson (`{"json": ...}`) or devalue
+    (the live site's answers since 2026-07, and the emulator's default)."""
+    if isinstance(data, dict) and "json" in data:
+        return data["json"]
+    return decode_devalue(data)
 
 
 def cdn_table(emu: Any, per_format: int) -> None:
