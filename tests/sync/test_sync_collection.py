@@ -162,6 +162,19 @@ def test_an_empty_first_page_on_a_later_run_removes_nothing(tmp_path, sync):
     assert removed == 0
 
 
+def test_a_collection_its_owner_emptied_is_believed_empty(tmp_path, sync):
+    # Civitai counts 0 items: an empty listing is the truth, and every image leaves it.
+    with running_emulator(EmulatorConfig(seed=4, images=300, site_mode="red")) as emu:
+        collection_id = emu.dataset.named["public_collection"]
+        first = sync(tmp_path, emu, [f"collection:{collection_id}"])
+        record = emu.dataset.collections[collection_id]
+        emu.dataset.collections[collection_id] = replace(record, image_ids=())
+        emptied = sync(tmp_path, emu, [f"collection:{collection_id}"])
+    target = emptied["targets"][0]
+    assert emptied["ok"] and target["complete"]
+    assert target["removed"] == first["targets"][0]["listed"] > 0
+
+
 def test_an_empty_first_page_of_a_counted_collection_is_asked_again(tmp_path, sync):
     with running_emulator(EmulatorConfig(seed=4, images=300, site_mode="red")) as emu:
         collection_id = emu.dataset.named["public_collection"]

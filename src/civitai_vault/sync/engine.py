@@ -292,11 +292,14 @@ class SyncEngine:
     ) -> list[int] | None:
         """Walk the job's listing (any source); returns the ids seen when walked to its end."""
         listing = open_listing(self.client, job, self.options.page_size)
-        # Believed at once, an empty first page would mark every archived image of a
-        # target Civitai knows to hold images as gone from it.
-        listing.expect_items = bool(job.expected_items) or await writer.call(
-            lambda c: has_members(c, job.key)
-        )
+        # Believed at once, an empty first page would flag every archived image of a
+        # target that holds images as gone from it. Civitai's own count, when it gave
+        # one, says whether images are due (a collection emptied by its owner counts 0);
+        # otherwise an earlier listing that showed some does.
+        if job.expected_items is not None:
+            listing.expect_items = job.expected_items > 0
+        else:
+            listing.expect_items = await writer.call(lambda c: has_members(c, job.key))
         pages = aiter(listing)
         seen: list[int] = []
         listed_ids: set[int] = set()
