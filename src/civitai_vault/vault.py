@@ -128,40 +128,47 @@ class Vault:
         from civitai_vault.sync.progress import QuietReporter
         from civitai_vault.sync.run import Pace, run_sync
 
-        # --repair alone repairs the broken files and nothing else: no targets.
-        named = parse_targets(targets) if targets or not repair else []
-        parsed = with_filters(named, filters)
-        chosen = self._preferences
-        with_sidecars = chosen.get("sidecars", sidecars)
-        options = SyncOptions(
-            media=chosen.get("media", media),
-            limit=limit,
-            repair=repair,
-            files=FileOptions(
-                template=chosen.get("template", template),
-                embed=chosen.get("embed", embed),
-                sidecar_txt=with_sidecars,
-                sidecar_json=with_sidecars,
-            ),
-        )
-        pace = Pace(
-            self._chosen("rate", rate),
-            self._chosen("concurrency", concurrency),
-            self._chosen("cdn_rate", cdn_rate),
-            calls_per_second,  # procedure calls per second, inside batches too
-            batch_size,  # calls per batched request, 1 = unbatched
-        )
-        return asyncio.run(
-            run_sync(
-                self.settings_for(parsed),
-                parsed,
-                options,
-                pace,
-                progress or QuietReporter(),
-                wait=wait,
-                on_wait=on_wait,
+        # A shown reporter takes the run's wait notices from the moment it is made, so
+        # it is closed here whatever happens: a run that never starts (a mistyped
+        # target) must not leave it saying the next run's waits to a closed stream.
+        reporter = progress or QuietReporter()
+        try:
+            # --repair alone repairs the broken files and nothing else: no targets.
+            named = parse_targets(targets) if targets or not repair else []
+            parsed = with_filters(named, filters)
+            chosen = self._preferences
+            with_sidecars = chosen.get("sidecars", sidecars)
+            options = SyncOptions(
+                media=chosen.get("media", media),
+                limit=limit,
+                repair=repair,
+                files=FileOptions(
+                    template=chosen.get("template", template),
+                    embed=chosen.get("embed", embed),
+                    sidecar_txt=with_sidecars,
+                    sidecar_json=with_sidecars,
+                ),
             )
-        )
+            pace = Pace(
+                self._chosen("rate", rate),
+                self._chosen("concurrency", concurrency),
+                self._chosen("cdn_rate", cdn_rate),
+                calls_per_second,  # procedure calls per second, inside batches too
+                batch_size,  # calls per batched request, 1 = unbatched
+            )
+            return asyncio.run(
+                run_sync(
+                    self.settings_for(parsed),
+                    parsed,
+                    options,
+                    pace,
+                    reporter,
+                    wait=wait,
+                    on_wait=on_wait,
+                )
+            )
+        finally:
+            reporter.close()
 
     def check_models(
         self,

@@ -10,6 +10,7 @@ logger is there to listen to).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,11 @@ class _WaitNotices(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         seconds = getattr(record, "wait_seconds", None)
-        if _saying:
+        if not _saying:
+            return
+        # A notice only informs: one that cannot be shown (its stream closed, a
+        # broken pipe) must not fail the request that is waiting.
+        with contextlib.suppress(OSError, ValueError):
             _saying[-1](record.getMessage(), seconds if isinstance(seconds, int | float) else None)
 
 

@@ -364,6 +364,23 @@ def test_a_mistyped_file_name_template_is_refused_before_anything_is_fetched(red
     assert not archive.exists()
 
 
+def test_a_sync_refused_before_it_starts_leaves_no_one_saying_waits(red_cli, tmp_path):
+    # Its progress took the wait notices when it was made; left holding them, it
+    # would say the next run's waits to this command's closed stderr and fail that run.
+    from civitai_vault import waits
+    from civitai_vault.waits import announce_wait, waits_said_by
+
+    done = red_cli("sync", "--archive", str(tmp_path / "archive"), "--template", "{nope}",
+                   "image:1")  # fmt: skip
+    assert done.code == 2
+    assert not waits._saying  # the command's progress gave the notices back
+    said: list[str] = []
+    with waits_said_by(lambda message, seconds: said.append(message)):
+        announce_wait(3, "the pace")
+    assert said == ["waiting 3 s: the pace"]
+    announce_wait(3, "nobody listens")  # and, with no one left, nothing fails
+
+
 @pytest.mark.parametrize(
     ("target", "named"),
     [("post:1", "post 1"), ("https://civitai.com/user/no_such_user/images", "'no_such_user'")],
