@@ -45,9 +45,10 @@ class Listing:
         self.unreadable = 0
         self.notes: list[str] = []
         self.stop_reason: str | None = None  # why a walk ended early, when the pager knows
-        # Set by the caller when the target is known to hold images (Civitai counted
-        # some, or an earlier run listed some): an empty first page is then not believed.
-        self.expect_items = False
+        # True when the caller knows the target holds images (Civitai counted some, or
+        # an earlier run listed some): an empty first page is then not believed. None:
+        # nothing is known (`ImagePages` asks such a page once more).
+        self.expect_items: bool | None = None
         # Generation data that came with the listing (on-site generations): no
         # image.getGenerationData for these.
         self.generation: dict[int, GenerationData] = {}
@@ -120,7 +121,7 @@ class ImageFeed(Listing):
     """`image.getInfinite` with the job's input (collection, post, user, model, reactions)."""
 
     async def _walk(self) -> AsyncIterator[list[Any]]:
-        pages = self.image_pages(dict(self.job.listing), expect_items=self.expect_items or None)
+        pages = self.image_pages(dict(self.job.listing), expect_items=self.expect_items)
         async for page in pages:
             yield self.keep(page.items)
         self.unreadable += pages.unreadable

@@ -297,9 +297,10 @@ class SyncEngine:
         # one, says whether images are due (a collection emptied by its owner counts 0);
         # otherwise an earlier listing that showed some does.
         if job.expected_items is not None:
-            listing.expect_items = job.expected_items > 0
+            due = job.expected_items > 0
         else:
-            listing.expect_items = await writer.call(lambda c: has_members(c, job.key))
+            due = await writer.call(lambda c: has_members(c, job.key))
+        listing.expect_items = True if due else None
         pages = aiter(listing)
         seen: list[int] = []
         listed_ids: set[int] = set()
