@@ -1,10 +1,12 @@
 """Deciding, per request, which injected failure (if any) it gets, and sending broken responses.
 
-The API and the CDN each draw from a `random.Random` of their own, seeded from
-`faults.seed` and reseeded whenever a new `Faults` object is installed. The two
-hosts answer on threads of their own, so one shared stream would hand out its
-draws in whatever order the threads happen to run; with a stream per host, the
-n-th API request gets the same draw on every run.
+The API and the CDN each draw their faults from a `random.Random` of their own,
+seeded from `faults.seed` and reseeded whenever a new `Faults` object is installed,
+and their latencies from another. The two hosts answer on threads of their own, so
+one shared stream would hand out its draws in whatever order the threads happen to
+run; and a request draws its fault after sleeping its latency, so latency draws in
+the fault stream would land between fault draws in whatever order concurrent
+requests wake. Apart, the n-th API request to arrive gets the same fault on every run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Stream = str  # "api" or "cdn"
 STREAMS = ("api", "cdn")
+LATENCY = ":latency"  # suffix of a host's latency stream
 
 BAD_GATEWAY_HTML = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -52,7 +55,8 @@ class FaultPlan:
         if fixed <= 0 and jitter <= 0:
             return 0.0
         with self._lock:
-            return max(fixed, 0.0) + (self._rngs[stream].random() * jitter if jitter > 0 else 0.0)
+            rng = self._rngs[stream + LATENCY]
+            return max(fixed, 0.0) + (rng.random() * jitter if jitter > 0 else 0.0)
 
     def draw(self, stream: Stream, shares: list[tuple[str, float]]) -> str | None:
         with self._lock:
@@ -87,8 +91,9 @@ class FaultPlan:
         return self.draw("cdn", faults.cdn_shares())
 
 
-def _streams(seed: int) -> dict[Stream, random.Random]:
-    return {stream: random.Random(f"{seed}:{stream}") for stream in STREAMS}
+def _streams(seed: int) -> dict[str, random.Random]:
+    names = [name for stream in STREAMS for name in (stream, stream + LATENCY)]
+    return {name: random.Random(f"{seed}:{name}") for name in names}
 
 
 async def sleep_for(seconds: float) -> None:

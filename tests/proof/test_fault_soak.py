@@ -32,7 +32,11 @@ SOAK_FAULTS = Faults(
     cdn_dropped=0.01,
     cdn_latency=0.001,
     cdn_jitter=0.01,
-    seed=20261129,
+    # Each host draws its faults in request order from a stream of this seed (see
+    # civitai_emulator/faults.py). This one hands out every kind within the first 30
+    # API and 45 CDN draws, well inside the ~150 API and ~340 CDN requests a soaked run
+    # makes, so the test never depends on a 1% fault happening to land.
+    seed=20261203,
 )
 
 
@@ -62,6 +66,6 @@ def test_sync_through_faults_matches_a_clean_run(tmp_path, sync, archive_snapsho
     api = {fault for listener, fault in injected if listener == "api"}
     cdn = {fault for listener, fault in injected if listener == "cdn"}
     assert {"status_500", "status_429", "truncated", "malformed", "dropped"} <= api
-    assert {"status_500", "status_429", "truncated"} <= cdn  # (1% dropped may not show on ~330)
+    assert {"status_500", "status_429", "truncated", "dropped"} <= cdn
     assert len(injected) > IMAGES // 10
     assert archive_snapshot(tmp_path / "soaked") == archive_snapshot(tmp_path / "clean")
