@@ -112,7 +112,10 @@ def check_models_command(
     """
     from datetime import timedelta
 
+    from rich.table import Table
+
     from civitai_vault.analysis.text import check_renderables
+    from civitai_vault.render import print_table
 
     with _lookup_progress(output.json) as shown:
         result = connection.vault(archive).check_models(
@@ -127,7 +130,10 @@ def check_models_command(
         print_json(result.as_dict())
     else:
         for part in check_renderables(result, show_available=show_all):
-            console.print(part, crop=False)  # links stay whole (clickable)
+            if isinstance(part, Table):
+                print_table(console, part)  # in a pipe or a log, model names stay whole
+            else:
+                console.print(part, crop=False)  # links stay whole (clickable)
     if result.failures:
         version_id, reason = min(result.failures.items())
         fail(
