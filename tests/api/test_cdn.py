@@ -238,3 +238,16 @@ def test_a_cancelled_download_stops_and_leaves_no_file(
     asyncio.run(main())
     assert not dest.exists()
     assert not [t for t in threading.enumerate() if t.name == "civitai-vault-cdn"]
+
+
+def test_the_time_downloads_hold_a_slot_is_counted(emu: Any, helpers: Any, tmp_path: Path) -> None:
+    """`cdn_seconds` (a sync summary's and benchmarks' "CDN slots busy") sums each
+    download's time in its slot: at least the latency the CDN adds to every answer."""
+    from civitai_emulator import Faults
+
+    urls = urls_for(emu, "comfy_png_image", "exif_jpeg_image", "a1111_png_image")
+    emu.set_faults(Faults(cdn_latency=0.1))
+    _, stats = download_all(helpers, urls, tmp_path)
+    assert stats.cdn_requests == 3
+    assert stats.cdn_seconds >= 3 * 0.1
+    assert stats.as_dict()["cdn_seconds"] == round(stats.cdn_seconds, 3)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,6 +296,7 @@ class CdnDownloader:
         async with self._gate:
             sent_in_round = await self._pacer.wait()
             self._stats.note_cdn_request()
+            started = time.monotonic()
             try:
                 async with self._http.stream("GET", url) as response:
                     self._check_status(response, sent_in_round)
@@ -317,6 +319,8 @@ class CdnDownloader:
                     procedure="download",
                     server_message=type(exc).__name__,
                 ) from None
+            finally:
+                self._stats.cdn_seconds += time.monotonic() - started
         self._pacer.speed_up()
         self._stats.note_download(size)
         return Download(size, response.headers.get("content-type"), str(response.url), data)

@@ -27,6 +27,7 @@ class ClientStats:
     retries_by_procedure: Counter[str] = field(default_factory=Counter)
     empty_page_retries: int = 0
     cdn_requests: int = 0
+    cdn_seconds: float = 0.0  # time downloads held a CDN slot, summed
     cdn_retries: int = 0
     downloads: int = 0
     bytes_downloaded: int = 0
@@ -67,6 +68,7 @@ class ClientStats:
             "retries_by_procedure": dict(self.retries_by_procedure),
             "empty_page_retries": self.empty_page_retries,
             "cdn_requests": self.cdn_requests,
+            "cdn_seconds": round(self.cdn_seconds, 3),
             "cdn_retries": self.cdn_retries,
             "downloads": self.downloads,
             "bytes_downloaded": self.bytes_downloaded,

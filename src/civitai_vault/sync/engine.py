@@ -115,6 +115,7 @@ class SyncEngine:
             summary.api_calls = _stat(self.client, "api_calls")
             summary.cdn_requests = _stat(self.client, "cdn_requests")
             summary.api_seconds = float(getattr(self.client.stats, "api_seconds", 0.0))
+            summary.cdn_seconds = float(getattr(self.client.stats, "cdn_seconds", 0.0))
             summary.bytes_downloaded = _stat(self.client, "bytes_downloaded")
             summary.notes.extend(self.cache_notes)
             if self.client.site_is_green:

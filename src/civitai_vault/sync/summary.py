@@ -75,6 +75,7 @@ class RunSummary:
     api_calls: int = 0  # procedure calls those requests carried (a batch holds many)
     api_seconds: float = 0.0
     cdn_requests: int = 0
+    cdn_seconds: float = 0.0
     bytes_downloaded: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -91,6 +92,7 @@ class RunSummary:
             "api_calls": self.api_calls,
             "api_seconds": round(self.api_seconds, 3),
             "cdn_requests": self.cdn_requests,
+            "cdn_seconds": round(self.cdn_seconds, 3),
             "bytes_downloaded": self.bytes_downloaded,
             "seconds": round(self.seconds, 3),
             "notes": self.notes,
