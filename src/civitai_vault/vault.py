@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from civitai_vault.export import ExportResult
     from civitai_vault.settings_file import SettingsFile
     from civitai_vault.sources import Filters as FeedFilters
+    from civitai_vault.sync.engine import SyncOptions
     from civitai_vault.sync.progress import Reporter
     from civitai_vault.sync.summary import RunSummary as SyncSummary
 
@@ -123,8 +124,6 @@ class Vault:
         Another writer is waited for up to `wait` seconds (None: as long as it
         takes, `on_wait` told for whom), then ArchiveBusy names it.
         """
-        from civitai_vault.sync.engine import SyncOptions
-        from civitai_vault.sync.files import FileOptions
         from civitai_vault.sync.progress import QuietReporter
         from civitai_vault.sync.run import Pace, run_sync
 
@@ -136,19 +135,7 @@ class Vault:
             # --repair alone repairs the broken files and nothing else: no targets.
             named = parse_targets(targets) if targets or not repair else []
             parsed = with_filters(named, filters)
-            chosen = self._preferences
-            with_sidecars = chosen.get("sidecars", sidecars)
-            options = SyncOptions(
-                media=chosen.get("media", media),
-                limit=limit,
-                repair=repair,
-                files=FileOptions(
-                    template=chosen.get("template", template),
-                    embed=chosen.get("embed", embed),
-                    sidecar_txt=with_sidecars,
-                    sidecar_json=with_sidecars,
-                ),
-            )
+            options = self._sync_options(media, embed, sidecars, template, limit, repair)
             pace = Pace(
                 self._chosen("rate", rate),
                 self._chosen("concurrency", concurrency),
@@ -156,19 +143,39 @@ class Vault:
                 calls_per_second,  # procedure calls per second, inside batches too
                 batch_size,  # calls per batched request, 1 = unbatched
             )
+            settings = self.settings_for(parsed)
             return asyncio.run(
-                run_sync(
-                    self.settings_for(parsed),
-                    parsed,
-                    options,
-                    pace,
-                    reporter,
-                    wait=wait,
-                    on_wait=on_wait,
-                )
+                run_sync(settings, parsed, options, pace, reporter, wait=wait, on_wait=on_wait)
             )
         finally:
             reporter.close()
+
+    def _sync_options(
+        self,
+        media: bool | None,
+        embed: bool | None,
+        sidecars: bool | None,
+        template: str | None,
+        limit: int | None,
+        repair: bool,
+    ) -> SyncOptions:
+        """What a sync keeps and how it writes files: the arguments over the settings file."""
+        from civitai_vault.sync.engine import SyncOptions
+        from civitai_vault.sync.files import FileOptions
+
+        chosen = self._preferences
+        with_sidecars = chosen.get("sidecars", sidecars)
+        return SyncOptions(
+            media=chosen.get("media", media),
+            limit=limit,
+            repair=repair,
+            files=FileOptions(
+                template=chosen.get("template", template),
+                embed=chosen.get("embed", embed),
+                sidecar_txt=with_sidecars,
+                sidecar_json=with_sidecars,
+            ),
+        )
 
     def check_models(
         self,
