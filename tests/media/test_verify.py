@@ -182,6 +182,39 @@ def test_a_jpeg_with_broken_scan_data_is_refused(files):
     assert_refused(path, says="does not decode")
 
 
+def _png_chunk_offset(data: bytes, kind: bytes) -> int:
+    """Where the data of the first chunk of `kind` starts."""
+    return data.index(kind) + 4
+
+
+def test_a_png_with_damaged_pixel_data_is_refused(files):
+    path = files.image("png_rgb")
+    data = bytearray(path.read_bytes())
+    data[_png_chunk_offset(data, b"IDAT") + 20] ^= 0x01  # one bit, inside the pixel data
+    path.write_bytes(bytes(data))
+    assert_refused(path, says="chunk b'IDAT' is damaged")
+
+
+@pytest.mark.parametrize("kind", ["png_rgb", "png_palette"])
+def test_any_damage_to_a_png_is_refused_decodable_or_not(files, kind):
+    """PNGs are judged by their CRCs, not decoded: every file a full decode refuses is
+    refused, and so is damage a decoder would let through (in a text chunk, say)."""
+    chooser = random.Random(29)
+    original = files.image(kind).read_bytes()
+    undecodable = 0
+    for _ in range(150):
+        damaged = bytearray(original)
+        for _ in range(chooser.choice((1, 4, 16))):
+            damaged[chooser.randrange(8, len(damaged))] = chooser.randrange(256)
+        if damaged == original:
+            continue
+        with pytest.raises(InvalidMedia):
+            verify_bytes(bytes(damaged), None)
+        undecodable += not _decodes_in_full(bytes(damaged))
+    assert undecodable >= 10  # the damage did reach the decoder, too
+    assert verify_bytes(original, len(original)) == PNG
+
+
 def test_jpegs_are_refused_exactly_when_a_full_size_decode_fails(files):
     """JPEGs are decoded at 1/8 of their size (every byte still read and decoded)."""
     chooser = random.Random(13)
