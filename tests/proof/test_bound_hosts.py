@@ -205,6 +205,22 @@ def test_a_cdn_redirect_off_the_image_hosts_is_not_followed(emu, tmp_path, locat
     assert_failed_alone(summary, tmp_path / "a", victim, "refused a redirect to")
 
 
+def test_a_cdn_that_redirects_in_a_circle_fails_that_file_alone(emu, tmp_path):
+    victim = listed_images(emu)[2]
+    uuid = emu.dataset.images[victim].uuid
+
+    def answer(request):
+        if uuid not in request.path:
+            return None
+        return Reply(302, b"", {"location": request.path})  # back to itself, on an image host
+
+    with Stage(emu, cdn=answer) as stage:
+        summary = sync(tmp_path / "a", stage.settings(), demo(emu))
+        asked = [request for request in stage.cdn.requests if uuid in request.path]
+    assert_failed_alone(summary, tmp_path / "a", victim, "redirected more than 5 times")
+    assert len(asked) % 6 == 0  # the address and five redirects, on each try
+
+
 def test_a_host_name_that_resolves_to_a_private_address_is_not_reached(emu, tmp_path):
     """The image host is given by name; the name resolves to this machine (or a private
     network), which only a loopback host configured as such may reach."""

@@ -8,10 +8,12 @@ webp of the first frame. The name part is cosmetic to the CDN, so it is built
 from the image id and an extension, never from the name Civitai stores (which
 is user text and may hold `/`, `..` or worse).
 
-Downloads use a separate HTTP client that never has an Authorization header
-or cookies, with its own pace and concurrency, and the same retries as the
-API. Every address and redirect hop must be a configured image host on a
-public address (`hosts.CdnHosts`). A body shorter than its Content-Length is
+Downloads use connections of their own that never carry an Authorization
+header or cookies, with their own pace and concurrency, and the same retries
+as the API. They are sent without httpx's layers (`AiohttpTransport.get`):
+on the loop that holds a CDN slot, those cost about a millisecond a file.
+Every address and redirect hop (at most `MAX_REDIRECTS`) must be a configured
+image host on a public address (`hosts.CdnHosts`). A body shorter than its Content-Length is
 an error, never a file; one longer than the file limit, or slower than the
 download deadline, is stopped there (`limits.Limits`).
 """
@@ -26,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
+import aiohttp
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
@@ -51,7 +54,8 @@ from civitai_vault.api.transport import (
     AiohttpTransport,
     BlockedAddress,
     DeadlineExceeded,
-    decoded_chunks,
+    aiohttp_chunks,
+    as_httpx_errors,
 )
 from civitai_vault.api.wire import parse_retry_after
 
@@ -61,6 +65,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Download", "NoCookies", "image_url", "media_extension"]
 
+MAX_REDIRECTS = 5
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 IMAGE_EXTENSIONS = {"png", "jpg", "jpeg", "webp", "gif", "avif", "jfif", "bmp", "tif", "tiff"}
 CHUNK = 256 * 1024
 
@@ -186,7 +192,7 @@ class CdnDownloader:
         self._settings = settings
         self._stats = stats
         self._wait = wait
-        self._http: httpx.AsyncClient | None = None
+        self._http: AiohttpTransport | None = None
         self.hosts = CdnHosts(settings.cdn_base_urls)
         self._limits = settings.limits
         # Downloads run on a loop of their own (`side_loop`); the client, its
@@ -200,28 +206,17 @@ class CdnDownloader:
     async def _open(self) -> None:
         self._pacer = AdaptivePacer(self._settings.cdn_rate, of="the CDN")
         self._gate = asyncio.Semaphore(self._settings.cdn_concurrency)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(self._settings.timeout),
-            follow_redirects=True,
-            max_redirects=5,
-            cookies=cookieless_jar(),
-            headers={
-                "User-Agent": self._settings.user_agent,
-                "Accept": "*/*",
-                "Accept-Encoding": "identity",  # so Content-Length is the file's own size
-            },
-            # Redirect hops are requests too: each is checked before it is sent
-            # (the first address was checked by `download`).
-            event_hooks={"request": [self._check_hop]},
-            transport=AiohttpTransport(
-                max_connections=self._settings.cdn_concurrency * 2,
-                deadline=self._limits.download_seconds,
-                address_allowed=self.hosts.allows_address,
-            ),
+        self._headers = {
+            "User-Agent": self._settings.user_agent,
+            "Accept": "*/*",
+            "Accept-Encoding": "identity",  # so Content-Length is the file's own size
+        }
+        self._timeout = httpx.Timeout(self._settings.timeout)
+        self._http = AiohttpTransport(
+            max_connections=self._settings.cdn_concurrency * 2,
+            deadline=self._limits.download_seconds,
+            address_allowed=self.hosts.allows_address,
         )
-
-    async def _check_hop(self, request: httpx.Request) -> None:
-        self.hosts.check_url(str(request.url), redirect=True)
 
     async def close(self) -> None:
         if not self._side.running:
@@ -263,7 +258,7 @@ class CdnDownloader:
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"not a downloadable URL: {url[:120]!r}")
         self.hosts.check_url(url)
-        if self._http is None:
+        if not self._side.running:
             raise RuntimeError("use the client as `async with CivitaiClient(...)`")
         return await self._side.run(self._download(url, dest, subject, in_memory))
 
@@ -291,16 +286,17 @@ class CdnDownloader:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _fetch(self, url: str, dest: Path, in_memory: int = 0) -> Download:
-        if self._http is None:
-            raise RuntimeError("use the client as `async with CivitaiClient(...)`")
         async with self._gate:
             sent_in_round = await self._pacer.wait()
             self._stats.note_cdn_request()
             started = time.monotonic()
             try:
-                async with self._http.stream("GET", url) as response:
+                response = await self._get(url)
+                try:
                     self._check_status(response, sent_in_round)
                     size, data = await self._save(response, dest, in_memory)
+                finally:
+                    response.release()  # back to the pool when read whole, else closed
             except DeadlineExceeded:
                 raise LimitExceeded(
                     _host_said(url, f"took more than {self._limits.download_seconds:g} s"),
@@ -325,8 +321,25 @@ class CdnDownloader:
         self._stats.note_download(size)
         return Download(size, response.headers.get("content-type"), str(response.url), data)
 
-    def _check_status(self, response: httpx.Response, sent_in_round: int) -> None:
-        status = response.status_code
+    async def _get(self, url: str) -> aiohttp.ClientResponse:
+        """GET `url`, following redirects; each hop is checked before it is sent
+        (the first address was checked by `download`)."""
+        if self._http is None:
+            raise RuntimeError("use the client as `async with CivitaiClient(...)`")
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self._http.get(url, self._headers, self._timeout)
+            location = response.headers.get("location")
+            if response.status not in REDIRECTS or location is None:
+                return response
+            response.release()
+            url = urljoin(url, location)
+            self.hosts.check_url(url, redirect=True)
+        raise MalformedResponse(
+            _host_said(url, f"redirected more than {MAX_REDIRECTS} times"), procedure="download"
+        )
+
+    def _check_status(self, response: aiohttp.ClientResponse, sent_in_round: int) -> None:
+        status = response.status
         if status == 200:
             return
         retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -346,12 +359,12 @@ class CdnDownloader:
         raise kind(what, procedure="download", status=status, retry_after=retry_after)
 
     async def _save(
-        self, response: httpx.Response, dest: Path, in_memory: int = 0
+        self, response: aiohttp.ClientResponse, dest: Path, in_memory: int = 0
     ) -> tuple[int, bytes | None]:
         """Read the body within the limits: (its size, its bytes when it stayed in memory)."""
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         compressed = encoding not in ("", "identity")
-        # A compressed body's Content-Length counts compressed bytes; h11 still
+        # A compressed body's Content-Length counts compressed bytes; aiohttp still
         # notices a body cut short, so only the explicit comparison is skipped.
         expected = None if compressed else _content_length(response)
         limit = self._limits.file_bytes
@@ -363,18 +376,19 @@ class CdnDownloader:
         written = 0
         try:
             # Decoded bytes are what lands on disk, so they are what is counted.
-            async for chunk in decoded_chunks(response, CHUNK):
-                written += len(chunk)
-                if written > limit:
-                    raise _too_large(limit, f"stopped after {written:,} bytes")
-                if out is None:
-                    if written <= in_memory:
-                        kept.append(chunk)
-                        continue
-                    out = dest.open("wb")  # larger than memory allows: on to the disk
-                    out.writelines(kept)
-                    kept = []
-                out.write(chunk)
+            with as_httpx_errors(None, self._limits.download_seconds):
+                async for chunk in aiohttp_chunks(response, CHUNK):
+                    written += len(chunk)
+                    if written > limit:
+                        raise _too_large(limit, f"stopped after {written:,} bytes")
+                    if out is None:
+                        if written <= in_memory:
+                            kept.append(chunk)
+                            continue
+                        out = dest.open("wb")  # larger than memory allows: on to the disk
+                        out.writelines(kept)
+                        kept = []
+                    out.write(chunk)
         except DeadlineExceeded:
             raise
         except (httpx.TransportError, httpx.StreamError, httpx.DecodingError):
@@ -387,7 +401,7 @@ class CdnDownloader:
         return written, None if out is not None else b"".join(kept)
 
 
-def _content_length(response: httpx.Response) -> int | None:
+def _content_length(response: aiohttp.ClientResponse) -> int | None:
     try:
         value = int(response.headers.get("content-length", ""))
     except ValueError:

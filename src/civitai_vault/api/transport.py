@@ -8,6 +8,11 @@ loop, and every millisecond the loop spends on a request is a millisecond an
 answered request waits to be read. Errors come back as httpx's own exception
 types, so callers keep one vocabulary.
 
+Downloads skip httpx: `AiohttpTransport.get` sends a plain GET on the same
+connections and hands back aiohttp's response, with the same errors, about
+a millisecond less per file on the loop that holds a CDN slot (see
+`cdn.CdnDownloader`, which follows redirects and reads bodies itself).
+
 Cookies are never stored here (the client keeps its own jar, API host only),
 bodies are passed through undecoded (`decoded_chunks` decodes them in bounded
 steps), URLs go out exactly as httpx encoded them, and HTTP(S)_PROXY /
@@ -140,7 +145,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def _handle(self, request: httpx.Request) -> httpx.Response:
         session = self._open_session()
         timeout = request.extensions.get("timeout", {})
-        with _as_httpx_errors(request, self._deadline):
+        with as_httpx_errors(request, self._deadline):
             body = await request.aread()
             response = await session.request(
                 request.method,
@@ -166,6 +171,43 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions=extensions,
         )
+
+    async def get(
+        self, url: str, headers: dict[str, str], timeout: httpx.Timeout
+    ) -> aiohttp.ClientResponse:
+        """A GET without httpx: redirects are not followed, errors come as httpx's.
+
+        The caller reads the body (inside `as_httpx_errors(None, deadline)`) and
+        releases the response.
+        """
+        session = self._open_session()
+        started = time.monotonic()
+        parts = urllib.parse.urlsplit(url)
+        try:
+            with as_httpx_errors(None, self._deadline):
+                response = await session.get(
+                    yarl.URL(url, encoded=True),
+                    headers=headers,
+                    allow_redirects=False,
+                    proxy=self._proxies.choose(parts.scheme, parts.hostname or ""),
+                    timeout=aiohttp.ClientTimeout(
+                        total=self._deadline,
+                        connect=timeout.pool,
+                        sock_connect=timeout.connect,
+                        sock_read=timeout.read,
+                    ),
+                )
+        except httpx.TransportError as exc:
+            if request_log.isEnabledFor(logging.DEBUG):
+                _log_request(httpx.Request("GET", url), f"failed ({type(exc).__name__})", started)
+            raise
+        if request_log.isEnabledFor(logging.DEBUG):
+            _log_request(httpx.Request("GET", url), str(response.status), started)
+        return response
+
+    @property
+    def deadline(self) -> float | None:
+        return self._deadline
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -211,9 +253,12 @@ class _ProxyChoice:
         self._by_host: dict[tuple[str, str], str | None] = {}
 
     def for_url(self, url: httpx.URL) -> str | None:
-        key = (url.scheme, url.host)
+        return self.choose(url.scheme, url.host)
+
+    def choose(self, scheme: str, host: str) -> str | None:
+        key = (scheme, host)
         if key not in self._by_host:
-            self._by_host[key] = self._choose(url.scheme, url.host)
+            self._by_host[key] = self._choose(scheme, host)
         return self._by_host[key]
 
     def _choose(self, scheme: str, host: str) -> str | None:
@@ -233,7 +278,7 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._deadline = deadline
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx_errors(self._request, self._deadline):
+        with as_httpx_errors(self._request, self._deadline):
             async for chunk in self._response.content.iter_chunked(CHUNK):
                 yield chunk
 
@@ -243,7 +288,8 @@ class _ResponseBody(httpx.AsyncByteStream):
 
 
 @contextmanager
-def _as_httpx_errors(request: httpx.Request, deadline: float | None = None) -> Iterator[None]:
+def as_httpx_errors(request: httpx.Request | None, deadline: float | None = None) -> Iterator[None]:
+    """aiohttp's errors as httpx's (`request` may be None: a GET sent by `get`)."""
     try:
         yield
     except aiohttp.ConnectionTimeoutError as exc:
@@ -306,19 +352,41 @@ async def decoded_chunks(response: httpx.Response, size: int = CHUNK) -> AsyncIt
     are inflated here in bounded steps instead; other codings (rare, since
     identity is asked for) go through httpx.
     """
-    coding = response.headers.get("content-encoding", "identity").strip().lower()
-    if coding in ("", "identity"):
-        async for chunk in response.aiter_raw(size):
+    coding = _coding(response.headers.get("content-encoding"))
+    if coding not in ("identity", *INFLATED):
+        async for chunk in response.aiter_bytes(size):
             yield chunk
         return
-    if coding not in ("gzip", "x-gzip", "deflate"):
-        async for chunk in response.aiter_bytes(size):
+    async for chunk in inflated(response.aiter_raw(size), coding, size):
+        yield chunk
+
+
+def _coding(header: str | None) -> str:
+    return (header or "identity").strip().lower() or "identity"
+
+
+INFLATED = ("gzip", "x-gzip", "deflate")
+
+
+async def aiohttp_chunks(
+    response: aiohttp.ClientResponse, size: int = CHUNK
+) -> AsyncIterator[bytes]:
+    """`decoded_chunks` for a response from `AiohttpTransport.get`; a coding other
+    than gzip or deflate passes undecoded, as httpx passes the ones it lacks."""
+    raw = response.content.iter_chunked(size)
+    async for chunk in inflated(raw, _coding(response.headers.get("content-encoding")), size):
+        yield chunk
+
+
+async def inflated(raw: AsyncIterator[bytes], coding: str, size: int) -> AsyncIterator[bytes]:
+    """Raw body chunks, gzip or deflate inflated in steps of at most `size` bytes."""
+    if coding not in INFLATED:
+        async for chunk in raw:
             yield chunk
         return
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if "gzip" in coding else zlib.MAX_WBITS)
     try:
-        async for raw in response.aiter_raw(size):
-            data = raw
+        async for data in raw:
             while data:
                 chunk = inflater.decompress(data, size)
                 data = inflater.unconsumed_tail
