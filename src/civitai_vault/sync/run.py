@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,6 +86,7 @@ async def run_sync(
         with (
             open_archive(settings.archive, wait=wait, on_wait=on_wait) as archive,
             _prompt_event_loop(),
+            _shorter_collector_pauses(),
         ):
             summary = await _run(archive, client_settings, targets, options, reporter)
             return summary
@@ -119,6 +121,32 @@ async def _run(
     if verified is not None:
         summary.notes.insert(0, f"before the repair, verify found: {verified.summary()}")
     return summary
+
+
+@contextmanager
+def _shorter_collector_pauses() -> Iterator[None]:
+    """Fewer and shorter pauses of Python's cyclic garbage collector during a run.
+
+    A collection holds the interpreter lock from start to end, so the download
+    loop, and with it every CDN slot, waits it out: a run of 2,000 images made
+    about 700 of them, and its full ones (every object in the process, 70-120 ms
+    each) showed as all four downloads in flight taking twice their time. What
+    is alive when the run starts (modules, settings) will not become garbage
+    during it: it is frozen out of the collector's view for the run. Young
+    objects are collected after 20,000 allocations instead of 700, and older
+    ones less often, which together cut the time spent collecting by about
+    four fifths (measured with `gc.callbacks`); the run's cycles are still
+    collected, a little later.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(20_000, 50, 20)
+    gc.collect()  # what is garbage now must not be frozen with the rest
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
 
 
 @contextmanager
