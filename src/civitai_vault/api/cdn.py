@@ -12,10 +12,11 @@ Downloads use connections of their own that never carry an Authorization
 header or cookies, with their own pace and concurrency, and the same retries
 as the API. They are sent without httpx's layers (`AiohttpTransport.get`):
 on the loop that holds a CDN slot, those cost about a millisecond a file.
-Every address and redirect hop (at most `MAX_REDIRECTS`) must be a configured
-image host on a public address (`hosts.CdnHosts`). A body shorter than its Content-Length is
-an error, never a file; one longer than the file limit, or slower than the
-download deadline, is stopped there (`limits.Limits`).
+Every address and redirect hop (at most `MAX_REDIRECTS`) must be a
+configured image host on a public address (`hosts.CdnHosts`). A body shorter
+than its Content-Length is an error, never a file; one longer than the file
+limit, or slower than the download deadline, is stopped there
+(`limits.Limits`).
 """
 
 from __future__ import annotations

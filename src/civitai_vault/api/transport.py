@@ -205,10 +205,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             _log_request(httpx.Request("GET", url), str(response.status), started)
         return response
 
-    @property
-    def deadline(self) -> float | None:
-        return self._deadline
-
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()

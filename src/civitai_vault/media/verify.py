@@ -9,10 +9,11 @@ short. Videos additionally have their first frame decoded with PyAV.
 
 PNGs are checked by their CRCs, not decoded: every chunk, pixel data
 included, carries a CRC-32 of its bytes, so a PNG whose chunks all match is
-byte for byte what its encoder wrote, and any damage on the way (which a
-decoder notices only when it breaks the compressed stream) is caught. A full
-decode would add only a check of the encoder, at 5-6 ms a PNG: on two cores,
-more CPU than the rest of a file's way into the archive.
+byte for byte what its encoder wrote. Damage on the way is caught wherever it
+is, also where a decoder never looks (a chunk after the pixel data, the
+pixel data's own CRCs). A full decode would add only a check of the
+encoder, at 5-6 ms a PNG: on two cores, more CPU than the rest of a file's
+way into the archive.
 
 `verify_bytes` does the same for a download still in memory, so a file is
 read once on its way into the archive.
