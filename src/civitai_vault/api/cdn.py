@@ -56,6 +56,7 @@ from civitai_vault.api.transport import (
     BlockedAddress,
     DeadlineExceeded,
     aiohttp_chunks,
+    announced_size,
     as_httpx_errors,
 )
 from civitai_vault.api.wire import parse_retry_after
@@ -363,11 +364,7 @@ class CdnDownloader:
         self, response: aiohttp.ClientResponse, dest: Path, in_memory: int = 0
     ) -> tuple[int, bytes | None]:
         """Read the body within the limits: (its size, its bytes when it stayed in memory)."""
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        compressed = encoding not in ("", "identity")
-        # A compressed body's Content-Length counts compressed bytes; aiohttp still
-        # notices a body cut short, so only the explicit comparison is skipped.
-        expected = None if compressed else _content_length(response)
+        expected = announced_size(response.headers)
         limit = self._limits.file_bytes
         if expected is not None and expected > limit:
             raise _too_large(limit, f"the server announced {expected:,} bytes")
@@ -400,14 +397,6 @@ class CdnDownloader:
         if expected is not None and written != expected:
             raise _cut_short(written, expected)
         return written, None if out is not None else b"".join(kept)
-
-
-def _content_length(response: aiohttp.ClientResponse) -> int | None:
-    try:
-        value = int(response.headers.get("content-length", ""))
-    except ValueError:
-        return None
-    return value if value >= 0 else None
 
 
 def _too_large(limit: int, detail: str) -> LimitExceeded:

@@ -35,7 +35,7 @@ import time
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -316,7 +316,7 @@ def as_httpx_errors(request: httpx.Request | None, deadline: float | None = None
 async def read_body(response: httpx.Response, limit: int) -> bytes:
     """The whole decoded body of a streamed response, or BodyTooLarge past `limit` bytes."""
     try:
-        announced = _announced_size(response)
+        announced = announced_size(response.headers)
         if announced is not None and announced > limit:
             raise BodyTooLarge(limit, announced)
         chunks: list[bytes] = []
@@ -331,13 +331,19 @@ async def read_body(response: httpx.Response, limit: int) -> bytes:
         await response.aclose()
 
 
-def _announced_size(response: httpx.Response) -> int | None:
-    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
-        return None  # the announced length counts compressed bytes
+def announced_size(headers: Mapping[str, str]) -> int | None:
+    """The decoded body's size as the headers announce it, or None when they do not.
+
+    A compressed body's Content-Length counts compressed bytes, so it says nothing
+    of the decoded size (a body cut short is still noticed by the connection).
+    """
+    if _coding(headers.get("content-encoding")) != "identity":
+        return None
     try:
-        return int(response.headers.get("content-length", ""))
+        value = int(headers.get("content-length", ""))
     except ValueError:
         return None
+    return value if value >= 0 else None
 
 
 async def decoded_chunks(response: httpx.Response, size: int = CHUNK) -> AsyncIterator[bytes]:
