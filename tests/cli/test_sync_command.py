@@ -529,3 +529,20 @@ def test_limit_flags_hold_when_a_civitai_red_url_picks_the_site(cli, red_emulato
                 env={"CIVITAI_SITE": ""})  # fmt: skip
     assert done.code == 1, done.stderr
     assert "--max-answer-values" in done.stdout + done.stderr
+
+
+def test_collections_of_me_that_hold_no_images_are_not_targets_of_later_runs(
+    red_cli, red_emulator, tmp_path
+):
+    """`me`'s Model and Article collections are noted by the run that meets them; a
+    later bare `sync` of every target the archive holds is not failed by them."""
+    archive = tmp_path / "archive"
+    first = sync_json(red_cli, archive, "--no-media", "me")
+    assert sum(t["skipped"] for t in first["targets"]) == 2
+    own = {key for key, _ in own_collections(red_emulator.dataset)}
+
+    again = sync_json(red_cli, archive, "--no-media")  # exit 0, or it fails here
+    assert again["ok"] is True
+    assert {t["key"] for t in again["targets"]} == own
+    status = red_cli("status", "--archive", str(archive), "--json").json()
+    assert {t["target"] for t in status["targets"]} == own

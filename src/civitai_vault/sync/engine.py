@@ -205,7 +205,11 @@ class SyncEngine:
         if expected is not None and self.options.limit is not None:
             expected = min(expected, self.options.limit)
         self.reporter.start_target(job.label, expected)
-        self._record_target(job)
+        if not job.skipped:
+            # A Model or Article collection of `me` holds nothing to archive: as a target
+            # of its own it would fail every later bare `sync`. (One that cannot be read
+            # is kept, incomplete, so status and every later run say so.)
+            self._record_target(job)
         self._cache_planned_collection(job)
         if job.error or job.skipped:
             # Planning found it cannot (or need not) be walked: say so, walk nothing.
