@@ -148,11 +148,16 @@ async def _fetch_video(
     )
 
 
-# Checking a file is CPU work: about one thread per core does it. More threads
-# would only take turns at the interpreter lock with the loops that keep the
-# downloads and API calls moving.
+# Checking a file is CPU work, done on one thread per core but one: that core is
+# the event loops', which keep the downloads and API calls moving. Every thread
+# that checks files also takes the interpreter lock back after each step that
+# let it go (a hash, a write, an fsync), and competes for it with the loop that
+# holds the CDN slots: on two cores, a second checking thread made each download
+# hold its slot 1-2 ms longer and the sync as a whole slower, though it checked
+# no faster (`benchmarks/batching.py`, four runs each way).
 _CHECKERS = ThreadPoolExecutor(
-    max_workers=max(2, min(4, os.cpu_count() or 2)), thread_name_prefix="civitai-vault-files"
+    max_workers=max(1, min(4, (os.cpu_count() or 2) - 1)),
+    thread_name_prefix="civitai-vault-files",
 )
 
 
