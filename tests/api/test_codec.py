@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 
 from civitai_vault.api.codec import (
     UNDEFINED,
+    Budget,
     CodecError,
     decode_devalue,
     decode_superjson,
     encode_devalue,
     encode_superjson,
+    settle,
 )
 
 # ---------------------------------------------------------------- generated values
@@ -197,9 +199,19 @@ def test_devalue_types_holes_and_constants() -> None:
     assert math.isnan(decode_devalue("-3"))
 
 
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_devalue_counts_the_values_of_the_plain_copy(value: Any) -> None:
+    budget, copy = Budget(), Budget()
+    decoded = decode_devalue(encode_devalue(value), budget)
+    settle(decoded, copy)
+    assert budget.used == copy.used
+
+
 def test_devalue_shared_references_and_sparse_arrays() -> None:
     shared = decode_devalue('[{"a":1,"b":1},{"x":2},7]')
     assert shared == {"a": {"x": 7}, "b": {"x": 7}}
+    assert shared["a"] is not shared["b"]  # each reference its own copy, as JSON gives
     assert decode_devalue("[[-7,4,1,1],9]") == [None, 9, None, None]
 
 

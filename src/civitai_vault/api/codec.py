@@ -377,23 +377,29 @@ def decode_devalue(text: str | Any, budget: Budget | None = None) -> Any:
         raise CodecError(f"invalid devalue constant {parsed}")
     if not isinstance(parsed, list) or not parsed:
         raise CodecError("a devalue payload is a non-empty JSON array")
+    reader = _DevalueReader(parsed, budget)
     try:
-        shared = _DevalueReader(parsed, budget).hydrate(0)
+        value = reader.hydrate(0)
     except RecursionError:  # a chain of references too long to follow
         raise CodecLimit("devalue references nested too deeply", "json_depth") from None
     except CodecError:
         raise
     except (IndexError, KeyError, TypeError, ValueError) as exc:  # a malformed typed entry
         raise CodecError(f"malformed devalue entry ({type(exc).__name__})") from None
+    if not reader.needs_copy:
+        return value  # a plain tree already, counted as its copy would be
     budget.used = 0  # the pool was only the plan; the copy is what is counted
-    return settle(shared, budget)
+    return settle(value, budget)
 
 
 class _DevalueReader:
     """devalue's `unflatten`: every object member and array entry is an index into the pool.
 
     Entries referenced twice are built once and shared here; `settle` then
-    copies them, within the budget.
+    copies them, within the budget. Most answers share nothing and hold no
+    `undefined` or rarer types (Set, Map, ...): then what is built is already
+    the plain copy, and `needs_copy` stays False. Each container is counted
+    as `settle` would count it, so the budget holds either way.
     """
 
     def __init__(self, pool: list[Any], budget: Budget) -> None:
@@ -401,42 +407,60 @@ class _DevalueReader:
         self.done: dict[int, Any] = {}
         self.budget = budget
         self.depth = 0
+        self.needs_copy = False
 
     def hydrate(self, index: Any) -> Any:
         if isinstance(index, bool) or not isinstance(index, int):
             raise CodecError(f"devalue reference {index!r} is not an index")
         if index < 0:
             if index in _DV_CONSTANTS:
+                if index == _DV_UNDEFINED:
+                    self.needs_copy = True  # where `_object` and `_array` did not drop it
                 return _DV_CONSTANTS[index]
             raise CodecError(f"invalid devalue constant {index}")
         if index in self.done:
-            return self.done[index]
+            value = self.done[index]
+            if isinstance(value, _CONTAINERS):
+                self.needs_copy = True  # shared: each reference gets its own copy
+            return value
         if index >= len(self.pool):
             raise CodecError(f"devalue reference {index} outside the pool")
         entry = self.pool[index]
-        if not isinstance(entry, dict | list):
+        if not isinstance(entry, _CONTAINERS):
             self.done[index] = entry
             return entry
         self.depth += 1
         try:
-            self.budget.take(len(entry), self.depth)
-            return self._container(index, entry)
+            if isinstance(entry, dict):
+                self.budget.take(len(entry) + 1, self.depth)
+                return self._object(index, entry)
+            if entry and isinstance(entry[0], str):
+                return self._typed(index, entry)
+            self.budget.take(len(entry) + 1, self.depth)
+            return self._array(index, entry)
         finally:
             self.depth -= 1
 
-    def _container(self, index: int, entry: dict[str, Any] | list[Any]) -> Any:
-        if isinstance(entry, dict):
-            obj: dict[str, Any] = {}
-            self.done[index] = obj  # before the members: cycles point back here
-            for key, ref in entry.items():
-                obj[key] = self.hydrate(ref)
-            return obj
-        if entry and isinstance(entry[0], str):
-            return self._typed(index, entry)
-        return self._array(index, entry)
+    def _object(self, index: int, entry: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        self.done[index] = obj  # before the members: cycles point back here
+        pool, size = self.pool, len(self.pool)
+        for key, ref in entry.items():
+            # A member that is a string or a number, read in place: most are.
+            if type(ref) is int and 0 <= ref < size:
+                value = pool[ref]
+                if not isinstance(value, _CONTAINERS):
+                    obj[key] = value
+                    continue
+            elif ref == _DV_UNDEFINED:
+                continue  # as in JSON: the member is not there
+            obj[key] = self.hydrate(ref)
+        self.budget.used -= len(entry) - len(obj)  # counted as its copy: without those
+        return obj
 
     def _array(self, index: int, entry: list[Any]) -> list[Any]:
         if entry and entry[0] == _DV_SPARSE:  # [SPARSE, length, i, ref, i, ref, ...]
+            self.needs_copy = True  # counted by its length, not by the entry
             length = int(entry[1]) if len(entry) > 1 else 0
             self.budget.take(max(0, length), self.depth)  # before the list is made
             sparse: list[Any] = [None] * length
@@ -446,12 +470,24 @@ class _DevalueReader:
             return sparse
         array: list[Any] = []
         self.done[index] = array
+        pool, size = self.pool, len(self.pool)
         for ref in entry:
-            array.append(None if ref == _DV_HOLE else self.hydrate(ref))
+            if type(ref) is int and 0 <= ref < size:  # a string or number, as in `_object`
+                value = pool[ref]
+                if not isinstance(value, _CONTAINERS):
+                    array.append(value)
+                    continue
+            elif ref in (_DV_HOLE, _DV_UNDEFINED):
+                array.append(None)  # as in JSON
+                continue
+            array.append(self.hydrate(ref))
         return array
 
     def _typed(self, index: int, entry: list[Any]) -> Any:
         kind, args = entry[0], entry[1:]
+        if kind != "Date":  # a Date is a value, as in its copy; a Set, Map... its copy counts
+            self.needs_copy = True
+            self.budget.take(len(entry), self.depth)
         maker = _DEVALUE_TYPES.get(kind)
         if maker is not None:
             value = maker(self, index, args)
