@@ -271,11 +271,8 @@ class DetailsStage:
                 image.record,
                 resources=image.resources,
                 tags=image.tags,
-                raw={
-                    "listing": work.listing.raw,
-                    "generation": generation.raw,
-                    "tags": [t.raw for t in tags],
-                },
+                # The listing item is not passed again: `_store_page` stored it moments ago.
+                raw={"generation": generation.raw, "tags": [t.raw for t in tags]},
             ),
             self.image_failure(work.image_id, "details"),
         )
