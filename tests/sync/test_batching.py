@@ -6,9 +6,11 @@ Every test counts requests and compares archives; none measures time.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from tests.support.emulator_sync import post_get_columns
@@ -17,6 +19,7 @@ from civitai_emulator import EmulatorConfig, Faults, running_emulator
 from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.api.tags import votable_tags_from_listing
 from civitai_vault.archive import open_archive
+from civitai_vault.sources.listings import FIRST_PAGE_SIZE
 from civitai_vault.sync.details import FIRST_BATCH
 
 IMAGES = 260  # a 260-image dataset: every kind of tag row occurs, three listing pages
@@ -28,6 +31,12 @@ def _collection(emu: Any) -> str:
 
 def _api_requests(emu: Any) -> list[Any]:
     return [entry for entry in emu.request_log if entry.listener == "api"]
+
+
+def _listing_input(entry: Any) -> dict[str, Any]:
+    """The input of a (GET) `image.getInfinite` request, as the server read it."""
+    (text,) = parse_qs(entry.query)["input"]
+    return json.loads(text)["json"]
 
 
 @pytest.mark.parametrize("encoding", ["superjson", "devalue"])
@@ -155,15 +164,19 @@ def test_request_counts_of_a_first_sync_stay_within_the_bound(tmp_path: Path, sy
     bound = math.ceil(n / 200) + math.ceil(n / 50) + (len(posts) + len(versions)) / 50 + 2
     assert len(requests) <= bound, (len(requests), bound)
     calls = sum(len(entry.procedure.split(",")) for entry in requests)
+    # A first sync asks a first page of 50, so the downloads start sooner, then pages of 200.
+    pages = 1 + math.ceil((n - FIRST_PAGE_SIZE) / 200)
+    limits = [_listing_input(e)["limit"] for e in requests if e.procedure == "image.getInfinite"]
+    assert limits == [FIRST_PAGE_SIZE] + [200] * (pages - 1)
     # Posts come 200 to a post.getInfinite call; none needs post.get here.
-    assert calls == 1 + math.ceil(n / 200) + n + math.ceil(len(posts) / 200) + len(versions)
+    assert calls == 1 + pages + n + math.ceil(len(posts) / 200) + len(versions)
     per_call = [entry.procedure.split(",") for entry in requests]
     assert not any("post.get" in batch for batch in per_call)
     assert all(batch.count("image.getInfinite") <= 1 for batch in per_call)
     assert not any("tag.getVotableTags" in batch for batch in per_call)  # tags came listed
     assert all(entry.method == "POST" for entry in requests if "batch=1" in entry.query)
     assert again["targets"][0]["new"] == 0
-    assert len(rerun) == 1 + math.ceil(n / 200)  # nothing new: the listing only
+    assert len(rerun) == 1 + math.ceil(n / 200)  # nothing new: the listing only, whole pages
 
 
 def test_a_first_sync_costs_at_most_1_2_procedure_calls_per_image(

@@ -339,6 +339,7 @@ class CivitaiClient:
         period: str = "AllTime",
         extra: Mapping[str, Any] | None = None,
         expect_items: bool | None = None,
+        first_limit: int | None = None,
     ) -> ImagePages:
         """`image.getInfinite`, page by page, each image once (see `pagination.ImagePages`).
 
@@ -349,6 +350,7 @@ class CivitaiClient:
         (the caller knows the listing holds images) up to `empty_page_retries`
         times, and if it stays empty the listing did not end normally; with None
         once more; with False (an empty answer is likely) not at all.
+        `first_limit` asks a smaller first page, so that what waits for it starts sooner.
         """
         filters = {
             "collectionId": collection_id,
@@ -377,6 +379,7 @@ class CivitaiClient:
             retry_cap=self.settings.retry_cap,
             max_pages=self.settings.limits.listing_pages,
             expect_items=expect_items,
+            first_limit=first_limit,
         )
         pages.on_empty_retry = self._note_empty_retry
         return pages

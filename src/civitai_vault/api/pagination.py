@@ -88,6 +88,7 @@ class ImagePages(AsyncIterator[ImagePage]):
         retry_cap: float = 30.0,
         max_pages: int = DEFAULT_LIMITS.listing_pages,
         expect_items: bool | None = None,
+        first_limit: int | None = None,
     ) -> None:
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
@@ -106,6 +107,10 @@ class ImagePages(AsyncIterator[ImagePage]):
         }
         self.sort = sort
         self.limit = limit
+        # A smaller first page, for a caller whose work waits for it: the server
+        # builds it sooner (its time grows with the page), and a walk that stops
+        # at images already archived (newest first) often needs no more.
+        self.first_limit = min(limit, first_limit or limit)
         # A post's images are ordered by their position in the post and the cursor
         # is that position (`index >= cursor`; civitai/civitai @ ebed6616,
         # src/server/services/image.service.ts getAllImages and
@@ -200,6 +205,8 @@ class ImagePages(AsyncIterator[ImagePage]):
         payload = dict(self._base)
         if cursor is not None:
             payload["cursor"] = cursor  # never on the first page: absent = undefined
+        else:
+            payload["limit"] = self.first_limit
         believed = cursor is None and not expected
         if not believed:
             retries = self._max_empty_retries

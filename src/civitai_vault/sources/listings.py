@@ -26,6 +26,9 @@ __all__ = ["Listing", "generated_image_id", "open_listing"]
 
 POST_PAGE_SIZE = 200  # post.getInfinite's maximum
 GENERATED_PAGE_SIZE = 50
+# The first image page of a target's first sync: Civitai takes longer the more
+# images a page holds, and every download waits for it (`ImagePages.first_limit`).
+FIRST_PAGE_SIZE = 50
 # Pages of one cursor-walked feed before the walk gives up (a server that never
 # stops answering with a cursor would otherwise keep a run busy forever).
 MAX_PAGES = 100_000
@@ -49,6 +52,9 @@ class Listing:
         # an earlier run listed some): an empty first page is then not believed. None:
         # nothing is known (`ImagePages` asks such a page once more).
         self.expect_items: bool | None = None
+        # A smaller first image page (`ImagePages.first_limit`), for a first sync, whose
+        # downloads wait for it; None: pages of `page_size` from the start.
+        self.first_page_size: int | None = None
         # Generation data that came with the listing (on-site generations): no
         # image.getGenerationData for these.
         self.generation: dict[int, GenerationData] = {}
@@ -104,6 +110,7 @@ class Listing:
             browsing_level=filters.nsfw or 31,
             limit=self.page_size,
             expect_items=expect_items,
+            first_limit=self.first_page_size,
         )
 
 

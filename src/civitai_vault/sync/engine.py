@@ -33,7 +33,7 @@ from civitai_vault.archive.status import (
 from civitai_vault.archive.values import IMAGE_ERRORS, fits_int64, storable
 from civitai_vault.media.verify import InvalidMedia
 from civitai_vault.sources import SyncJob, Target
-from civitai_vault.sources.listings import Listing, open_listing
+from civitai_vault.sources.listings import FIRST_PAGE_SIZE, Listing, open_listing
 from civitai_vault.sync import normalize
 from civitai_vault.sync.details import FIRST_BATCH, DetailsStage, Known
 from civitai_vault.sync.files import FileOptions, clear_partials, fetch_file
@@ -301,11 +301,11 @@ class SyncEngine:
         # target that holds images as gone from it. Civitai's own count, when it gave
         # one, says whether images are due (a collection emptied by its owner counts 0);
         # otherwise an earlier listing that showed some does.
-        if job.expected_items is not None:
-            due = job.expected_items > 0
-        else:
-            due = await writer.call(lambda c: has_members(c, job.key))
+        archived = await writer.call(lambda c: has_members(c, job.key))
+        due = job.expected_items > 0 if job.expected_items is not None else archived
         listing.expect_items = True if due else None
+        # A first sync's downloads wait for its first page; a re-run's pages stay whole.
+        listing.first_page_size = None if archived else FIRST_PAGE_SIZE
         pages = aiter(listing)
         seen: list[int] = []
         listed_ids: set[int] = set()
