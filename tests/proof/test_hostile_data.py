@@ -47,15 +47,20 @@ HOSTILE_NAMES = [
 BROKEN_CDN_ID = "../../../outside"
 
 
+_BROKEN: list[int] = []  # the one image given BROKEN_CDN_ID: the first page's fourth
+
+
 def make_hostile(procedure: str, data: Any) -> None:
     if procedure != "image.getInfinite":
         return
+    _BROKEN[:] = _BROKEN or [data["items"][3]["id"]]
     for index, item in enumerate(data["items"]):
         name = HOSTILE_NAMES[index % len(HOSTILE_NAMES)]
         if item.get("user"):
             item["user"]["username"] = name
         item["name"] = HOSTILE_NAMES[(index + 7) % len(HOSTILE_NAMES)] + ".png"
-    data["items"][3]["url"] = BROKEN_CDN_ID
+        if item["id"] == _BROKEN[0]:
+            item["url"] = BROKEN_CDN_ID
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from civitai_vault.api import CivitaiClient, ClientSettings
 from civitai_vault.api.errors import LimitExceeded
 from civitai_vault.api.pagination import ImagePages
 from civitai_vault.media.verify import InvalidMedia, verify_file
+from civitai_vault.sources.listings import FIRST_PAGE_SIZE
 
 from .conftest import sync_args
 from .servers import HostileServer, Reply, Request, endless, rewriting_proxy
@@ -361,7 +362,7 @@ def test_a_cursor_that_never_moves_ends_the_listing_not_complete(emu, cli_for, t
     config = EmulatorConfig(seed=72, images=650, site_mode="red")
     with running_emulator(config) as big, HostileServer(rewriting_proxy(big, rewrite=stuck)) as api:
         cli = cli_for(big, CIVITAI_BASE_URL=api.url)
-        target = f"collection:{big.dataset.named['all_collection']}"  # pages of 200
+        target = f"collection:{big.dataset.named['all_collection']}"  # pages of 50, 200, ...
         done = cli(*sync_args(tmp_path / "a", target, "--no-media", "--json"))
         pages = sum(
             request.path.startswith("/api/trpc/image.getInfinite") for request in api.requests
@@ -371,7 +372,7 @@ def test_a_cursor_that_never_moves_ends_the_listing_not_complete(emu, cli_for, t
     assert summary["complete"] is False
     assert f"the server sent the cursor '{first[0]}' again" in " ".join(summary["notes"])
     assert pages == 2  # the second page named the first one's cursor again
-    assert len(archived(tmp_path / "a")) == summary["listed"] == 400
+    assert len(archived(tmp_path / "a")) == summary["listed"] == FIRST_PAGE_SIZE + 200
 
 
 class EndlessListing:
