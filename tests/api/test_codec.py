@@ -224,6 +224,12 @@ def test_devalue_rejects_garbage(text: str) -> None:
         decode_devalue(text)
 
 
+@pytest.mark.parametrize("text", ['[{"a":-1.0}]', "[[-2.0]]", '[{"a":true}]', '[[1.0],"x"]'])
+def test_devalue_references_are_integers(text: str) -> None:
+    with pytest.raises(CodecError, match="not an index"):
+        decode_devalue(text)
+
+
 def test_devalue_cycle_is_an_error_not_a_crash() -> None:
     with pytest.raises(CodecError):
         decode_devalue('[{"self":0}]')

@@ -447,13 +447,14 @@ class _DevalueReader:
         pool, size = self.pool, len(self.pool)
         for key, ref in entry.items():
             # A member that is a string or a number, read in place: most are.
-            if type(ref) is int and 0 <= ref < size:
-                value = pool[ref]
-                if not isinstance(value, _CONTAINERS):
-                    obj[key] = value
-                    continue
-            elif ref == _DV_UNDEFINED:
-                continue  # as in JSON: the member is not there
+            if type(ref) is int:
+                if 0 <= ref < size:
+                    value = pool[ref]
+                    if not isinstance(value, _CONTAINERS):
+                        obj[key] = value
+                        continue
+                elif ref == _DV_UNDEFINED:
+                    continue  # as in JSON: the member is not there
             obj[key] = self.hydrate(ref)
         self.budget.used -= len(entry) - len(obj)  # counted as its copy: without those
         return obj
@@ -472,14 +473,15 @@ class _DevalueReader:
         self.done[index] = array
         pool, size = self.pool, len(self.pool)
         for ref in entry:
-            if type(ref) is int and 0 <= ref < size:  # a string or number, as in `_object`
-                value = pool[ref]
-                if not isinstance(value, _CONTAINERS):
-                    array.append(value)
+            if type(ref) is int:  # a string or number read in place, as in `_object`
+                if 0 <= ref < size:
+                    value = pool[ref]
+                    if not isinstance(value, _CONTAINERS):
+                        array.append(value)
+                        continue
+                elif ref in (_DV_HOLE, _DV_UNDEFINED):
+                    array.append(None)  # as in JSON
                     continue
-            elif ref in (_DV_HOLE, _DV_UNDEFINED):
-                array.append(None)  # as in JSON
-                continue
             array.append(self.hydrate(ref))
         return array
 
