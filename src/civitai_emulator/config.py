@@ -112,6 +112,25 @@ class Faults:
         if sum(share for _, share in self.cdn_shares()) > 1.0 + 1e-9:
             raise ValueError("the CDN fault shares add up to more than 1")
 
+    @classmethod
+    def from_assignments(cls, assignments: list[str]) -> Faults:
+        """Faults from `NAME=VALUE` strings, as `civitai-emulator --fault` takes them.
+
+        `status_500=0.05`, `latency=0.05` (seconds), `limit=10`, `procedures=image.get,post.get`,
+        `persistent_500_images=12,34`. Raises ValueError naming what is wrong.
+        """
+        known = {f.name for f in fields(cls)}
+        values: dict[str, object] = {}
+        for assignment in assignments:
+            name, sep, text = (part.strip() for part in assignment.partition("="))
+            if not sep or name not in known:
+                raise ValueError(
+                    f"--fault takes NAME=VALUE with NAME one of {', '.join(sorted(known))}; "
+                    f"got {assignment!r}"
+                )
+            values[name] = _fault_value(name, text)
+        return cls(**values)  # type: ignore[arg-type]  # checked in __post_init__
+
     def api_shares(self, listing: bool) -> list[tuple[str, float]]:
         """(fault kind, share) pairs for one API request, in draw order."""
         shares = [
@@ -148,6 +167,20 @@ NOT_SHARES = (
     "retry_after",
     "cdn_retry_after",
 )
+
+
+def _fault_value(name: str, text: str) -> object:
+    """One `--fault` value: a set of names or ids, a whole number, or a number."""
+    try:
+        if name in ("procedures", "persistent_500_procedures"):
+            return frozenset(part.strip() for part in text.split(",") if part.strip())
+        if name == "persistent_500_images":
+            return frozenset(int(part) for part in text.split(",") if part.strip())
+        if name in ("limit", "seed"):
+            return int(text)
+        return float(text)
+    except ValueError:
+        raise ValueError(f"--fault {name}: {text!r} is not a valid value") from None
 
 
 @dataclass

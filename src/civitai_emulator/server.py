@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import uvicorn
@@ -255,6 +255,7 @@ def serve(
     host: str = "127.0.0.1",
     site_mode: str = "green",
     encoding: str = "devalue",
+    faults: Faults | None = None,
 ) -> None:
     """Run the emulator in the foreground until Ctrl+C, printing how to point a client at it."""
     if cdn_port is None:
@@ -267,12 +268,15 @@ def serve(
         host=host,
         port=port,
         cdn_port=cdn_port,
+        faults=faults or Faults(),
     )
     with running_emulator(config) as emu:
         print(
             f"civitai-emulator: {images} images (seed {seed}), site mode {site_mode}, "
             f"answers in {encoding}"
         )
+        if faults is not None and faults != Faults():
+            print(f"  injecting: {describe_faults(faults)}")
         print(f"  API  {emu.base_url}   (tRPC at {emu.base_url}/api/trpc/<procedure>)")
         print(f"  CDN  {emu.image_base_url}")
         print(f"  video origin    {emu.video_base_url}")
@@ -289,6 +293,23 @@ def serve(
                 time.sleep(3600)
         except KeyboardInterrupt:
             print("\nstopped")
+
+
+def describe_faults(faults: Faults) -> str:
+    """The faults that differ from none, as `--fault` would set them."""
+    default = Faults()
+    changed = [
+        f"{f.name}={_fault_text(getattr(faults, f.name))}"
+        for f in fields(faults)
+        if getattr(faults, f.name) != getattr(default, f.name)
+    ]
+    return " ".join(changed)
+
+
+def _fault_text(value: object) -> str:
+    if isinstance(value, frozenset):
+        return ",".join(str(part) for part in sorted(value))
+    return str(value)
 
 
 __all__ = ["Emulator", "EmulatorState", "LoggedRequest", "running_emulator", "serve"]

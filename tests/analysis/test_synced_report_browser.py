@@ -14,6 +14,7 @@ from civitai_vault.cli import app
 
 pytestmark = pytest.mark.browser
 
+
 @pytest.fixture(scope="module")
 def report(synced_archive, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("synced-report") / "report.html"

@@ -13,32 +13,35 @@ from civitai_vault.records import EXPORT_FIELDS
 
 
 def sample_record(image_id: int, **overrides):
-    return record(
-        image_id,
-        uuid=f"uuid-{image_id}",
-        name="00014-3150861441.png",
-        type="image",
-        mime_type="image/png",
-        width=832,
-        height=1216,
-        nsfw_level=1,
-        created_at="2024-08-31T01:11:47.021000+00:00",
-        author="alice",
-        author_id=7,
-        prompt='a cat, "quoted", 猫 <script>alert(1)</script>\nsecond line',
-        negative_prompt="blurry",
-        sampler="Euler a",
-        steps=30,
-        cfg_scale=7.0,
-        seed=1234567890123,
-        clip_skip=2,
-        base_model="Pony",
-        model="Pony Diffusion V6 XL",
-        model_version="V6 (start with this one)",
-        model_id=257749,
-        model_version_id=290640,
-        raw_meta_json=json.dumps({"prompt": "a cat"}),
-    ) | overrides
+    return (
+        record(
+            image_id,
+            uuid=f"uuid-{image_id}",
+            name="00014-3150861441.png",
+            type="image",
+            mime_type="image/png",
+            width=832,
+            height=1216,
+            nsfw_level=1,
+            created_at="2024-08-31T01:11:47.021000+00:00",
+            author="alice",
+            author_id=7,
+            prompt='a cat, "quoted", 猫 <script>alert(1)</script>\nsecond line',
+            negative_prompt="blurry",
+            sampler="Euler a",
+            steps=30,
+            cfg_scale=7.0,
+            seed=1234567890123,
+            clip_skip=2,
+            base_model="Pony",
+            model="Pony Diffusion V6 XL",
+            model_version="V6 (start with this one)",
+            model_id=257749,
+            model_version_id=290640,
+            raw_meta_json=json.dumps({"prompt": "a cat"}),
+        )
+        | overrides
+    )
 
 
 def resources(record, loras=()):

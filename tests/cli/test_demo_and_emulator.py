@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import urllib.error
+import urllib.request
 from typing import Any
+
+import pytest
 
 from civitai_emulator import Dataset
 from civitai_emulator.auth import Credentials
@@ -67,6 +71,49 @@ def test_the_emulator_command_serves_until_ctrl_c(cli):
     assert process.returncode == 0, err
     assert "stopped" in out
     assert "Traceback" not in err
+
+
+def test_the_emulator_injects_the_faults_it_is_given(cli):
+    """`--fault status_503=1`: every API request answers 503, as the header line says."""
+    process = subprocess.Popen(
+        [*cli.command, "emulator", "--port", "0", "--fault", "status_503=1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli.environment(),
+        text=True,
+    )
+    try:
+        printed = read_until(process, "Press Ctrl+C")
+        assert "injecting: status_503=1.0" in printed
+        [base_url] = [
+            line.strip().split("=", 1)[1]
+            for line in printed.splitlines()
+            if line.strip().startswith("export CIVITAI_BASE_URL=")
+        ]
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(f"{base_url}/api/trpc/tag.getVotableTags", timeout=30)
+        assert answer.value.code == 503
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate()
+    assert process.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        ("nosuch=1", "--fault takes NAME=VALUE"),
+        ("status_500", "--fault takes NAME=VALUE"),
+        ("status_500=2", "must be <= 1"),
+        ("latency=soon", "'soon' is not a valid value"),
+    ],
+)
+def test_a_fault_the_emulator_cannot_inject_is_refused_in_one_line(cli, fault, said):
+    done = cli.process("emulator", "--port", "0", "--fault", fault)
+    assert done.code == 2
+    assert said in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
 
 
 def read_until(process: Any, marker: str) -> str:

@@ -303,6 +303,7 @@ def synced_gallery(synced_copy: Path) -> Iterator[str]:
 
 # ---------------------------------------------------------------- browser
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """One Chromium per test module: Playwright holds this thread's asyncio loop while it

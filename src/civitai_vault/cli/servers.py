@@ -92,10 +92,33 @@ def emulator_command(
             "superjson, or mixed."
         ),
     ] = "devalue",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fault",
+            metavar="NAME=VALUE",
+            help="A failure to inject, repeat for more: shares of requests (status_429, "
+            "status_500, status_502, status_503, dropped, truncated, malformed, empty_pages, "
+            "call_500, and cdn_... for the CDN), latency / cdn_latency in seconds, limit "
+            "(faults in all). E.g. --fault latency=0.05 --fault status_503=0.05.",
+        ),
+    ] = None,
 ) -> None:
     """Run the bundled Civitai emulator (API and image CDN) for trying the tool offline."""
-    from civitai_emulator import serve
+    from civitai_emulator import Faults, serve
 
     if encoding not in ("devalue", "superjson", "mixed"):
         fail("--encoding must be devalue, superjson or mixed", 2)
-    serve(port=port, seed=seed, images=images, host=host, site_mode=site_mode, encoding=encoding)
+    try:
+        faults = Faults.from_assignments(fault or [])
+    except ValueError as exc:
+        fail(str(exc), 2)
+    serve(
+        port=port,
+        seed=seed,
+        images=images,
+        host=host,
+        site_mode=site_mode,
+        encoding=encoding,
+        faults=faults,
+    )
