@@ -38,7 +38,10 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
     for column in columns:
         table.add_column(column, justify="left" if column == "target" else "right")
     for t in summary.targets:
-        complete = "[green]yes[/]" if t.complete else "[red]no[/]"
+        # A skipped target (a Model collection of `me`) had nothing to archive: not a failure.
+        complete = (
+            "[green]yes[/]" if t.complete else "[dim]skipped[/]" if t.skipped else "[red]no[/]"
+        )
         table.add_row(
             terminal_text(t.label),
             str(t.listed),
@@ -58,7 +61,9 @@ def print_run_summary(console: Console, summary: RunSummary) -> None:
         for reason, count in t.failure_reasons.most_common(5):
             console.print(terminal_text(f"{t.label}: {count} failed: {reason}", style="red"))
         for note in t.notes:
-            console.print(terminal_text(f"{t.label}: {note}", style="yellow"))
+            console.print(
+                terminal_text(f"{t.label}: {note}", style="dim" if t.skipped else "yellow")
+            )
     for note in summary.notes:
         console.print(terminal_text(f"note: {note}", style="yellow"))
     console.print(

@@ -539,6 +539,11 @@ def test_collections_of_me_that_hold_no_images_are_not_targets_of_later_runs(
     archive = tmp_path / "archive"
     first = sync_json(red_cli, archive, "--no-media", "me")
     assert sum(t["skipped"] for t in first["targets"]) == 2
+    shown = red_cli("sync", "--archive", str(tmp_path / "shown"), "--no-media", "--rate", "0", "me")
+    assert shown.code == 0, shown.stderr
+    skipped_rows = [line for line in shown.stdout.splitlines() if "skipped" in line]
+    assert len(skipped_rows) == 2, shown.stdout  # said as skipped, not as incomplete ("no")
+    assert not [line for line in shown.stdout.splitlines() if line.rstrip(" │|").endswith(" no")]
     own = {key for key, _ in own_collections(red_emulator.dataset)}
 
     again = sync_json(red_cli, archive, "--no-media")  # exit 0, or it fails here
