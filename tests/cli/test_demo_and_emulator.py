@@ -45,13 +45,7 @@ def test_demo_archives_the_sample_collection_into_the_working_folder(cli):
 def test_the_emulator_command_serves_until_ctrl_c(cli):
     """Start it, sign in with what it prints, stop it with Ctrl+C: the README's first steps."""
     seed = 5
-    process = subprocess.Popen(
-        [*cli.command, "emulator", "--port", "0", "--seed", str(seed), "--images", "40"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli.environment(),
-        text=True,
-    )
+    process = start_emulator(cli, "--seed", str(seed), "--images", "40")
     try:
         printed = read_until(process, "Press Ctrl+C")
         exports = dict(
@@ -75,13 +69,7 @@ def test_the_emulator_command_serves_until_ctrl_c(cli):
 
 def test_the_emulator_injects_the_faults_it_is_given(cli):
     """`--fault status_503=1`: every API request answers 503, as the header line says."""
-    process = subprocess.Popen(
-        [*cli.command, "emulator", "--port", "0", "--fault", "status_503=1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=cli.environment(),
-        text=True,
-    )
+    process = start_emulator(cli, "--fault", "status_503=1")
     try:
         printed = read_until(process, "Press Ctrl+C")
         assert "injecting: status_503=1.0" in printed
@@ -114,6 +102,17 @@ def test_a_fault_the_emulator_cannot_inject_is_refused_in_one_line(cli, fault, s
     assert said in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+def start_emulator(cli: Any, *args: str) -> subprocess.Popen[str]:
+    """`civitai-vault emulator --port 0 ARGS` in the background, its output readable."""
+    return subprocess.Popen(
+        [*cli.command, "emulator", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli.environment(),
+        text=True,
+    )
 
 
 def read_until(process: Any, marker: str) -> str:
